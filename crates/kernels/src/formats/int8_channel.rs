@@ -1,0 +1,48 @@
+//! INT8 per output channel (per row), symmetric, two's-complement codes.
+//!
+//! - Elements per block: one whole row (output channel) of the `[rows, cols]` weight.
+//! - `scale = max|x| / 127`, `q = clamp(rne(x / scale), −127, 127)` stored as i8,
+//!   **`x̂ = q · scale`**. This is RTN symmetric 8-bit with the group spanning the row, and it
+//!   shares its parameter and element rules (`rtn::group_params`, `rtn::quantize_one`).
+//! - Bits per weight: 8 + 32/cols.
+
+use crate::quality::QualityAcc;
+use crate::rtn::{dequantize_one, first_non_finite, group_params, quantize_one};
+
+pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scale: &mut f32, acc: &mut QualityAcc) -> Result<(), usize> {
+    if let Some(bad) = first_non_finite(x) {
+        return Err(bad);
+    }
+    let min = x.iter().copied().fold(f32::INFINITY, f32::min);
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let p = group_params(8, true, min, max);
+    for (c, &v) in codes.iter_mut().zip(x) {
+        let q = quantize_one(&p, v);
+        acc.add(v, dequantize_one(p.scale, p.zero, q));
+        *c = (q as u8) ^ 0x80; // offset-binary → two's complement
+    }
+    *scale = p.scale;
+    Ok(())
+}
+
+pub fn dequantize_row(codes: &[u8], scale: f32, out: &mut [f32]) {
+    for (o, &c) in out.iter_mut().zip(codes) {
+        *o = (c as i8) as f32 * scale;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extremes_map_to_plus_minus_127() {
+        let x = [-2.0f32, 0.0, 1.0, 2.0, 0.5];
+        let mut codes = [0u8; 5];
+        let mut scale = 0.0;
+        quantize_row_ref(&x, &mut codes, &mut scale, &mut QualityAcc::default()).unwrap();
+        assert_eq!(scale, 2.0 / 127.0);
+        let q: Vec<i8> = codes.iter().map(|&c| c as i8).collect();
+        assert_eq!(q, vec![-127, 0, 64, 127, 32]);
+    }
+}

@@ -1,0 +1,98 @@
+//! GGUF Q4_0: llama.cpp's 4-bit block format, byte-identical to `quantize_row_q4_0_ref`.
+//!
+//! - Elements per block: 32. Block bytes: 18 = f16 `d` (little-endian) + 16 bytes of nibbles.
+//! - `max` = the element of largest magnitude (the first one on ties, sign kept),
+//!   `d = max / −8`, `id = 1/d` (0 when `d` is 0),
+//!   `q[j] = min(15, trunc(x[j] · id + 8.5))`, **`x̂ = d_f16 · (q − 8)`**.
+//! - Nibble order (llama.cpp's): byte `j` holds element `j` in its low nibble and element `j+16` in
+//!   its high nibble.
+//! - Bits per weight: 4.5.
+//! - Divergence: a block whose `1/d` overflows (max below ~1e-37) quantizes to code 8 with `d = 0`.
+
+use crate::quality::QualityAcc;
+use crate::rtn::first_non_finite;
+use half::f16;
+
+pub const BLOCK: usize = 32;
+pub const BLOCK_BYTES: usize = 18;
+
+#[inline(always)]
+pub fn block_scale(max: f32) -> (f32, f32) {
+    let d = max / -8.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    (d, if id.is_finite() { id } else { 0.0 })
+}
+
+/// The element rule (shared with SIMD tails): truncation toward zero, as C's `(int8_t)` cast.
+#[inline(always)]
+pub fn code(v: f32, id: f32) -> u8 {
+    ((v * id + 8.5) as i8).min(15) as u8
+}
+
+/// Signed value of largest magnitude; the first on ties.
+#[inline(always)]
+pub fn signed_absmax(blk: &[f32]) -> f32 {
+    let (mut amax, mut max) = (0.0f32, 0.0f32);
+    for &v in blk {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    max
+}
+
+pub fn quantize_row_ref(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    for (b, (blk, o)) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK_BYTES)).enumerate() {
+        if let Some(bad) = first_non_finite(blk) {
+            return Err(b * BLOCK + bad);
+        }
+        let (d, id) = block_scale(signed_absmax(blk));
+        let dh = f16::from_f32(d);
+        o[..2].copy_from_slice(&dh.to_le_bytes());
+        let ds = dh.to_f32();
+        for j in 0..16 {
+            let (q0, q1) = (code(blk[j], id), code(blk[j + 16], id));
+            o[2 + j] = q0 | (q1 << 4);
+            acc.add(blk[j], ds * (q0 as f32 - 8.0));
+            acc.add(blk[j + 16], ds * (q1 as f32 - 8.0));
+        }
+    }
+    Ok(())
+}
+
+pub fn dequantize_row(blocks: &[u8], out: &mut [f32]) {
+    for (blk, o) in blocks.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(BLOCK)) {
+        let d = f16::from_le_bytes([blk[0], blk[1]]).to_f32();
+        for j in 0..16 {
+            o[j] = d * ((blk[2 + j] & 0x0F) as f32 - 8.0);
+            o[j + 16] = d * ((blk[2 + j] >> 4) as f32 - 8.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_magnitude_maps_to_code_zero_and_order_is_llama_cpp() {
+        let mut x = [0.0f32; 32];
+        x[3] = -4.0; // the signed max: d = 0.5, its code is 0
+        x[20] = 2.0; // id = 1/0.5 = 2 → 2·2 + 8.5 = 12.5 → 12, and 0.5·(12 − 8) = 2
+        let mut out = [0u8; BLOCK_BYTES];
+        quantize_row_ref(&x, &mut out, &mut QualityAcc::default()).unwrap();
+        assert_eq!(f16::from_le_bytes([out[0], out[1]]).to_f32(), 0.5);
+        assert_eq!(out[2 + 3] & 0x0F, 0);
+        assert_eq!(out[2 + 4] >> 4, 12); // element 20 lives in byte 4's high nibble
+        assert_eq!(out[2] & 0x0F, 8); // zeros map to 8
+    }
+
+    #[test]
+    fn ties_pick_the_first_element() {
+        let mut x = [0.0f32; 32];
+        x[1] = 3.0;
+        x[5] = -3.0;
+        assert_eq!(signed_absmax(&x), 3.0);
+    }
+}

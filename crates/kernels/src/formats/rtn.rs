@@ -1,0 +1,237 @@
+//! RTN: round-to-nearest integer quantization per group, asymmetric or symmetric.
+//!
+//! - Elements per block: one group of `group` ∈ {32, 64, 128, 256} consecutive elements of a row.
+//!   When the row length is not a multiple of `group`, the last group of each row is shorter.
+//! - Asymmetric (scale + zero-point), `qmax = 2^bits − 1`:
+//!   `lo = min(min x, 0)`, `hi = max(max x, 0)` (zero is always exactly representable),
+//!   `scale = (hi − lo) / qmax`, `zero = clamp(rne(−lo / scale), 0, qmax)`,
+//!   `q = clamp(rne(x / scale) + zero, 0, qmax)`, **`x̂ = (q − zero) · scale`**.
+//! - Symmetric (restricted range, no zero-point stored), `qpos = 2^(bits−1) − 1`, fixed
+//!   `zero = 2^(bits−1)`: `scale = max|x| / qpos`, `q = clamp(rne(x / scale), −qpos, qpos) + zero`,
+//!   **`x̂ = (q − zero) · scale`**. (INT2 symmetric therefore has three levels: −s, 0, +s.)
+//! - `rne` is round-half-to-even; `1/scale` is computed once per group and a scale whose inverse
+//!   is not finite (an all-zero or all-subnormal group) quantizes the group to zero.
+//! - Storage per group: codes packed LSB-first (see `pack`), one f32 scale, and for the
+//!   asymmetric variant one u8 zero-point.
+//! - Bits per weight: asymmetric `bits + 40/group` (INT4 g128: 4.31), symmetric `bits + 32/group`.
+
+use crate::error::{KernelError, Result};
+use crate::pack::{pack, packed_len, unpack_one};
+use crate::quality::QualityAcc;
+
+pub const GROUP_SIZES: [usize; 4] = [32, 64, 128, 256];
+pub const BIT_WIDTHS: [u32; 3] = [2, 4, 8];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RtnSpec {
+    pub bits: u32,
+    pub group: usize,
+    pub symmetric: bool,
+}
+
+impl RtnSpec {
+    pub fn new(bits: u32, group: usize, symmetric: bool) -> Result<Self> {
+        if !BIT_WIDTHS.contains(&bits) {
+            return Err(KernelError::InvalidParameter { field: "bits", value: bits.to_string(), allowed: "2, 4 or 8" });
+        }
+        if !GROUP_SIZES.contains(&group) {
+            return Err(KernelError::InvalidParameter {
+                field: "group_size",
+                value: group.to_string(),
+                allowed: "32, 64, 128 or 256",
+            });
+        }
+        Ok(RtnSpec { bits, group, symmetric })
+    }
+
+    pub fn groups_per_row(&self, cols: usize) -> usize {
+        cols.div_ceil(self.group)
+    }
+
+    /// Packed code bytes of one row (each group starts on a byte boundary).
+    pub fn row_code_bytes(&self, cols: usize) -> usize {
+        let full = cols / self.group;
+        let tail = cols % self.group;
+        full * packed_len(self.group, self.bits) + packed_len(tail, self.bits)
+    }
+}
+
+/// Per-group parameters, computed by one shared function so that every kernel (scalar or SIMD)
+/// uses bit-identical values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GroupParams {
+    pub scale: f32,
+    pub inv: f32,
+    pub zero: f32,
+    pub lo_code: f32,
+    pub hi_code: f32,
+}
+
+#[inline(always)]
+pub fn group_params(bits: u32, symmetric: bool, min: f32, max: f32) -> GroupParams {
+    let finite_inv = |scale: f32| {
+        let inv = 1.0 / scale;
+        if inv.is_finite() {
+            inv
+        } else {
+            0.0
+        }
+    };
+    if symmetric {
+        let qpos = ((1u32 << (bits - 1)) - 1) as f32;
+        let zero = (1u32 << (bits - 1)) as f32;
+        let amax = (-min).max(max).max(0.0);
+        let scale = amax / qpos;
+        GroupParams { scale, inv: finite_inv(scale), zero, lo_code: zero - qpos, hi_code: zero + qpos }
+    } else {
+        let qmax = ((1u32 << bits) - 1) as f32;
+        let lo = min.min(0.0);
+        let hi = max.max(0.0);
+        let scale = (hi - lo) / qmax;
+        let inv = finite_inv(scale);
+        let zero = (-lo * inv).round_ties_even().clamp(0.0, qmax);
+        GroupParams { scale, inv, zero, lo_code: 0.0, hi_code: qmax }
+    }
+}
+
+/// The element rule, shared by the reference and by SIMD tails.
+#[inline(always)]
+pub fn quantize_one(p: &GroupParams, x: f32) -> f32 {
+    ((x * p.inv).round_ties_even() + p.zero).clamp(p.lo_code, p.hi_code)
+}
+
+#[inline(always)]
+pub fn dequantize_one(p_scale: f32, zero: f32, q: f32) -> f32 {
+    (q - zero) * p_scale
+}
+
+/// Offset of the first NaN/Inf in `x`, if any.
+pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
+    x.iter().position(|v| !v.is_finite())
+}
+
+/// Scalar reference: quantize one row. `scales`/`zeros` get one entry per group
+/// (`zeros` is empty for the symmetric variant). Returns the offset of a non-finite input.
+pub fn quantize_row_ref(
+    spec: &RtnSpec,
+    x: &[f32],
+    codes: &mut [u8],
+    scales: &mut [f32],
+    zeros: &mut [u8],
+    acc: &mut QualityAcc,
+) -> std::result::Result<(), usize> {
+    let mut code_off = 0;
+    let mut q = [0u8; 256];
+    for (g, grp) in x.chunks(spec.group).enumerate() {
+        if let Some(bad) = first_non_finite(grp) {
+            return Err(g * spec.group + bad);
+        }
+        let min = grp.iter().copied().fold(f32::INFINITY, f32::min);
+        let max = grp.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let p = group_params(spec.bits, spec.symmetric, min, max);
+        for (qi, &v) in q.iter_mut().zip(grp) {
+            let c = quantize_one(&p, v);
+            acc.add(v, dequantize_one(p.scale, p.zero, c));
+            *qi = c as u8;
+        }
+        let nb = packed_len(grp.len(), spec.bits);
+        pack(spec.bits, &q[..grp.len()], &mut codes[code_off..code_off + nb]);
+        code_off += nb;
+        scales[g] = p.scale;
+        if !spec.symmetric {
+            zeros[g] = p.zero as u8;
+        }
+    }
+    Ok(())
+}
+
+/// Dequantize one row produced by any RTN kernel.
+pub fn dequantize_row(spec: &RtnSpec, codes: &[u8], scales: &[f32], zeros: &[u8], out: &mut [f32]) {
+    let sym_zero = (1u32 << (spec.bits - 1)) as f32;
+    let mut code_off = 0;
+    for (g, grp) in out.chunks_mut(spec.group).enumerate() {
+        let zero = if spec.symmetric { sym_zero } else { zeros[g] as f32 };
+        let nb = packed_len(grp.len(), spec.bits);
+        let packed = &codes[code_off..code_off + nb];
+        for (i, o) in grp.iter_mut().enumerate() {
+            *o = dequantize_one(scales[g], zero, unpack_one(spec.bits, packed, i) as f32);
+        }
+        code_off += nb;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(spec: RtnSpec, x: &[f32]) -> (Vec<f32>, QualityAcc) {
+        let g = spec.groups_per_row(x.len());
+        let mut codes = vec![0; spec.row_code_bytes(x.len())];
+        let (mut scales, mut zeros) = (vec![0.0; g], vec![0; if spec.symmetric { 0 } else { g }]);
+        let mut acc = QualityAcc::default();
+        quantize_row_ref(&spec, x, &mut codes, &mut scales, &mut zeros, &mut acc).unwrap();
+        let mut out = vec![0.0; x.len()];
+        dequantize_row(&spec, &codes, &scales, &zeros, &mut out);
+        (out, acc)
+    }
+
+    #[test]
+    fn asymmetric_error_is_at_most_half_a_step() {
+        let x: Vec<f32> = (0..300).map(|i| ((i * 37 % 101) as f32 - 40.0) * 0.013).collect();
+        for bits in BIT_WIDTHS {
+            let spec = RtnSpec::new(bits, 64, false).unwrap();
+            let (y, acc) = run(spec, &x);
+            for (g, (xs, ys)) in x.chunks(64).zip(y.chunks(64)).enumerate() {
+                let (lo, hi) = xs.iter().fold((0f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)));
+                let step = (hi - lo) / ((1 << bits) - 1) as f32;
+                for (a, b) in xs.iter().zip(ys) {
+                    assert!((a - b).abs() <= step * 0.5 + 1e-6, "bits={bits} group={g} x={a} x̂={b} step={step}");
+                }
+            }
+            assert_eq!(acc.n, 300);
+        }
+    }
+
+    #[test]
+    fn zero_and_constant_groups_are_exact() {
+        let mut x = vec![0.0f32; 64];
+        x.extend(std::iter::repeat(0.37f32).take(64));
+        x.extend(std::iter::repeat(-2.5f32).take(64));
+        for symmetric in [false, true] {
+            let (y, acc) = run(RtnSpec::new(4, 64, symmetric).unwrap(), &x);
+            assert_eq!(y, x, "symmetric={symmetric}");
+            assert_eq!(acc.finish().sqnr_db, f64::INFINITY);
+        }
+    }
+
+    #[test]
+    fn symmetric_int2_has_three_levels() {
+        let x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
+        let (y, _) = run(RtnSpec::new(2, 32, true).unwrap(), &x);
+        let mut levels: Vec<i32> = y.iter().map(|v| (v * 1000.0).round() as i32).collect();
+        levels.sort();
+        levels.dedup();
+        assert_eq!(levels, vec![-16000, 0, 16000]);
+    }
+
+    #[test]
+    fn partial_last_group_and_nan_position() {
+        let x: Vec<f32> = (0..100).map(|i| (i as f32).sin()).collect();
+        let (y, acc) = run(RtnSpec::new(8, 32, false).unwrap(), &x);
+        assert_eq!(y.len(), 100);
+        assert!(acc.finish().cosine > 0.9999);
+        let mut bad = x.clone();
+        bad[70] = f32::NAN;
+        let spec = RtnSpec::new(8, 32, false).unwrap();
+        let mut codes = vec![0; spec.row_code_bytes(100)];
+        let (mut s, mut z) = (vec![0.0; 4], vec![0; 4]);
+        let err = quantize_row_ref(&spec, &bad, &mut codes, &mut s, &mut z, &mut QualityAcc::default());
+        assert_eq!(err, Err(70));
+    }
+
+    #[test]
+    fn rejects_unsupported_parameters() {
+        assert!(RtnSpec::new(3, 64, false).is_err());
+        assert!(RtnSpec::new(4, 100, false).is_err());
+    }
+}

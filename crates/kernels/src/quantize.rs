@@ -1,0 +1,196 @@
+//! Tensor-level entry points: quantize a `[rows, cols]` tensor into a [`Quantized`], dequantize it
+//! back. Work is cut into row chunks whose boundaries depend only on the shape (never on the
+//! thread count); each chunk's quality is computed independently and the partials are merged in
+//! chunk order, and the first error in chunk order wins. So codes, scales, metrics and errors are
+//! the same whatever the number of threads or the order in which chunks finish.
+
+use rayon::prelude::*;
+
+use crate::error::{KernelError, Result};
+use crate::formats::{fp8, int8_channel, nf4, q4_0, q8_0, rtn, Layout, Scheme};
+use crate::parallel::{pool, resolve_threads};
+use crate::quality::{Quality, QualityAcc};
+use crate::row::{quantize_row, RowOut};
+use crate::simd::Isa;
+use crate::source::Source;
+
+/// Elements per work chunk (rounded to whole rows): big enough to amortise scheduling, small
+/// enough that two threads share a few-MiB tensor.
+const CHUNK_ELEMS: usize = 1 << 16;
+
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Worker threads; 0 = all cores, 1 = the calling thread only.
+    pub threads: usize,
+    /// Kernel ISA; `None` picks the best this CPU has.
+    pub isa: Option<Isa>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { threads: 1, isa: None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantized {
+    pub layout: Layout,
+    pub codes: Vec<u8>,
+    pub scales: Vec<f32>,
+    pub zeros: Vec<u8>,
+    pub quality: Quality,
+}
+
+fn check_shape(src_len: usize, rows: usize, cols: usize) -> Result<()> {
+    let expected = rows.checked_mul(cols).unwrap_or(usize::MAX);
+    if expected != src_len {
+        return Err(KernelError::ShapeMismatch { rows, cols, expected, actual: src_len });
+    }
+    Ok(())
+}
+
+fn non_finite(src: &Source<'_>, cols: usize, index: usize) -> KernelError {
+    KernelError::NonFinite { index, row: index / cols.max(1), col: index % cols.max(1), value: src.get_f32(index) }
+}
+
+fn resolve_isa(opts: &RunOptions) -> Result<Isa> {
+    let isa = opts.isa.unwrap_or_else(Isa::best);
+    if !isa.is_available() {
+        return Err(KernelError::InvalidParameter {
+            field: "isa",
+            value: isa.to_string(),
+            allowed: "an instruction set this CPU supports",
+        });
+    }
+    Ok(isa)
+}
+
+/// Row chunks `(first_row, rows)` for a tensor: boundaries depend on the shape only.
+fn row_chunks(rows: usize, rows_per_chunk: usize) -> Vec<(usize, usize)> {
+    (0..rows).step_by(rows_per_chunk.max(1)).map(|r0| (r0, rows_per_chunk.min(rows - r0))).collect()
+}
+
+/// Split a buffer holding `per_row` items per row into one slice per chunk.
+fn split_by_chunks<'a, T>(mut buf: &'a mut [T], per_row: usize, chunks: &[(usize, usize)]) -> Vec<&'a mut [T]> {
+    chunks
+        .iter()
+        .map(|&(_, n)| {
+            let (head, rest) = std::mem::take(&mut buf).split_at_mut(n * per_row);
+            buf = rest;
+            head
+        })
+        .collect()
+}
+
+/// Run `f` over work items on `threads` threads; results come back in item order.
+fn run_chunks<I: Send, T: Send>(items: Vec<I>, threads: usize, f: impl Fn(I) -> T + Sync + Send) -> Result<Vec<T>> {
+    if threads <= 1 || items.len() <= 1 {
+        Ok(items.into_iter().map(f).collect())
+    } else {
+        Ok(pool(threads)?.install(|| items.into_par_iter().map(f).collect()))
+    }
+}
+
+/// Largest magnitude of the whole tensor (FP8 per-tensor scale), with the non-finite check.
+fn tensor_absmax(src: &Source<'_>, rows: usize, cols: usize, rpc: usize, threads: usize) -> Result<f32> {
+    let parts = run_chunks(row_chunks(rows, rpc), threads, |(r0, n)| {
+        let mut scratch = Vec::new();
+        let x = src.segment_f32(r0 * cols, (r0 + n) * cols, &mut scratch);
+        match rtn::first_non_finite(x) {
+            Some(bad) => Err(r0 * cols + bad),
+            None => Ok(x.iter().fold(0.0f32, |m, v| m.max(v.abs()))),
+        }
+    })?;
+    let mut amax = 0.0f32;
+    for p in parts {
+        amax = amax.max(p.map_err(|i| non_finite(src, cols, i))?);
+    }
+    Ok(amax)
+}
+
+/// Quantize `src` (row-major `[rows, cols]`) with `scheme`.
+pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts: &RunOptions) -> Result<Quantized> {
+    check_shape(src.len(), rows, cols)?;
+    let layout = scheme.layout(rows, cols)?;
+    let isa = resolve_isa(opts)?;
+    let threads = resolve_threads(opts.threads);
+    let rpc = (CHUNK_ELEMS / cols.max(1)).max(1);
+
+    let mut codes = vec![0u8; layout.code_bytes()];
+    let mut scales = vec![0f32; layout.scales()];
+    let mut zeros = vec![0u8; layout.zeros()];
+    let tensor_scale = match scheme {
+        Scheme::Fp8 { kind, per_channel: false } if rows > 0 => {
+            let s = fp8::scale_for(*kind, tensor_absmax(&src, rows, cols, rpc, threads)?);
+            scales[layout.rows * layout.row_scales] = s;
+            s
+        }
+        _ => 0.0,
+    };
+
+    // Each chunk gets its own disjoint output slices.
+    let chunks = row_chunks(rows, rpc);
+    let (row_codes, row_scales, row_zeros) = (layout.row_code_bytes, layout.row_scales, layout.row_zeros);
+    let items: Vec<_> = chunks
+        .iter()
+        .copied()
+        .zip(split_by_chunks(&mut codes, row_codes, &chunks))
+        .zip(split_by_chunks(&mut scales[..rows * row_scales], row_scales, &chunks))
+        .zip(split_by_chunks(&mut zeros, row_zeros, &chunks))
+        .collect();
+
+    let results = run_chunks(items, threads, |((((r0, n), codes), scales), zeros)| {
+        let mut acc = QualityAcc::default();
+        let mut scratch = Vec::new();
+        for i in 0..n {
+            let row = r0 + i;
+            let x = src.segment_f32(row * cols, (row + 1) * cols, &mut scratch);
+            let out = RowOut {
+                codes: &mut codes[i * row_codes..(i + 1) * row_codes],
+                scales: &mut scales[i * row_scales..(i + 1) * row_scales],
+                zeros: &mut zeros[i * row_zeros..(i + 1) * row_zeros],
+            };
+            quantize_row(scheme, isa, x, out, tensor_scale, &mut acc).map_err(|off| row * cols + off)?;
+        }
+        Ok::<_, usize>(acc)
+    })?;
+
+    let mut acc = QualityAcc::default();
+    for r in results {
+        acc.merge(&r.map_err(|i| non_finite(&src, cols, i))?);
+    }
+    Ok(Quantized { layout, codes, scales, zeros, quality: acc.finish() })
+}
+
+/// Reconstruct f32 values from quantized buffers (any ISA produced them: the layout is the same).
+pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scales: &[f32], zeros: &[u8], out: &mut [f32]) -> Result<()> {
+    let layout = scheme.layout(rows, cols)?;
+    for (what, expected, actual) in [
+        ("codes", layout.code_bytes(), codes.len()),
+        ("scales", layout.scales(), scales.len()),
+        ("zero-points", layout.zeros(), zeros.len()),
+        ("output", rows * cols, out.len()),
+    ] {
+        if expected != actual {
+            return Err(KernelError::BufferSize { what, expected, actual });
+        }
+    }
+    let (rc, rs, rz) = (layout.row_code_bytes, layout.row_scales, layout.row_zeros);
+    for (r, o) in out.chunks_mut(cols.max(1)).enumerate().take(rows) {
+        let c = &codes[r * rc..(r + 1) * rc];
+        let s = &scales[r * rs..(r + 1) * rs];
+        let z = &zeros[r * rz..(r + 1) * rz];
+        match scheme {
+            Scheme::Rtn(spec) => rtn::dequantize_row(spec, c, s, z, o),
+            Scheme::Int8PerChannel => int8_channel::dequantize_row(c, s[0], o),
+            Scheme::Nf4 => nf4::dequantize_row(c, s, o),
+            Scheme::Fp8 { kind, per_channel } => {
+                let scale = if *per_channel { s[0] } else { scales[rows * rs] };
+                fp8::dequantize_run(*kind, c, scale, o)
+            }
+            Scheme::Q8_0 => q8_0::dequantize_row(c, o),
+            Scheme::Q4_0 => q4_0::dequantize_row(c, o),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Every SIMD kernel this CPU can run produces the scalar reference's codes, scales and
+//! zero-points bit for bit, and its quality figures to rounding, on shared generated data with
+//! outliers, zeros, subnormals, constant groups and ties, over many shapes.
+
+mod common;
+
+use arrowquant_kernels::testdata::awkward_weight;
+use arrowquant_kernels::*;
+use common::*;
+use proptest::prelude::*;
+
+fn check(scheme: &Scheme, rows: usize, cols: usize, seed: u64) {
+    let w = awkward_weight(rows, cols, seed);
+    let reference = quantize(scheme, Source::F32(&w), rows, cols, &RunOptions { threads: 1, isa: Some(Isa::Scalar) }).unwrap();
+    for isa in Isa::available().into_iter().filter(|i| *i != Isa::Scalar) {
+        let what = format!("{} on {isa}, {rows}x{cols}, seed {seed}", scheme.name());
+        let got = quantize(scheme, Source::F32(&w), rows, cols, &RunOptions { threads: 1, isa: Some(isa) }).unwrap();
+        if got.codes != reference.codes {
+            let i = got.codes.iter().zip(&reference.codes).position(|(a, b)| a != b).unwrap();
+            panic!("{what}: code byte {i} is {:#04x}, reference {:#04x}", got.codes[i], reference.codes[i]);
+        }
+        assert_eq!(got.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), reference.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), "{what}: scales");
+        assert_eq!(got.zeros, reference.zeros, "{what}: zero-points");
+        assert_quality_close(&got.quality, &reference.quality, &what);
+    }
+}
+
+#[test]
+fn every_scheme_on_awkward_shapes() {
+    // Row lengths: multiples of every group, not a multiple of 128 (as in real DiT layers), odd.
+    for &(rows, cols) in &[(3, 256), (5, 96), (2, 1152), (4, 200), (1, 37), (7, 3072)] {
+        for scheme in all_schemes().iter().filter(|s| supports(s, cols)) {
+            check(scheme, rows, cols, rows as u64 * 1000 + cols as u64);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_shapes_and_seeds(rows in 1usize..6, cols_32 in 1usize..40, extra in 0usize..32, seed in any::<u64>(), pick in 0usize..64) {
+        let schemes = all_schemes();
+        let scheme = schemes[pick % schemes.len()];
+        let cols = cols_32 * 32 + if supports(&scheme, cols_32 * 32 + extra) { extra } else { 0 };
+        check(&scheme, rows, cols, seed);
+    }
+}
