@@ -46,3 +46,13 @@ proptest! {
         check(&scheme, rows, cols, seed);
     }
 }
+
+/// The comparison above is only meaningful if a SIMD kernel actually ran.
+#[test]
+fn a_simd_isa_is_available_where_the_architecture_guarantees_one() {
+    eprintln!("available ISAs: {:?}", Isa::available());
+    #[cfg(target_arch = "aarch64")]
+    assert!(Isa::available().contains(&Isa::Neon));
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(Isa::available().contains(&Isa::Avx2), std::is_x86_feature_detected!("avx2"));
+}

@@ -1,1 +1,30 @@
+//! Node binding for `arrowquant-kernels`: data structs, conversions and exports only. All logic
+//! lives in the kernels crate. Heavy calls run as `AsyncTask`s on libuv's thread pool (and the
+//! kernels' own rayon pool), so the JS event loop never blocks on quantization.
 
+mod convert;
+mod error;
+mod tasks;
+
+use arrowquant_kernels::Isa;
+use napi_derive::napi;
+
+pub use tasks::{dequantize, quantize};
+
+#[napi(object)]
+pub struct CpuFeatures {
+    /// The ISA kernels use by default on this CPU ("avx2", "neon" or "scalar").
+    pub best: String,
+    /// Every ISA this CPU can run, the scalar reference first.
+    pub available: Vec<String>,
+    pub arch: String,
+}
+
+#[napi]
+pub fn cpu_features() -> CpuFeatures {
+    CpuFeatures {
+        best: Isa::best().to_string(),
+        available: Isa::available().iter().map(|i| i.to_string()).collect(),
+        arch: std::env::consts::ARCH.to_string(),
+    }
+}

@@ -76,7 +76,7 @@ pub fn encode_ref(kind: Fp8Kind, v: f32) -> u8 {
     if c < max {
         let (lo, hi) = (decode(kind, c), decode(kind, c + 1));
         let (dlo, dhi) = (a - lo, hi - a);
-        if dhi < dlo || (dhi == dlo && (c + 1) % 2 == 0) {
+        if dhi < dlo || (dhi == dlo && (c + 1).is_multiple_of(2)) {
             c += 1;
         }
     }

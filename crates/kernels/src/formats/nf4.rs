@@ -8,6 +8,9 @@
 //! - Packing (bitsandbytes'): the first element of each pair in the **high** nibble.
 //! - Storage per block: 32 code bytes + one f32 absmax. Bits per weight: 4 + 32/64 = 4.5.
 
+// The code book and thresholds are quoted digit for digit from bitsandbytes.
+#![allow(clippy::excessive_precision)]
+
 use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
 

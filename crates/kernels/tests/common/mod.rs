@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a different subset
 //! Helpers shared by the kernel integration tests.
 
 use arrowquant_kernels::*;

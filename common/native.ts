@@ -1,0 +1,81 @@
+/**
+ * The native kernels, typed, with errors mapped to ArrowQuant's classes. The addon is located by
+ * napi-rs's generated loader (`native/index.cjs`): a local build next to it, else the
+ * per-platform package `@arrowquant/native-<platform>`.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type * as Addon from '../native/index.cjs';
+import { ArrowQuantError, fromNative } from './errors.js';
+
+export type { CpuFeatures, FormatSpec, KernelOptions, QualityFigures, QuantizeResult } from '../native/index.cjs';
+
+/** The package root: the nearest directory above this file holding package.json. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new ArrowQuantError('cannot find the arrowquant package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+function load(): typeof Addon {
+  const loader = join(packageRoot(), 'native', 'index.cjs');
+  try {
+    return createRequire(import.meta.url)(loader) as typeof Addon;
+  } catch (cause) {
+    throw new ArrowQuantError(
+      `cannot load the native kernels (${loader}); run \`npm run build\` or install @arrowquant/native for this platform`,
+      { cause },
+    );
+  }
+}
+
+const addon = load();
+
+export type Dtype = 'F32' | 'F16' | 'BF16';
+
+export function cpuFeatures(): Addon.CpuFeatures {
+  return addon.cpuFeatures();
+}
+
+/**
+ * Quantize a row-major `[rows, cols]` tensor given as raw little-endian bytes. The bytes are
+ * borrowed, not copied: do not modify them until the promise settles.
+ */
+export async function quantize(
+  input: Uint8Array,
+  dtype: Dtype,
+  rows: number,
+  cols: number,
+  format: Addon.FormatSpec,
+  options?: Addon.KernelOptions,
+): Promise<Addon.QuantizeResult> {
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  try {
+    return await addon.quantize(buf, dtype, rows, cols, format, options);
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+export async function dequantize(
+  format: Addon.FormatSpec,
+  rows: number,
+  cols: number,
+  codes: Uint8Array,
+  scales: Float32Array,
+  zeros: Uint8Array,
+): Promise<Float32Array> {
+  const asBuf = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  try {
+    return await addon.dequantize(format, rows, cols, asBuf(codes), scales, asBuf(zeros));
+  } catch (err) {
+    throw fromNative(err);
+  }
+}

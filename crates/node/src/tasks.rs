@@ -1,0 +1,147 @@
+//! The async exports: each validates its arguments on the JS thread, runs the kernel on a worker
+//! thread with the input buffer borrowed (not copied), and hands the output vectors to JS
+//! without copying.
+
+use arrowquant_kernels::{dequantize as dequantize_kernel, quantize as quantize_kernel, KernelError, Scheme};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::convert::{Dtype, Elements, FormatSpec, KernelOptions, QualityFigures};
+use crate::error;
+
+#[napi(object)]
+pub struct QuantizeResult {
+    /// Canonical format name, e.g. "rtn_int4_g128_asym".
+    pub scheme: String,
+    pub bits: u32,
+    pub codes: Buffer,
+    pub scales: Float32Array,
+    pub zeros: Buffer,
+    pub bits_per_weight: f64,
+    pub quality: QualityFigures,
+}
+
+pub struct QuantizeTask {
+    input: Buffer,
+    dtype: Dtype,
+    rows: usize,
+    cols: usize,
+    scheme: Scheme,
+    options: arrowquant_kernels::RunOptions,
+    error: Option<KernelError>,
+}
+
+pub struct QuantizeOutput(arrowquant_kernels::Quantized);
+
+#[napi]
+impl Task for QuantizeTask {
+    type Output = QuantizeOutput;
+    type JsValue = QuantizeResult;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || -> std::result::Result<_, KernelError> {
+            let elements = Elements::new(&self.input, self.dtype)?;
+            quantize_kernel(&self.scheme, elements.source(), self.rows, self.cols, &self.options)
+        };
+        run().map(QuantizeOutput).map_err(|e| {
+            self.error = Some(e);
+            error::pending()
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
+        let q = out.0;
+        Ok(QuantizeResult {
+            scheme: self.scheme.name(),
+            bits: self.scheme.bits(),
+            bits_per_weight: q.layout.bits_per_weight(),
+            quality: q.quality.into(),
+            codes: q.codes.into(),
+            scales: Float32Array::new(q.scales),
+            zeros: q.zeros.into(),
+        })
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+    }
+}
+
+fn sync_error(env: &Env, e: KernelError) -> Error {
+    error::to_js(*env, &e)
+}
+
+/// Quantize a row-major `[rows, cols]` tensor given as raw little-endian bytes of `dtype`
+/// ("F32", "F16" or "BF16").
+#[napi]
+pub fn quantize(
+    env: Env,
+    input: Buffer,
+    dtype: String,
+    rows: u32,
+    cols: u32,
+    format: FormatSpec,
+    options: Option<KernelOptions>,
+) -> Result<AsyncTask<QuantizeTask>> {
+    let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
+    let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
+    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
+    Ok(AsyncTask::new(QuantizeTask {
+        input,
+        dtype,
+        rows: rows as usize,
+        cols: cols as usize,
+        scheme,
+        options,
+        error: None,
+    }))
+}
+
+pub struct DequantizeTask {
+    scheme: Scheme,
+    rows: usize,
+    cols: usize,
+    codes: Buffer,
+    scales: Float32Array,
+    zeros: Buffer,
+    error: Option<KernelError>,
+}
+
+#[napi]
+impl Task for DequantizeTask {
+    type Output = Vec<f32>;
+    type JsValue = Float32Array;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        dequantize_kernel(&self.scheme, self.rows, self.cols, &self.codes, &self.scales, &self.zeros, &mut out)
+            .map(|_| out)
+            .map_err(|e| {
+                self.error = Some(e);
+                error::pending()
+            })
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
+        Ok(Float32Array::new(out))
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+    }
+}
+
+/// Reconstruct f32 values of a tensor quantized with `format`.
+#[napi]
+pub fn dequantize(
+    env: Env,
+    format: FormatSpec,
+    rows: u32,
+    cols: u32,
+    codes: Buffer,
+    scales: Float32Array,
+    zeros: Buffer,
+) -> Result<AsyncTask<DequantizeTask>> {
+    let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
+    Ok(AsyncTask::new(DequantizeTask { scheme, rows: rows as usize, cols: cols as usize, codes, scales, zeros, error: None }))
+}
