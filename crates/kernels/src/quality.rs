@@ -89,3 +89,31 @@ impl QualityAcc {
         Quality { elements: self.n, cosine, rel_mse, sqnr_db, max_abs_err: self.max_abs_err as f64 }
     }
 }
+
+/// f32 sums of a bounded run of elements (a block or a few groups), folded into a
+/// [`QualityAcc`] by the caller. Lets hot loops accumulate in registers and vectorize.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlockSums {
+    pub xx: f32,
+    pub yy: f32,
+    pub xy: f32,
+    pub ee: f32,
+    pub emax: f32,
+}
+
+impl BlockSums {
+    #[inline(always)]
+    pub fn add(&mut self, x: f32, y: f32) {
+        let e = x - y;
+        self.xx += x * x;
+        self.yy += y * y;
+        self.xy += x * y;
+        self.ee += e * e;
+        self.emax = self.emax.max(e.abs());
+    }
+
+    #[inline(always)]
+    pub fn fold_into(&self, n: usize, acc: &mut QualityAcc) {
+        acc.add_partial(n, self.xx, self.yy, self.xy, self.ee, self.emax);
+    }
+}

@@ -3,7 +3,6 @@
 //! call in `quantize`), which is what makes the `unsafe` calls below sound.
 
 use crate::formats::{fp8, int8_channel, nf4, q4_0, q8_0, rtn, Scheme};
-use crate::pack::packed_len;
 use crate::quality::QualityAcc;
 use crate::simd::Isa;
 
@@ -29,13 +28,17 @@ pub(crate) fn quantize_row(
         Scheme::Int8PerChannel => match isa {
             Isa::Scalar => int8_channel::quantize_row_ref(x, out.codes, &mut out.scales[0], acc),
             _ => {
-                let (scale, _) = rtn_group_simd(isa, 8, true, x, out.codes, acc)?;
-                out.scales[0] = scale;
-                out.codes.iter_mut().for_each(|c| *c ^= 0x80); // offset-binary → two's complement
+                // RTN symmetric 8-bit with one group spanning the row, then offset-binary → i8.
+                rtn_row_simd(isa, 8, x.len().max(1), true, x, out.codes, out.scales, &mut [], acc)?;
+                out.codes.iter_mut().for_each(|c| *c ^= 0x80);
                 Ok(())
             }
         },
-        Scheme::Nf4 => nf4::quantize_row_ref(x, out.codes, out.scales, acc),
+        Scheme::Nf4 => match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { nf4::quantize_row_avx2(x, out.codes, out.scales, acc) },
+            _ => nf4::quantize_row_ref(x, out.codes, out.scales, acc),
+        },
         Scheme::Fp8 { kind, per_channel } => {
             let scale = if *per_channel {
                 if let Some(bad) = rtn::first_non_finite(x) {
@@ -70,47 +73,39 @@ fn rtn_row(spec: &rtn::RtnSpec, isa: Isa, x: &[f32], out: RowOut<'_>, acc: &mut 
     if isa == Isa::Scalar {
         return rtn::quantize_row_ref(spec, x, out.codes, out.scales, out.zeros, acc);
     }
-    let mut off = 0;
-    for (g, grp) in x.chunks(spec.group).enumerate() {
-        let nb = packed_len(grp.len(), spec.bits);
-        let (scale, zero) = rtn_group_simd(isa, spec.bits, spec.symmetric, grp, &mut out.codes[off..off + nb], acc)
-            .map_err(|bad| g * spec.group + bad)?;
-        out.scales[g] = scale;
-        if !spec.symmetric {
-            out.zeros[g] = zero;
-        }
-        off += nb;
-    }
-    Ok(())
+    rtn_row_simd(isa, spec.bits, spec.group, spec.symmetric, x, out.codes, out.scales, out.zeros, acc)
 }
 
-/// One RTN group on a SIMD ISA, monomorphised per bit width.
-#[allow(unused_variables)]
-fn rtn_group_simd(
+/// One RTN row on a SIMD ISA, monomorphised per bit width.
+#[allow(unused_variables, clippy::too_many_arguments)]
+fn rtn_row_simd(
     isa: Isa,
     bits: u32,
+    group: usize,
     symmetric: bool,
     x: &[f32],
     codes: &mut [u8],
+    scales: &mut [f32],
+    zeros: &mut [u8],
     acc: &mut QualityAcc,
-) -> Result<(f32, u8), usize> {
+) -> Result<(), usize> {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe {
-            use crate::simd::avx2::rtn_group;
+            use crate::simd::avx2::rtn_row;
             match bits {
-                2 => rtn_group::<2>(x, symmetric, codes, acc),
-                4 => rtn_group::<4>(x, symmetric, codes, acc),
-                _ => rtn_group::<8>(x, symmetric, codes, acc),
+                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, acc),
+                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, acc),
+                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, acc),
             }
         },
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => unsafe {
-            use crate::simd::neon::rtn_group;
+            use crate::simd::neon::rtn_row;
             match bits {
-                2 => rtn_group::<2>(x, symmetric, codes, acc),
-                4 => rtn_group::<4>(x, symmetric, codes, acc),
-                _ => rtn_group::<8>(x, symmetric, codes, acc),
+                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, acc),
+                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, acc),
+                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, acc),
             }
         },
         _ => unreachable!("the scalar ISA is handled by the callers"),

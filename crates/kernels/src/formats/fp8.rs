@@ -11,7 +11,7 @@
 //! [`encode_ref`] finds the nearest value by searching the 127 magnitudes (obviously right);
 //! [`encode`] does the same with integer arithmetic on the f32 bits, and a test holds them equal.
 
-use crate::quality::QualityAcc;
+use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +45,20 @@ impl Fp8Kind {
     }
 }
 
-/// Value of a code (finite codes only are ever produced).
+/// Value of a code, from a 256-entry table built once per kind.
+#[inline(always)]
 pub fn decode(kind: Fp8Kind, code: u8) -> f32 {
+    static E4M3: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    static E5M2: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    let table = match kind {
+        Fp8Kind::E4M3 => &E4M3,
+        Fp8Kind::E5M2 => &E5M2,
+    };
+    table.get_or_init(|| std::array::from_fn(|c| decode_ref(kind, c as u8)))[code as usize]
+}
+
+/// Value of a code computed from its fields (finite codes only are ever produced).
+pub fn decode_ref(kind: Fp8Kind, code: u8) -> f32 {
     let mag = code & 0x7F;
     let (mbits, bias) = (kind.mbits(), kind.bias());
     let e = (mag >> mbits) as i32;
@@ -119,9 +131,13 @@ pub fn quantize_run(kind: Fp8Kind, x: &[f32], scale: f32, codes: &mut [u8], acc:
         return Err(bad);
     }
     let inv = 1.0 / scale;
-    for (c, &v) in codes.iter_mut().zip(x) {
-        *c = encode(kind, v * inv);
-        acc.add(v, decode(kind, *c) * scale);
+    for (cs, xs) in codes.chunks_mut(256).zip(x.chunks(256)) {
+        let mut sums = BlockSums::default();
+        for (c, &v) in cs.iter_mut().zip(xs) {
+            *c = encode(kind, v * inv);
+            sums.add(v, decode(kind, *c) * scale);
+        }
+        sums.fold_into(xs.len(), acc);
     }
     Ok(())
 }

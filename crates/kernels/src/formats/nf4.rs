@@ -11,7 +11,7 @@
 // The code book and thresholds are quoted digit for digit from bitsandbytes.
 #![allow(clippy::excessive_precision)]
 
-use crate::quality::QualityAcc;
+use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
 
 pub const BLOCK: usize = 64;
@@ -76,7 +76,23 @@ pub fn row_code_bytes(cols: usize) -> usize {
     full * BLOCK / 2 + (cols % BLOCK).div_ceil(2)
 }
 
+/// Scalar reference (also the production path: written so the compiler vectorizes the code
+/// search and the sums; see `quantize_row` for the AVX2 build of the same code).
 pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &mut QualityAcc) -> Result<(), usize> {
+    quantize_row_body(x, codes, scales, acc)
+}
+
+/// The same code compiled for AVX2 (`#[target_feature]` multiversioning, chosen at run time).
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub unsafe fn quantize_row_avx2(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &mut QualityAcc) -> Result<(), usize> {
+    quantize_row_body(x, codes, scales, acc)
+}
+
+#[inline(always)]
+fn quantize_row_body(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &mut QualityAcc) -> Result<(), usize> {
     let mut off = 0;
     for (b, blk) in x.chunks(BLOCK).enumerate() {
         if let Some(bad) = first_non_finite(blk) {
@@ -84,18 +100,17 @@ pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &m
         }
         let absmax = blk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let inv = block_inv(absmax);
-        for pair in blk.chunks(2) {
-            let hi = code(pair[0] * inv);
-            acc.add(pair[0], CODE_BOOK[hi as usize] * absmax);
-            let lo = match pair.get(1) {
-                Some(&v) => {
-                    let c = code(v * inv);
-                    acc.add(v, CODE_BOOK[c as usize] * absmax);
-                    c
-                }
-                None => 0,
-            };
-            codes[off] = (hi << 4) | lo;
+        let mut q = [0u8; BLOCK];
+        for (qi, &v) in q.iter_mut().zip(blk) {
+            *qi = code(v * inv);
+        }
+        let mut sums = BlockSums::default();
+        for (&qi, &v) in q.iter().zip(blk) {
+            sums.add(v, CODE_BOOK[qi as usize] * absmax);
+        }
+        sums.fold_into(blk.len(), acc);
+        for pair in q[..blk.len()].chunks(2) {
+            codes[off] = (pair[0] << 4) | pair.get(1).copied().unwrap_or(0);
             off += 1;
         }
         scales[b] = absmax;

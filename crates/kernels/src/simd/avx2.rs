@@ -8,9 +8,15 @@
 use std::arch::x86_64::*;
 
 use crate::pack::{pack, packed_len};
-use crate::quality::QualityAcc;
+use crate::quality::{BlockSums, QualityAcc};
 use crate::{q4_0, q8_0, rtn};
-use half::f16;
+
+/// f32 → f16 bits (round to nearest even, as `half::f16::from_f32`) and back, with F16C.
+#[inline(always)]
+unsafe fn f32_to_f16(v: f32) -> (u16, f32) {
+    let h = _mm_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(_mm_set_ss(v));
+    (_mm_extract_epi16::<0>(h) as u16, _mm_cvtss_f32(_mm_cvtph_ps(h)))
+}
 
 #[inline(always)]
 unsafe fn hmin(v: __m256) -> f32 {
@@ -36,65 +42,85 @@ unsafe fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
-/// Running quality sums in f32 lanes for one group.
+/// Running quality sums in f32 lanes (plus a scalar part for tails), folded into the f64
+/// accumulator every [`FLUSH_EVERY`] elements and at the end of a row: often enough to keep f32
+/// rounding negligible, rarely enough that the horizontal sums cost nothing.
 struct LaneQuality {
     xx: __m256,
     yy: __m256,
     xy: __m256,
     ee: __m256,
     emax: __m256,
+    tail: BlockSums,
+    n: usize,
 }
+
+const FLUSH_EVERY: usize = 256;
 
 impl LaneQuality {
     #[inline(always)]
     unsafe fn new() -> Self {
         let z = _mm256_setzero_ps();
-        LaneQuality { xx: z, yy: z, xy: z, ee: z, emax: z }
+        LaneQuality { xx: z, yy: z, xy: z, ee: z, emax: z, tail: BlockSums::default(), n: 0 }
     }
 
     #[inline(always)]
     unsafe fn add(&mut self, x: __m256, y: __m256) {
+        // FMA is fine here: these sums only have to agree with the reference to rounding.
         let e = _mm256_sub_ps(x, y);
-        self.xx = _mm256_add_ps(self.xx, _mm256_mul_ps(x, x));
-        self.yy = _mm256_add_ps(self.yy, _mm256_mul_ps(y, y));
-        self.xy = _mm256_add_ps(self.xy, _mm256_mul_ps(x, y));
-        self.ee = _mm256_add_ps(self.ee, _mm256_mul_ps(e, e));
+        self.xx = _mm256_fmadd_ps(x, x, self.xx);
+        self.yy = _mm256_fmadd_ps(y, y, self.yy);
+        self.xy = _mm256_fmadd_ps(x, y, self.xy);
+        self.ee = _mm256_fmadd_ps(e, e, self.ee);
         self.emax = _mm256_max_ps(self.emax, _mm256_andnot_ps(_mm256_set1_ps(-0.0), e));
     }
 
-    /// Fold lanes (plus a scalar tail's sums) into the f64 accumulator.
+    /// Count `n` more elements (already checked for NaN/Inf); flush once enough have gathered.
     #[inline(always)]
-    unsafe fn flush(&self, n: usize, tail: &TailQuality, acc: &mut QualityAcc) {
-        acc.add_partial(
-            n,
-            hsum(self.xx) + tail.xx,
-            hsum(self.yy) + tail.yy,
-            hsum(self.xy) + tail.xy,
-            hsum(self.ee) + tail.ee,
-            hmax(self.emax).max(tail.emax),
-        );
+    unsafe fn counted(&mut self, n: usize, acc: &mut QualityAcc) {
+        self.n += n;
+        if self.n >= FLUSH_EVERY {
+            self.flush(acc);
+        }
     }
-}
 
-/// The same sums for elements handled one at a time.
-#[derive(Default)]
-struct TailQuality {
-    xx: f32,
-    yy: f32,
-    xy: f32,
-    ee: f32,
-    emax: f32,
-}
-
-impl TailQuality {
+    /// Fold lanes and the scalar part into the f64 accumulator, and start again. Returns false
+    /// when Σx² is not finite: the elements since the last flush held a NaN or Inf (or a value
+    /// beyond 1.8e19, whose square overflows f32).
     #[inline(always)]
-    fn add(&mut self, x: f32, y: f32) {
-        let e = x - y;
-        self.xx += x * x;
-        self.yy += y * y;
-        self.xy += x * y;
-        self.ee += e * e;
-        self.emax = self.emax.max(e.abs());
+    unsafe fn flush(&mut self, acc: &mut QualityAcc) -> bool {
+        if self.n == 0 {
+            return true;
+        }
+        let t = &self.tail;
+        let xx = hsum(self.xx) + t.xx;
+        acc.add_partial(
+            self.n,
+            xx,
+            hsum(self.yy) + t.yy,
+            hsum(self.xy) + t.xy,
+            hsum(self.ee) + t.ee,
+            hmax(self.emax).max(t.emax),
+        );
+        *self = Self::new();
+        xx.is_finite()
+    }
+
+    /// Block kernels check for NaN/Inf lazily: after `n` more elements ending at `end`, flush
+    /// when due (or when `last`), and if the sums went non-finite, find the culprit in
+    /// `x[*region..end]`. Costs nothing on clean data, which is all data but once.
+    #[inline(always)]
+    unsafe fn settle(&mut self, n: usize, x: &[f32], region: &mut usize, end: usize, last: bool, acc: &mut QualityAcc) -> Result<(), usize> {
+        self.n += n;
+        if self.n >= FLUSH_EVERY || last {
+            if !self.flush(acc) {
+                if let Some(bad) = rtn::first_non_finite(&x[*region..end]) {
+                    return Err(*region + bad);
+                }
+            }
+            *region = end;
+        }
+        Ok(())
     }
 }
 
@@ -138,15 +164,43 @@ unsafe fn store_packed<const BITS: u32>(bytes: __m256i, out: *mut u8) {
     }
 }
 
-/// RTN, one group of any length. Same contract as `rtn::quantize_row_ref` for one group:
-/// writes `packed_len(x.len(), BITS)` code bytes, returns (scale, zero) or the offset of a
-/// non-finite input.
-#[target_feature(enable = "avx2")]
-pub unsafe fn rtn_group<const BITS: u32>(
+/// RTN over one row: groups of `group` elements (any length; the last may be shorter). Same
+/// contract as `rtn::quantize_row_ref`; `zeros` is written only when not symmetric.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn rtn_row<const BITS: u32>(
+    x: &[f32],
+    group: usize,
+    symmetric: bool,
+    codes: &mut [u8],
+    scales: &mut [f32],
+    zeros: &mut [u8],
+    acc: &mut QualityAcc,
+) -> Result<(), usize> {
+    let mut lq = LaneQuality::new();
+    let mut off = 0;
+    for (g, grp) in x.chunks(group).enumerate() {
+        let nb = packed_len(grp.len(), BITS);
+        let (scale, zero) =
+            rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], &mut lq).map_err(|bad| g * group + bad)?;
+        lq.counted(grp.len(), acc);
+        scales[g] = scale;
+        if !symmetric {
+            zeros[g] = zero;
+        }
+        off += nb;
+    }
+    lq.flush(acc); // groups were checked for NaN/Inf eagerly in rtn_group
+    Ok(())
+}
+
+/// RTN, one group of any length: writes `packed_len(x.len(), BITS)` code bytes, returns
+/// (scale, zero) or the offset of a non-finite input.
+#[inline(always)]
+unsafe fn rtn_group<const BITS: u32>(
     x: &[f32],
     symmetric: bool,
     codes: &mut [u8],
-    acc: &mut QualityAcc,
+    lq: &mut LaneQuality,
 ) -> Result<(f32, u8), usize> {
     let n = x.len();
     let n8 = n & !7;
@@ -178,7 +232,6 @@ pub unsafe fn rtn_group<const BITS: u32>(
         _mm256_set1_ps(gp.hi_code),
         _mm256_set1_ps(gp.scale),
     );
-    let mut lq = LaneQuality::new();
     let n32 = n & !31;
     let out = codes.as_mut_ptr();
     let mut i = 0;
@@ -194,80 +247,70 @@ pub unsafe fn rtn_group<const BITS: u32>(
         store_packed::<BITS>(pack_i32x32_to_u8(q), out.add(i * BITS as usize / 8));
         i += 32;
     }
-    let mut tail = TailQuality::default();
     if n32 < n {
         let mut q = [0u8; 32];
         for (qi, &v) in q.iter_mut().zip(&x[n32..]) {
             let c = rtn::quantize_one(&gp, v);
-            tail.add(v, rtn::dequantize_one(gp.scale, gp.zero, c));
+            lq.tail.add(v, rtn::dequantize_one(gp.scale, gp.zero, c));
             *qi = c as u8;
         }
         let start = n32 * BITS as usize / 8;
         let end = start + packed_len(n - n32, BITS);
         pack(BITS, &q[..n - n32], &mut codes[start..end]);
     }
-    lq.flush(n, &tail, acc);
     Ok((gp.scale, gp.zero as u8))
 }
 
 /// Q8_0, one row (length a multiple of 32).
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    let mut lq = LaneQuality::new();
+    let mut region = 0;
     let sign = _mm256_set1_ps(-0.0);
-    let half = _mm256_set1_ps(0.5);
-    let one = _mm256_set1_ps(1.0);
+    // roundf(s) == trunc(s + copysign(0.49999997, s)) for every f32: the largest float below ½
+    // never carries a value under ½ across an integer, and a true half still rounds up to one.
+    let below_half = _mm256_set1_ps(0.499_999_97);
+    let n_blocks = x.len() / q8_0::BLOCK;
     for (b, (blk, o)) in x.chunks_exact(q8_0::BLOCK).zip(out.chunks_exact_mut(q8_0::BLOCK_BYTES)).enumerate() {
         let p = blk.as_ptr();
         let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
-        let bad = _mm256_or_ps(
-            _mm256_or_ps(non_finite_mask(v[0]), non_finite_mask(v[1])),
-            _mm256_or_ps(non_finite_mask(v[2]), non_finite_mask(v[3])),
-        );
-        if _mm256_movemask_ps(bad) != 0 {
-            return Err(b * q8_0::BLOCK + rtn::first_non_finite(blk).unwrap_or(0));
-        }
         let a = _mm256_max_ps(
             _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
             _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])),
         );
         let (d, id) = q8_0::block_scale(hmax(a));
-        let dh = f16::from_f32(d);
+        let (dh, ds) = f32_to_f16(d);
         o[..2].copy_from_slice(&dh.to_le_bytes());
-        let (idv, dsv) = (_mm256_set1_ps(id), _mm256_set1_ps(dh.to_f32()));
-        let mut lq = LaneQuality::new();
+        let (idv, dsv) = (_mm256_set1_ps(id), _mm256_set1_ps(ds));
         let mut q = [_mm256_setzero_si256(); 4];
         for k in 0..4 {
-            // roundf: truncate, then step away from zero when the dropped fraction is >= 1/2.
             let s = _mm256_mul_ps(v[k], idv);
-            let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(s);
-            let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(s, t));
-            let away = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half), _mm256_or_ps(one, _mm256_and_ps(s, sign)));
-            let r = _mm256_add_ps(t, away);
+            let r = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm256_add_ps(
+                s,
+                _mm256_or_ps(below_half, _mm256_and_ps(s, sign)),
+            ));
             lq.add(v[k], _mm256_mul_ps(dsv, r));
             q[k] = _mm256_cvtps_epi32(r);
         }
         let w = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256(o.as_mut_ptr().add(2) as *mut __m256i, w);
-        lq.flush(q8_0::BLOCK, &TailQuality::default(), acc);
+        let end = (b + 1) * q8_0::BLOCK;
+        lq.settle(q8_0::BLOCK, x, &mut region, end, b + 1 == n_blocks, acc)?;
     }
     Ok(())
 }
 
 /// Q4_0, one row (length a multiple of 32).
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    let mut lq = LaneQuality::new();
+    let mut region = 0;
     let sign = _mm256_set1_ps(-0.0);
+    let n_blocks = x.len() / q4_0::BLOCK;
     for (b, (blk, o)) in x.chunks_exact(q4_0::BLOCK).zip(out.chunks_exact_mut(q4_0::BLOCK_BYTES)).enumerate() {
         let p = blk.as_ptr();
         let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
-        let bad = _mm256_or_ps(
-            _mm256_or_ps(non_finite_mask(v[0]), non_finite_mask(v[1])),
-            _mm256_or_ps(non_finite_mask(v[2]), non_finite_mask(v[3])),
-        );
-        if _mm256_movemask_ps(bad) != 0 {
-            return Err(b * q4_0::BLOCK + rtn::first_non_finite(blk).unwrap_or(0));
-        }
         let abs = [
             _mm256_andnot_ps(sign, v[0]),
             _mm256_andnot_ps(sign, v[1]),
@@ -284,14 +327,14 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
             for (k, a) in abs.iter().enumerate() {
                 mask |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(*a, am)) as u32) << (8 * k);
             }
-            blk[mask.trailing_zeros() as usize]
+            // (A NaN can leave the mask empty; the lazy check below reports it.)
+            blk[(mask.trailing_zeros() as usize).min(q4_0::BLOCK - 1)]
         };
         let (d, id) = q4_0::block_scale(max);
-        let dh = f16::from_f32(d);
+        let (dh, ds) = f32_to_f16(d);
         o[..2].copy_from_slice(&dh.to_le_bytes());
         let (idv, dsv, bias, eight) =
-            (_mm256_set1_ps(id), _mm256_set1_ps(dh.to_f32()), _mm256_set1_ps(8.5), _mm256_set1_epi32(8));
-        let mut lq = LaneQuality::new();
+            (_mm256_set1_ps(id), _mm256_set1_ps(ds), _mm256_set1_ps(8.5), _mm256_set1_epi32(8));
         let mut q = [_mm256_setzero_si256(); 4];
         for k in 0..4 {
             let c = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], idv), bias)), _mm256_set1_epi32(15));
@@ -303,7 +346,8 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         let hi = _mm256_extracti128_si256::<1>(bytes);
         let nib = _mm_or_si128(lo, _mm_slli_epi16::<4>(hi));
         _mm_storeu_si128(o.as_mut_ptr().add(2) as *mut __m128i, nib);
-        lq.flush(q4_0::BLOCK, &TailQuality::default(), acc);
+        let end = (b + 1) * q4_0::BLOCK;
+        lq.settle(q4_0::BLOCK, x, &mut region, end, b + 1 == n_blocks, acc)?;
     }
     Ok(())
 }

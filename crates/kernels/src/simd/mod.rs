@@ -13,6 +13,7 @@ use std::fmt;
 pub enum Isa {
     /// The scalar references.
     Scalar,
+    /// AVX2 with FMA and F16C (every x86-64 CPU since Haswell / Zen).
     Avx2,
     Neon,
 }
@@ -23,7 +24,11 @@ impl Isa {
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::is_x86_feature_detected!("avx2"),
+            Isa::Avx2 => {
+                std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+                    && std::is_x86_feature_detected!("f16c")
+            }
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
             #[allow(unreachable_patterns)]

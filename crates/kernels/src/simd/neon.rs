@@ -4,23 +4,37 @@
 use std::arch::aarch64::*;
 
 use crate::pack::{pack, packed_len};
-use crate::quality::QualityAcc;
+use crate::quality::{BlockSums, QualityAcc};
 use crate::{q4_0, q8_0, rtn};
 use half::f16;
 
+/// Quality sums in f32 lanes plus a scalar part for tails, folded into
+/// the f64 accumulator every `FLUSH_EVERY` elements and at the end of a row (as on AVX2).
 struct LaneQuality {
     xx: float32x4_t,
     yy: float32x4_t,
     xy: float32x4_t,
     ee: float32x4_t,
     emax: float32x4_t,
+    tail: BlockSums,
+    n: usize,
 }
+
+const FLUSH_EVERY: usize = 256;
 
 impl LaneQuality {
     #[inline(always)]
     unsafe fn new() -> Self {
         let z = vdupq_n_f32(0.0);
-        LaneQuality { xx: z, yy: z, xy: z, ee: z, emax: z }
+        LaneQuality { xx: z, yy: z, xy: z, ee: z, emax: z, tail: BlockSums::default(), n: 0 }
+    }
+
+    #[inline(always)]
+    unsafe fn counted(&mut self, n: usize, acc: &mut QualityAcc) {
+        self.n += n;
+        if self.n >= FLUSH_EVERY {
+            self.flush(acc);
+        }
     }
 
     #[inline(always)]
@@ -34,15 +48,20 @@ impl LaneQuality {
     }
 
     #[inline(always)]
-    unsafe fn flush(&self, n: usize, tail: [f32; 5], acc: &mut QualityAcc) {
+    unsafe fn flush(&mut self, acc: &mut QualityAcc) {
+        if self.n == 0 {
+            return;
+        }
+        let t = self.tail;
         acc.add_partial(
-            n,
-            vaddvq_f32(self.xx) + tail[0],
-            vaddvq_f32(self.yy) + tail[1],
-            vaddvq_f32(self.xy) + tail[2],
-            vaddvq_f32(self.ee) + tail[3],
-            vmaxvq_f32(self.emax).max(tail[4]),
+            self.n,
+            vaddvq_f32(self.xx) + t.xx,
+            vaddvq_f32(self.yy) + t.yy,
+            vaddvq_f32(self.xy) + t.xy,
+            vaddvq_f32(self.ee) + t.ee,
+            vmaxvq_f32(self.emax).max(t.emax),
         );
+        *self = Self::new();
     }
 }
 
@@ -79,12 +98,40 @@ unsafe fn store_packed<const BITS: u32>(c0: uint8x16_t, c1: uint8x16_t, out: *mu
     }
 }
 
+/// RTN over one row in groups of `group` (any length; the last may be shorter).
 #[target_feature(enable = "neon")]
-pub unsafe fn rtn_group<const BITS: u32>(
+pub unsafe fn rtn_row<const BITS: u32>(
+    x: &[f32],
+    group: usize,
+    symmetric: bool,
+    codes: &mut [u8],
+    scales: &mut [f32],
+    zeros: &mut [u8],
+    acc: &mut QualityAcc,
+) -> Result<(), usize> {
+    let mut lq = LaneQuality::new();
+    let mut off = 0;
+    for (g, grp) in x.chunks(group).enumerate() {
+        let nb = packed_len(grp.len(), BITS);
+        let (scale, zero) =
+            rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], &mut lq).map_err(|bad| g * group + bad)?;
+        lq.counted(grp.len(), acc);
+        scales[g] = scale;
+        if !symmetric {
+            zeros[g] = zero;
+        }
+        off += nb;
+    }
+    lq.flush(acc);
+    Ok(())
+}
+
+#[inline(always)]
+unsafe fn rtn_group<const BITS: u32>(
     x: &[f32],
     symmetric: bool,
     codes: &mut [u8],
-    acc: &mut QualityAcc,
+    lq: &mut LaneQuality,
 ) -> Result<(f32, u8), usize> {
     let n = x.len();
     let n4 = n & !3;
@@ -110,7 +157,6 @@ pub unsafe fn rtn_group<const BITS: u32>(
     let gp = rtn::group_params(BITS, symmetric, min, max);
     let (inv, zero, lo, hi, scale) =
         (vdupq_n_f32(gp.inv), vdupq_n_f32(gp.zero), vdupq_n_f32(gp.lo_code), vdupq_n_f32(gp.hi_code), vdupq_n_f32(gp.scale));
-    let mut lq = LaneQuality::new();
     let n32 = n & !31;
     let out = codes.as_mut_ptr();
     let mut i = 0;
@@ -128,24 +174,16 @@ pub unsafe fn rtn_group<const BITS: u32>(
         store_packed::<BITS>(c0, c1, out.add(i * BITS as usize / 8));
         i += 32;
     }
-    let mut tail = [0f32; 5];
     if n32 < n {
         let mut q = [0u8; 32];
         for (qi, &v) in q.iter_mut().zip(&x[n32..]) {
             let c = rtn::quantize_one(&gp, v);
-            let y = rtn::dequantize_one(gp.scale, gp.zero, c);
-            let e = v - y;
-            tail[0] += v * v;
-            tail[1] += y * y;
-            tail[2] += v * y;
-            tail[3] += e * e;
-            tail[4] = tail[4].max(e.abs());
+            lq.tail.add(v, rtn::dequantize_one(gp.scale, gp.zero, c));
             *qi = c as u8;
         }
         let start = n32 * BITS as usize / 8;
         pack(BITS, &q[..n - n32], &mut codes[start..start + packed_len(n - n32, BITS)]);
     }
-    lq.flush(n, tail, acc);
     Ok((gp.scale, gp.zero as u8))
 }
 
@@ -169,6 +207,7 @@ unsafe fn block_is_finite(v: &[float32x4_t; 8]) -> bool {
 
 #[target_feature(enable = "neon")]
 pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    let mut lq = LaneQuality::new();
     for (b, (blk, o)) in x.chunks_exact(q8_0::BLOCK).zip(out.chunks_exact_mut(q8_0::BLOCK_BYTES)).enumerate() {
         let v = load_block(blk.as_ptr());
         if !block_is_finite(&v) {
@@ -182,7 +221,6 @@ pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         let dh = f16::from_f32(d);
         o[..2].copy_from_slice(&dh.to_le_bytes());
         let (idv, dsv) = (vdupq_n_f32(id), vdupq_n_f32(dh.to_f32()));
-        let mut lq = LaneQuality::new();
         let mut q = [0i8; 32];
         for (k, vk) in v.iter().enumerate() {
             let r = vrndaq_f32(vmulq_f32(*vk, idv)); // round half away from zero = C roundf
@@ -195,13 +233,15 @@ pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         for (dst, &s) in o[2..].iter_mut().zip(&q) {
             *dst = s as u8;
         }
-        lq.flush(q8_0::BLOCK, [0.0; 5], acc);
+        lq.counted(q8_0::BLOCK, acc);
     }
+    lq.flush(acc);
     Ok(())
 }
 
 #[target_feature(enable = "neon")]
 pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    let mut lq = LaneQuality::new();
     for (b, (blk, o)) in x.chunks_exact(q4_0::BLOCK).zip(out.chunks_exact_mut(q4_0::BLOCK_BYTES)).enumerate() {
         let v = load_block(blk.as_ptr());
         if !block_is_finite(&v) {
@@ -218,7 +258,6 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         o[..2].copy_from_slice(&dh.to_le_bytes());
         let (idv, dsv, bias, fifteen, eight) =
             (vdupq_n_f32(id), vdupq_n_f32(dh.to_f32()), vdupq_n_f32(8.5), vdupq_n_u32(15), vdupq_n_f32(8.0));
-        let mut lq = LaneQuality::new();
         let mut c = [vdupq_n_f32(0.0); 8];
         for (k, vk) in v.iter().enumerate() {
             // trunc(x·id + 8.5), then min 15, as llama.cpp's (int8_t) cast and MIN.
@@ -230,7 +269,8 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         let lo = narrow16([c[0], c[1], c[2], c[3]]);
         let hi = narrow16([c[4], c[5], c[6], c[7]]);
         vst1q_u8(o.as_mut_ptr().add(2), vorrq_u8(lo, vshlq_n_u8::<4>(hi)));
-        lq.flush(q4_0::BLOCK, [0.0; 5], acc);
+        lq.counted(q4_0::BLOCK, acc);
     }
+    lq.flush(acc);
     Ok(())
 }
