@@ -301,53 +301,105 @@ pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
     Ok(())
 }
 
-/// Q4_0, one row (length a multiple of 32).
+/// Lane k = max over the lanes of `a[k]` (eight horizontal reductions sharing their shuffles).
+#[inline(always)]
+unsafe fn hmax8(a: &[__m256; 8]) -> __m256 {
+    let pair = |x: __m256, y: __m256| _mm256_max_ps(_mm256_unpacklo_ps(x, y), _mm256_unpackhi_ps(x, y));
+    let (b01, b23, b45, b67) = (pair(a[0], a[1]), pair(a[2], a[3]), pair(a[4], a[5]), pair(a[6], a[7]));
+    let c0 = _mm256_max_ps(_mm256_shuffle_ps::<0x44>(b01, b23), _mm256_shuffle_ps::<0xEE>(b01, b23));
+    let c1 = _mm256_max_ps(_mm256_shuffle_ps::<0x44>(b45, b67), _mm256_shuffle_ps::<0xEE>(b45, b67));
+    _mm256_max_ps(_mm256_permute2f128_ps::<0x20>(c0, c1), _mm256_permute2f128_ps::<0x31>(c0, c1))
+}
+
+/// Q4_0 scales of eight consecutive blocks at once: (d as f16 bits, d as f16 widened, 1/d).
+/// Same values as `q4_0::block_scale(q4_0::signed_absmax(block))` per block.
+#[inline(always)]
+unsafe fn q4_0_scales8(blocks: &[f32]) -> ([u16; 8], __m256, __m256) {
+    let p = blocks.as_ptr();
+    let (mut hi, mut lo) = ([_mm256_setzero_ps(); 8], [_mm256_setzero_ps(); 8]);
+    for k in 0..8 {
+        let v = [_mm256_loadu_ps(p.add(32 * k)), _mm256_loadu_ps(p.add(32 * k + 8)), _mm256_loadu_ps(p.add(32 * k + 16)), _mm256_loadu_ps(p.add(32 * k + 24))];
+        hi[k] = _mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3]));
+        lo[k] = _mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3]));
+        lo[k] = _mm256_sub_ps(_mm256_setzero_ps(), lo[k]); // −min, so one max-reduction serves both
+    }
+    let (pos, neg) = (hmax8(&hi), hmax8(&lo)); // per block: largest value, −(smallest value)
+    // The signed max is the larger side; +0 for an all-zero block (the reference's initial value).
+    let mut max = [0f32; 8];
+    _mm256_storeu_ps(
+        max.as_mut_ptr(),
+        _mm256_and_ps(
+            _mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), neg), pos, _mm256_cmp_ps::<_CMP_GT_OQ>(pos, neg)),
+            _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_max_ps(pos, neg), _mm256_setzero_ps()),
+        ),
+    );
+    // Equal magnitudes on both sides: the reference keeps whichever comes first (rare).
+    let ties = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(pos, neg), _mm256_cmp_ps::<_CMP_GT_OQ>(pos, _mm256_setzero_ps())));
+    let mut t = ties as u32;
+    while t != 0 {
+        let k = t.trailing_zeros() as usize;
+        max[k] = q4_0::signed_absmax(&blocks[32 * k..32 * k + 32]);
+        t &= t - 1;
+    }
+    let d = _mm256_mul_ps(_mm256_loadu_ps(max.as_ptr()), _mm256_set1_ps(-0.125)); // == max / −8, exactly
+    let id = _mm256_div_ps(_mm256_set1_ps(1.0), d);
+    let usable = _mm256_and_ps(
+        _mm256_cmp_ps::<_CMP_NEQ_OQ>(d, _mm256_setzero_ps()),
+        _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_andnot_ps(_mm256_set1_ps(-0.0), id), _mm256_set1_ps(f32::INFINITY)),
+    );
+    let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(d);
+    let mut bits = [0u16; 8];
+    _mm_storeu_si128(bits.as_mut_ptr() as *mut __m128i, h);
+    (bits, _mm256_cvtph_ps(h), _mm256_and_ps(id, usable))
+}
+
+/// Quantize one Q4_0 block given its scale; returns nothing, accumulates quality.
+#[inline(always)]
+unsafe fn q4_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8], lq: &mut LaneQuality) {
+    let p = blk.as_ptr();
+    o[..2].copy_from_slice(&dh.to_le_bytes());
+    let (bias, eight, fifteen) = (_mm256_set1_ps(8.5), _mm256_set1_epi32(8), _mm256_set1_epi32(15));
+    let mut q = [_mm256_setzero_si256(); 4];
+    for (k, qk) in q.iter_mut().enumerate() {
+        let v = _mm256_loadu_ps(p.add(8 * k));
+        let c = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v, idv), bias)), fifteen);
+        lq.add(v, _mm256_mul_ps(dsv, _mm256_cvtepi32_ps(_mm256_sub_epi32(c, eight))));
+        *qk = c;
+    }
+    let bytes = pack_i32x32_to_u8(q);
+    let nib = _mm_or_si128(_mm256_castsi256_si128(bytes), _mm_slli_epi16::<4>(_mm256_extracti128_si256::<1>(bytes)));
+    _mm_storeu_si128(o.as_mut_ptr().add(2) as *mut __m128i, nib);
+}
+
+/// Q4_0, one row (length a multiple of 32): scales eight blocks at a time, so the divisions and
+/// f16 conversions run as vectors and their latency overlaps the quantization of other blocks.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    const B: usize = q4_0::BLOCK;
     let mut lq = LaneQuality::new();
     let mut region = 0;
-    let sign = _mm256_set1_ps(-0.0);
-    let n_blocks = x.len() / q4_0::BLOCK;
-    for (b, (blk, o)) in x.chunks_exact(q4_0::BLOCK).zip(out.chunks_exact_mut(q4_0::BLOCK_BYTES)).enumerate() {
-        let p = blk.as_ptr();
-        let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
-        let abs = [
-            _mm256_andnot_ps(sign, v[0]),
-            _mm256_andnot_ps(sign, v[1]),
-            _mm256_andnot_ps(sign, v[2]),
-            _mm256_andnot_ps(sign, v[3]),
-        ];
-        let amax = hmax(_mm256_max_ps(_mm256_max_ps(abs[0], abs[1]), _mm256_max_ps(abs[2], abs[3])));
-        // The reference keeps the first element reaching the maximum magnitude, with its sign.
-        let max = if amax == 0.0 {
-            0.0
-        } else {
-            let am = _mm256_set1_ps(amax);
-            let mut mask = 0u32;
-            for (k, a) in abs.iter().enumerate() {
-                mask |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(*a, am)) as u32) << (8 * k);
+    let n_blocks = x.len() / B;
+    let mut b = 0;
+    while b < n_blocks {
+        let batch = (n_blocks - b).min(8);
+        if batch == 8 {
+            let (bits, ds, id) = q4_0_scales8(&x[b * B..(b + 8) * B]);
+            for k in 0..8 {
+                let sel = _mm256_set1_epi32(k as i32);
+                let (idv, dsv) = (_mm256_permutevar8x32_ps(id, sel), _mm256_permutevar8x32_ps(ds, sel));
+                let blk = &x[(b + k) * B..(b + k + 1) * B];
+                q4_0_block(blk, bits[k], idv, dsv, &mut out[(b + k) * 18..(b + k + 1) * 18], &mut lq);
             }
-            // (A NaN can leave the mask empty; the lazy check below reports it.)
-            blk[(mask.trailing_zeros() as usize).min(q4_0::BLOCK - 1)]
-        };
-        let (d, id) = q4_0::block_scale(max);
-        let (dh, ds) = f32_to_f16(d);
-        o[..2].copy_from_slice(&dh.to_le_bytes());
-        let (idv, dsv, bias, eight) =
-            (_mm256_set1_ps(id), _mm256_set1_ps(ds), _mm256_set1_ps(8.5), _mm256_set1_epi32(8));
-        let mut q = [_mm256_setzero_si256(); 4];
-        for k in 0..4 {
-            let c = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], idv), bias)), _mm256_set1_epi32(15));
-            lq.add(v[k], _mm256_mul_ps(dsv, _mm256_cvtepi32_ps(_mm256_sub_epi32(c, eight))));
-            q[k] = c;
+        } else {
+            for k in b..b + batch {
+                let blk = &x[k * B..(k + 1) * B];
+                let (d, id) = q4_0::block_scale(q4_0::signed_absmax(blk));
+                let (dh, ds) = f32_to_f16(d);
+                q4_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[k * 18..(k + 1) * 18], &mut lq);
+            }
         }
-        let bytes = pack_i32x32_to_u8(q);
-        let lo = _mm256_castsi256_si128(bytes);
-        let hi = _mm256_extracti128_si256::<1>(bytes);
-        let nib = _mm_or_si128(lo, _mm_slli_epi16::<4>(hi));
-        _mm_storeu_si128(o.as_mut_ptr().add(2) as *mut __m128i, nib);
-        let end = (b + 1) * q4_0::BLOCK;
-        lq.settle(q4_0::BLOCK, x, &mut region, end, b + 1 == n_blocks, acc)?;
+        b += batch;
+        lq.settle(batch * B, x, &mut region, b * B, b == n_blocks, acc)?;
     }
     Ok(())
 }
