@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test ArrowQuant has, in the order a failure is cheapest to read. Run from a clean clone
-# after `npm ci`; installs what the tests need (Python venv, aarch64 cross tools) itself.
+# after `npm install`; installs what the tests need (Python venv, aarch64 cross tools) itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
