@@ -261,46 +261,6 @@ unsafe fn rtn_group<const BITS: u32>(
     Ok((gp.scale, gp.zero as u8))
 }
 
-/// Q8_0, one row (length a multiple of 32).
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    let mut lq = LaneQuality::new();
-    let mut region = 0;
-    let sign = _mm256_set1_ps(-0.0);
-    // roundf(s) == trunc(s + copysign(0.49999997, s)) for every f32: the largest float below ½
-    // never carries a value under ½ across an integer, and a true half still rounds up to one.
-    let below_half = _mm256_set1_ps(0.499_999_97);
-    let n_blocks = x.len() / q8_0::BLOCK;
-    for (b, (blk, o)) in x.chunks_exact(q8_0::BLOCK).zip(out.chunks_exact_mut(q8_0::BLOCK_BYTES)).enumerate() {
-        let p = blk.as_ptr();
-        let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
-        let a = _mm256_max_ps(
-            _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
-            _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])),
-        );
-        let (d, id) = q8_0::block_scale(hmax(a));
-        let (dh, ds) = f32_to_f16(d);
-        o[..2].copy_from_slice(&dh.to_le_bytes());
-        let (idv, dsv) = (_mm256_set1_ps(id), _mm256_set1_ps(ds));
-        let mut q = [_mm256_setzero_si256(); 4];
-        for k in 0..4 {
-            let s = _mm256_mul_ps(v[k], idv);
-            let r = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm256_add_ps(
-                s,
-                _mm256_or_ps(below_half, _mm256_and_ps(s, sign)),
-            ));
-            lq.add(v[k], _mm256_mul_ps(dsv, r));
-            q[k] = _mm256_cvtps_epi32(r);
-        }
-        let w = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256(o.as_mut_ptr().add(2) as *mut __m256i, w);
-        let end = (b + 1) * q8_0::BLOCK;
-        lq.settle(q8_0::BLOCK, x, &mut region, end, b + 1 == n_blocks, acc)?;
-    }
-    Ok(())
-}
-
 /// Lane k = max over the lanes of `a[k]` (eight horizontal reductions sharing their shuffles).
 #[inline(always)]
 unsafe fn hmax8(a: &[__m256; 8]) -> __m256 {
@@ -353,6 +313,87 @@ unsafe fn q4_0_scales8(blocks: &[f32]) -> ([u16; 8], __m256, __m256) {
     (bits, _mm256_cvtph_ps(h), _mm256_and_ps(id, usable))
 }
 
+/// Q8_0 scales of eight consecutive blocks at once: (d as f16 bits, d as f16 widened, 1/d), the
+/// same values as `q8_0::block_scale` per block (a vector divide rounds exactly like a scalar one).
+#[inline(always)]
+unsafe fn q8_0_scales8(blocks: &[f32]) -> ([u16; 8], __m256, __m256) {
+    let p = blocks.as_ptr();
+    let sign = _mm256_set1_ps(-0.0);
+    let mut a = [_mm256_setzero_ps(); 8];
+    for (k, ak) in a.iter_mut().enumerate() {
+        let abs = |o: usize| _mm256_andnot_ps(sign, _mm256_loadu_ps(p.add(32 * k + o)));
+        *ak = _mm256_max_ps(_mm256_max_ps(abs(0), abs(8)), _mm256_max_ps(abs(16), abs(24)));
+    }
+    let d = _mm256_div_ps(hmax8(&a), _mm256_set1_ps(127.0));
+    let id = _mm256_div_ps(_mm256_set1_ps(1.0), d);
+    let usable = _mm256_and_ps(
+        _mm256_cmp_ps::<_CMP_NEQ_OQ>(d, _mm256_setzero_ps()),
+        _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_andnot_ps(sign, id), _mm256_set1_ps(f32::INFINITY)),
+    );
+    let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(d);
+    let mut bits = [0u16; 8];
+    _mm_storeu_si128(bits.as_mut_ptr() as *mut __m128i, h);
+    (bits, _mm256_cvtph_ps(h), _mm256_and_ps(id, usable))
+}
+
+/// Quantize one Q8_0 block given its scale, accumulating quality.
+#[inline(always)]
+unsafe fn q8_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8], lq: &mut LaneQuality) {
+    let p = blk.as_ptr();
+    o[..2].copy_from_slice(&dh.to_le_bytes());
+    let sign = _mm256_set1_ps(-0.0);
+    // roundf(s) == trunc(s + copysign(0.49999997, s)) for every f32: the largest float below ½
+    // never carries a value under ½ across an integer, and a true half still rounds up to one.
+    let below_half = _mm256_set1_ps(0.499_999_97);
+    let mut q = [_mm256_setzero_si256(); 4];
+    for (k, qk) in q.iter_mut().enumerate() {
+        let v = _mm256_loadu_ps(p.add(8 * k));
+        let s = _mm256_mul_ps(v, idv);
+        let r = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm256_add_ps(
+            s,
+            _mm256_or_ps(below_half, _mm256_and_ps(s, sign)),
+        ));
+        lq.add(v, _mm256_mul_ps(dsv, r));
+        *qk = _mm256_cvtps_epi32(r);
+    }
+    let w = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(o.as_mut_ptr().add(2) as *mut __m256i, w);
+}
+
+/// Q8_0, one row (length a multiple of 32), scales eight blocks at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    const B: usize = q8_0::BLOCK;
+    const BYTES: usize = q8_0::BLOCK_BYTES;
+    let mut lq = LaneQuality::new();
+    let mut region = 0;
+    let n_blocks = x.len() / B;
+    let mut b = 0;
+    while b < n_blocks {
+        let batch = (n_blocks - b).min(8);
+        if batch == 8 {
+            let (bits, ds, id) = q8_0_scales8(&x[b * B..(b + 8) * B]);
+            for k in 0..8 {
+                let sel = _mm256_set1_epi32(k as i32);
+                let (idv, dsv) = (_mm256_permutevar8x32_ps(id, sel), _mm256_permutevar8x32_ps(ds, sel));
+                let i = b + k;
+                q8_0_block(&x[i * B..(i + 1) * B], bits[k], idv, dsv, &mut out[i * BYTES..(i + 1) * BYTES], &mut lq);
+            }
+        } else {
+            for i in b..b + batch {
+                let blk = &x[i * B..(i + 1) * B];
+                let (d, id) = q8_0::block_scale(blk.iter().fold(0.0f32, |m, v| m.max(v.abs())));
+                let (dh, ds) = f32_to_f16(d);
+                q8_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[i * BYTES..(i + 1) * BYTES], &mut lq);
+            }
+        }
+        b += batch;
+        lq.settle(batch * B, x, &mut region, b * B, b == n_blocks, acc)?;
+    }
+    Ok(())
+}
+
 /// Quantize one Q4_0 block given its scale; returns nothing, accumulates quality.
 #[inline(always)]
 unsafe fn q4_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8], lq: &mut LaneQuality) {
@@ -388,14 +429,14 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
                 let sel = _mm256_set1_epi32(k as i32);
                 let (idv, dsv) = (_mm256_permutevar8x32_ps(id, sel), _mm256_permutevar8x32_ps(ds, sel));
                 let blk = &x[(b + k) * B..(b + k + 1) * B];
-                q4_0_block(blk, bits[k], idv, dsv, &mut out[(b + k) * 18..(b + k + 1) * 18], &mut lq);
+                q4_0_block(blk, bits[k], idv, dsv, &mut out[(b + k) * q4_0::BLOCK_BYTES..(b + k + 1) * q4_0::BLOCK_BYTES], &mut lq);
             }
         } else {
             for k in b..b + batch {
                 let blk = &x[k * B..(k + 1) * B];
                 let (d, id) = q4_0::block_scale(q4_0::signed_absmax(blk));
                 let (dh, ds) = f32_to_f16(d);
-                q4_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[k * 18..(k + 1) * 18], &mut lq);
+                q4_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[k * q4_0::BLOCK_BYTES..(k + 1) * q4_0::BLOCK_BYTES], &mut lq);
             }
         }
         b += batch;
