@@ -42,7 +42,7 @@ pub struct Quantized {
 }
 
 fn check_shape(src_len: usize, rows: usize, cols: usize) -> Result<()> {
-    let expected = rows.checked_mul(cols).unwrap_or(usize::MAX);
+    let expected = rows.saturating_mul(cols);
     if expected != src_len {
         return Err(KernelError::ShapeMismatch { rows, cols, expected, actual: src_len });
     }

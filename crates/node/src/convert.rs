@@ -117,7 +117,7 @@ fn view<T: bytemuck::Pod>(bytes: &[u8]) -> std::borrow::Cow<'_, [T]> {
 
 impl<'a> Elements<'a> {
     pub fn new(bytes: &'a [u8], dtype: Dtype) -> Result<Self, KernelError> {
-        if bytes.len() % dtype.size() != 0 {
+        if !bytes.len().is_multiple_of(dtype.size()) {
             return Err(KernelError::BufferSize { what: "input bytes", expected: bytes.len() / dtype.size() * dtype.size(), actual: bytes.len() });
         }
         Ok(match dtype {

@@ -16,7 +16,7 @@ pub fn to_js(env: Env, e: &KernelError) -> Error {
 }
 
 fn build(env: Env, e: &KernelError) -> napi::Result<Error> {
-    let js = napi::JsError::from(Error::new(CODE.to_string(), e.to_string())).into_unknown(env);
+    let js = napi::JsError::from(Error::new(CODE, e.to_string())).into_unknown(env);
     let mut obj = js.coerce_to_object()?;
     obj.set("kind", e.kind())?;
     match e {

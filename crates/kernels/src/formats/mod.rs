@@ -124,7 +124,7 @@ impl Scheme {
             Scheme::Fp8 { per_channel: true, .. } => l(cols, 1, 0, 0),
             Scheme::Fp8 { per_channel: false, .. } => l(cols, 0, 0, 1),
             Scheme::Q8_0 | Scheme::Q4_0 => {
-                if cols % 32 != 0 {
+                if !cols.is_multiple_of(32) {
                     return Err(KernelError::RowLength { format: if *self == Scheme::Q8_0 { "q8_0" } else { "q4_0" }, multiple: 32, cols });
                 }
                 let block_bytes = if *self == Scheme::Q8_0 { q8_0::BLOCK_BYTES } else { q4_0::BLOCK_BYTES };

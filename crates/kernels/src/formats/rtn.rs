@@ -195,8 +195,8 @@ mod tests {
     #[test]
     fn zero_and_constant_groups_are_exact() {
         let mut x = vec![0.0f32; 64];
-        x.extend(std::iter::repeat(0.37f32).take(64));
-        x.extend(std::iter::repeat(-2.5f32).take(64));
+        x.extend(std::iter::repeat_n(0.37f32, 64));
+        x.extend(std::iter::repeat_n(-2.5f32, 64));
         for symmetric in [false, true] {
             let (y, acc) = run(RtnSpec::new(4, 64, symmetric).unwrap(), &x);
             assert_eq!(y, x, "symmetric={symmetric}");
