@@ -21,6 +21,6 @@ pub mod testdata;
 pub use error::{KernelError, Result};
 pub use formats::{fp8, int8_channel, nf4, q4_0, q8_0, rtn, Fp8Kind, Layout, RtnSpec, Scheme};
 pub use quality::{Quality, QualityAcc};
-pub use quantize::{dequantize, quantize, Quantized, RunOptions};
+pub use quantize::{compare, dequantize, quantize, Quantized, RunOptions};
 pub use simd::Isa;
 pub use source::Source;

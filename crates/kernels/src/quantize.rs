@@ -39,6 +39,8 @@ pub struct Quantized {
     pub scales: Vec<f32>,
     pub zeros: Vec<u8>,
     pub quality: Quality,
+    /// The raw sums behind `quality`, so callers can merge the figures of a tensor's chunks.
+    pub sums: QualityAcc,
 }
 
 fn check_shape(src_len: usize, rows: usize, cols: usize) -> Result<()> {
@@ -159,7 +161,7 @@ pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts
     for r in results {
         acc.merge(&r.map_err(|i| non_finite(&src, cols, i))?);
     }
-    Ok(Quantized { layout, codes, scales, zeros, quality: acc.finish() })
+    Ok(Quantized { layout, codes, scales, zeros, quality: acc.finish(), sums: acc })
 }
 
 /// Reconstruct f32 values from quantized buffers (any ISA produced them: the layout is the same).
@@ -193,4 +195,31 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
         }
     }
     Ok(())
+}
+
+/// Quality of a reconstruction `recon` against the source values (what `verify` recomputes from
+/// a written file). Same sums and chunking as [`quantize`], so the figures are thread-independent.
+pub fn compare(src: Source<'_>, recon: &[f32], cols: usize, opts: &RunOptions) -> Result<QualityAcc> {
+    if src.len() != recon.len() {
+        return Err(KernelError::BufferSize { what: "reconstruction", expected: src.len(), actual: recon.len() });
+    }
+    let threads = resolve_threads(opts.threads);
+    let items: Vec<(usize, usize)> = (0..src.len()).step_by(CHUNK_ELEMS.max(1)).map(|s| (s, (s + CHUNK_ELEMS).min(src.len()))).collect();
+    let parts = run_chunks(items, threads, |(s, e)| {
+        let mut scratch = Vec::new();
+        let x = src.segment_f32(s, e, &mut scratch);
+        let mut acc = QualityAcc::default();
+        if let Some(bad) = rtn::first_non_finite(x) {
+            return Err(s + bad);
+        }
+        for (&a, &b) in x.iter().zip(&recon[s..e]) {
+            acc.add(a, b);
+        }
+        Ok(acc)
+    })?;
+    let mut acc = QualityAcc::default();
+    for p in parts {
+        acc.merge(&p.map_err(|i| non_finite(&src, cols, i))?);
+    }
+    Ok(acc)
 }

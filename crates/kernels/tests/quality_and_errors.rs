@@ -87,3 +87,48 @@ fn empty_tensors_quantize_to_empty_buffers() {
         assert_eq!(q.quality.elements, 0);
     }
 }
+
+#[test]
+fn canonical_names_parse_back() {
+    use arrowquant_kernels::Scheme;
+    for (name, bits, group, sym) in [
+        ("rtn", 2, 32, false),
+        ("rtn", 4, 128, true),
+        ("rtn", 8, 256, false),
+        ("int8_channel", 8, 0, false),
+        ("nf4", 4, 0, false),
+        ("fp8_e4m3", 8, 0, false),
+        ("fp8_e5m2_channel", 8, 0, false),
+        ("q8_0", 8, 0, false),
+        ("q4_0", 4, 0, false),
+    ] {
+        let scheme = Scheme::parse(name, bits, group.max(32), sym).unwrap();
+        assert_eq!(Scheme::from_name(&scheme.name()).unwrap(), scheme, "{}", scheme.name());
+    }
+    for bad in ["rtn_int3_g128_asym", "rtn_int4_g100_asym", "rtn_int4_128_asym", "rtn_int4_g128_x", "int4"] {
+        assert!(Scheme::from_name(bad).is_err(), "{bad} parsed");
+    }
+}
+
+#[test]
+fn compare_matches_the_quantizer_own_figures() {
+    use arrowquant_kernels::{compare, dequantize, quantize, RunOptions, Scheme, Source};
+    let (rows, cols) = (37, 200);
+    let w = arrowquant_kernels::testdata::linear_weight(rows, cols, 11);
+    let scheme = Scheme::parse("rtn", 4, 64, false).unwrap();
+    let opts = RunOptions { threads: 2, isa: None };
+    let q = quantize(&scheme, Source::F32(&w), rows, cols, &opts).unwrap();
+    let mut recon = vec![0f32; rows * cols];
+    dequantize(&scheme, rows, cols, &q.codes, &q.scales, &q.zeros, &mut recon).unwrap();
+    let acc = compare(Source::F32(&w), &recon, cols, &opts).unwrap();
+    let again = acc.finish();
+    assert!((again.cosine - q.quality.cosine).abs() < 1e-6, "{} vs {}", again.cosine, q.quality.cosine);
+    assert!((again.sqnr_db - q.quality.sqnr_db).abs() < 1e-3);
+    assert_eq!(acc.n, q.sums.n);
+    let mut bad = w.clone();
+    bad[3 * cols + 5] = f32::NAN;
+    match compare(Source::F32(&bad), &recon, cols, &opts) {
+        Err(arrowquant_kernels::KernelError::NonFinite { row: 3, col: 5, .. }) => {}
+        other => panic!("expected NonFinite at (3,5), got {other:?}"),
+    }
+}

@@ -79,6 +79,32 @@ impl Scheme {
     }
 
     /// Canonical name, e.g. `rtn_int4_g128_asym`, `q4_0`, `fp8_e4m3_channel`.
+    /// The inverse of [`Scheme::name`]: parse a canonical name as stored in files
+    /// (`rtn_int4_g128_asym`, `q4_0`, `fp8_e4m3_channel`, ...).
+    pub fn from_name(name: &str) -> Result<Scheme> {
+        if let Some(rest) = name.strip_prefix("rtn_int") {
+            let parts: Vec<&str> = rest.split('_').collect();
+            if let [bits, group, sym] = parts[..] {
+                let bits = bits.parse::<u32>().ok();
+                let group = group.strip_prefix('g').and_then(|g| g.parse::<usize>().ok());
+                let symmetric = match sym {
+                    "sym" => Some(true),
+                    "asym" => Some(false),
+                    _ => None,
+                };
+                if let (Some(bits), Some(group), Some(symmetric)) = (bits, group, symmetric) {
+                    return Ok(Scheme::Rtn(RtnSpec::new(bits, group, symmetric)?));
+                }
+            }
+            return Err(KernelError::InvalidParameter {
+                field: "scheme",
+                value: name.to_string(),
+                allowed: "rtn_int<bits>_g<group>_<sym|asym>",
+            });
+        }
+        Scheme::parse(name, 0, 0, false)
+    }
+
     pub fn name(&self) -> String {
         match self {
             Scheme::Rtn(s) => {
