@@ -1,6 +1,6 @@
 //! JS-facing data structs and their conversions to kernel types.
 
-use arrowquant_kernels::{Isa, KernelError, Quality, RunOptions, Scheme};
+use arrowquant_kernels::{Isa, KernelError, Quality, QualityAcc, RunOptions, Scheme};
 use half::{bf16, f16};
 use napi_derive::napi;
 
@@ -31,22 +31,36 @@ pub struct QualityFigures {
     pub rel_mse: f64,
     pub sqnr_db: f64,
     pub max_abs_err: f64,
+    /// The sums behind the figures (Σx², Σy², Σxy, Σ(x−y)²), so a tensor's chunks can be merged.
+    pub sum_xx: f64,
+    pub sum_yy: f64,
+    pub sum_xy: f64,
+    pub sum_ee: f64,
 }
 
-impl From<Quality> for QualityFigures {
-    fn from(q: Quality) -> Self {
+impl From<QualityAcc> for QualityFigures {
+    fn from(acc: QualityAcc) -> Self {
+        let q: Quality = acc.finish();
         QualityFigures {
             elements: q.elements as f64,
             cosine: q.cosine,
             rel_mse: q.rel_mse,
             sqnr_db: q.sqnr_db,
             max_abs_err: q.max_abs_err,
+            sum_xx: acc.sum_xx,
+            sum_yy: acc.sum_yy,
+            sum_xy: acc.sum_xy,
+            sum_ee: acc.sum_ee,
         }
     }
 }
 
 impl FormatSpec {
     pub fn to_scheme(&self) -> Result<Scheme, KernelError> {
+        // Canonical names as stored in files ("rtn_int4_g128_asym") carry their own parameters.
+        if self.name.starts_with("rtn_") {
+            return Scheme::from_name(&self.name);
+        }
         Scheme::parse(
             &self.name,
             self.bits.unwrap_or(4),

@@ -47,3 +47,20 @@ fn build(env: Env, e: &KernelError) -> napi::Result<Error> {
 pub fn pending() -> Error {
     Error::new(Status::GenericFailure, "arrowquant kernel error")
 }
+
+pub const FORMAT_CODE: &str = "ArrowQuantFormatError";
+
+/// File errors: `code = "ArrowQuantFormatError"`, `kind` (variant) and `path` when there is one.
+pub fn format_to_js(env: Env, e: &arrowquant_format::FormatError) -> Error {
+    let build = || -> napi::Result<Error> {
+        let js = napi::JsError::from(Error::new(FORMAT_CODE, e.to_string())).into_unknown(env);
+        let mut obj = js.coerce_to_object()?;
+        obj.set("kind", e.kind())?;
+        use arrowquant_format::FormatError as F;
+        if let F::Io { path, .. } | F::Parquet { path, .. } | F::NotArrowQuant { path, .. } | F::Corrupt { path, .. } | F::Closed { path } = e {
+            obj.set("path", path.to_string_lossy().as_ref())?;
+        }
+        Ok(Error::from(obj.to_unknown()))
+    };
+    build().unwrap_or_else(|fallback| fallback)
+}

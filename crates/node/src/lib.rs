@@ -1,15 +1,17 @@
-//! Node binding for `arrowquant-kernels`: data structs, conversions and exports only. All logic
-//! lives in the kernels crate. Heavy calls run as `AsyncTask`s on libuv's thread pool (and the
+//! Node binding for `arrowquant-kernels` and `arrowquant-format`: data structs, conversions and
+//! exports only. All logic lives in those crates. Heavy calls run as `AsyncTask`s on libuv's thread pool (and the
 //! kernels' own rayon pool), so the JS event loop never blocks on quantization.
 
 mod convert;
 mod error;
+mod format;
+mod hash;
 mod tasks;
 
 use arrowquant_kernels::Isa;
 use napi_derive::napi;
 
-pub use tasks::{dequantize, quantize};
+pub use tasks::{compare_quality, dequantize, quantize};
 
 #[napi(object)]
 pub struct CpuFeatures {

@@ -55,7 +55,7 @@ impl Task for QuantizeTask {
             scheme: self.scheme.name(),
             bits: self.scheme.bits(),
             bits_per_weight: q.layout.bits_per_weight(),
-            quality: q.quality.into(),
+            quality: q.sums.into(),
             codes: q.codes.into(),
             scales: Float32Array::new(q.scales),
             zeros: q.zeros.into(),
@@ -144,4 +144,53 @@ pub fn dequantize(
 ) -> Result<AsyncTask<DequantizeTask>> {
     let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
     Ok(AsyncTask::new(DequantizeTask { scheme, rows: rows as usize, cols: cols as usize, codes, scales, zeros, error: None }))
+}
+
+pub struct CompareTask {
+    input: Buffer,
+    dtype: Dtype,
+    cols: usize,
+    recon: Float32Array,
+    options: arrowquant_kernels::RunOptions,
+    error: Option<KernelError>,
+}
+
+#[napi]
+impl Task for CompareTask {
+    type Output = arrowquant_kernels::QualityAcc;
+    type JsValue = QualityFigures;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || {
+            let elements = Elements::new(&self.input, self.dtype)?;
+            arrowquant_kernels::compare(elements.source(), &self.recon, self.cols, &self.options)
+        };
+        run().map_err(|e| {
+            self.error = Some(e);
+            error::pending()
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, acc: Self::Output) -> Result<Self::JsValue> {
+        Ok(acc.into())
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+    }
+}
+
+/// Quality of `recon` (f32) as a reconstruction of the raw source bytes (`verify`).
+#[napi]
+pub fn compare_quality(
+    env: Env,
+    input: Buffer,
+    dtype: String,
+    cols: u32,
+    recon: Float32Array,
+    options: Option<KernelOptions>,
+) -> Result<AsyncTask<CompareTask>> {
+    let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
+    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
+    Ok(AsyncTask::new(CompareTask { input, dtype, cols: cols as usize, recon, options, error: None }))
 }

@@ -1,0 +1,156 @@
+/**
+ * The configuration schema: the one source of truth for every key, its type, its valid values and
+ * its documentation. `resolve.ts` validates each layer and the merged result with it, and
+ * `example.ts` writes config.example.yaml from the `.describe()` texts and `RULES`.
+ */
+import { z } from 'zod';
+
+export const BIT_WIDTHS = [2, 4, 8] as const;
+export const GROUP_SIZES = [32, 64, 128, 256] as const;
+export const MODALITIES = ['text', 'code', 'image', 'audio'] as const;
+export const DEPLOYMENT_PROFILES = ['edge', 'local', 'cloud'] as const;
+export const PRESERVE_DTYPES = ['source', 'float32', 'float16', 'bfloat16'] as const;
+/** Quantization methods, as the kernels name them (see the README's format table). */
+export const METHODS = ['rtn', 'rtn_sym', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel'] as const;
+
+export type BitWidth = (typeof BIT_WIDTHS)[number];
+export type GroupSize = (typeof GROUP_SIZES)[number];
+export type Modality = (typeof MODALITIES)[number];
+export type DeploymentProfile = (typeof DEPLOYMENT_PROFILES)[number];
+export type PreserveDtype = (typeof PRESERVE_DTYPES)[number];
+export type Method = (typeof METHODS)[number];
+
+/** "a, b or c" */
+const oneOf = (values: readonly unknown[]): string =>
+  values.length < 2 ? values.map(String).join('') : `${values.slice(0, -1).join(', ')} or ${String(values.at(-1))}`;
+
+/**
+ * Each key's valid values in words. Error messages read "must be <rule>" and config.example.yaml
+ * prints "Valid: <rule>", so the wording is written once.
+ */
+export const RULES = {
+  deployment_profile: oneOf(DEPLOYMENT_PROFILES),
+  bit_width: oneOf(BIT_WIDTHS),
+  method: oneOf(METHODS),
+  group_size: oneOf(GROUP_SIZES),
+  modality: `${oneOf([...MODALITIES, 'null'])} (null = auto-detect)`,
+  num_time_groups: 'an integer from 1 to 100',
+  enable_time_aware: 'true or false',
+  enable_spatial: 'true or false',
+  min_accuracy: 'a number from 0 to 1',
+  calibration_samples: 'an integer of at least 1',
+  fail_fast: 'true or false',
+  num_threads: 'an integer of at least 0 (0 = all cores)',
+  enable_streaming: 'true or false',
+  chunk_mib: 'an integer from 1 to 1024',
+  keep_default_rules: 'true or false',
+  preserve: `a mapping of regular expression to ${oneOf(PRESERVE_DTYPES)}`,
+  overrides: 'a list of {pattern, bit_width?, method?, group_size?} entries',
+  pattern: 'a regular expression',
+} as const;
+
+const must = (rule: string) => ({ error: `must be ${rule}` });
+
+/** Every tensor-name pattern (preserve keys, override patterns) is compiled by this, and only this. */
+export function compilePattern(source: string): RegExp {
+  return new RegExp(source);
+}
+
+/** Why `source` is not a usable pattern, or undefined when it compiles. */
+export function patternProblem(source: string): string | undefined {
+  try {
+    compilePattern(source);
+    return undefined;
+  } catch (err) {
+    // V8 says "Invalid regular expression: /(x/: Unterminated group"; keep the part after the regex.
+    const message = err instanceof Error ? err.message : String(err);
+    return message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+  }
+}
+
+const bool = () => z.boolean(must('true or false'));
+const bitWidth = () => z.literal(BIT_WIDTHS, must(RULES.bit_width));
+const groupSize = () => z.literal(GROUP_SIZES, must(RULES.group_size));
+const method = () => z.enum(METHODS, must(RULES.method));
+const intRange = (rule: string, min: number, max?: number) => {
+  const s = z.int(must(rule)).min(min, must(rule));
+  return max === undefined ? s : s.max(max, must(rule));
+};
+
+const pattern = z
+  .string({ error: (iss) => (iss.input === undefined ? 'is required' : `must be ${RULES.pattern}`) })
+  .refine((src) => patternProblem(src) === undefined, {
+    error: (iss) => `must be a valid regular expression (${patternProblem(String(iss.input)) ?? 'invalid'})`,
+  });
+
+/** One entry of `overrides`. A pattern-only entry is allowed: it shields its tensors from later entries. */
+export const OverrideSchema = z.strictObject(
+  {
+    pattern: pattern.describe('JavaScript regular expression matched (unanchored) against the tensor name.'),
+    bit_width: bitWidth().optional().describe('Bit width for matching tensors (rtn and rtn_sym).'),
+    method: method().optional().describe('Method for matching tensors.'),
+    group_size: groupSize().optional().describe('Group size for matching tensors.'),
+  },
+  must(RULES.overrides.replace(/^a list of /, 'a mapping like ').replace(/ entries$/, '')),
+);
+
+const preserve = z
+  .record(z.string(), z.enum(PRESERVE_DTYPES, must(oneOf(PRESERVE_DTYPES))), must(RULES.preserve))
+  .superRefine((rec, ctx) => {
+    for (const key of Object.keys(rec)) {
+      const problem = patternProblem(key);
+      // The path ends in the key itself; resolve.ts reports such an issue as a bad key, not a bad value.
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `must be a valid regular expression (${problem})`, params: { badKey: true } });
+    }
+  });
+
+/** The whole configuration, after resolution: every key present. Unknown keys are errors. */
+export const ConfigSchema = z.strictObject({
+  deployment_profile: z
+    .enum(DEPLOYMENT_PROFILES, must(RULES.deployment_profile))
+    .describe('Deployment profile whose presets fill every profile-dependent key that is not set explicitly: edge (2-4 GB RAM), local (8+ GB), cloud (32+ GB).'),
+  bit_width: bitWidth().describe('Target bit width of the rtn and rtn_sym methods. Lower compresses more and loses more accuracy; other methods have fixed widths.'),
+  method: method().describe(
+    'Quantization method. rtn: uniform integer grid at bit_width, asymmetric (scale and zero point per group); rtn_sym: symmetric, no zero point; nf4: 4-bit NormalFloat, blocks of 64; fp8_e4m3 / fp8_e5m2: 8-bit floats with a scale; q4_0 / q8_0: GGUF blocks of 32, byte-identical to llama.cpp; int8_channel: 8-bit codes, one scale per output channel.',
+  ),
+  group_size: groupSize().describe('Weights per group sharing one scale (rtn, rtn_sym). Smaller groups are more accurate and store more scales.'),
+  modality: z
+    .enum(MODALITIES, must(RULES.modality))
+    .nullable()
+    .describe('Modality of the diffusion model; null detects it from the model metadata. Text and code use discrete-diffusion strategies, image and audio continuous ones.'),
+  num_time_groups: intRange(RULES.num_time_groups, 1, 100).describe('Number of timestep groups for time-aware quantization. More groups follow temporal variance more closely and use more memory and time.'),
+  enable_time_aware: bool().describe('Time-aware quantization: handle the variance of activations across diffusion timesteps.'),
+  enable_spatial: bool().describe('Spatial quantization: channel equalization and activation smoothing. Helps continuous (image, audio) models most.'),
+  min_accuracy: z
+    .number(must(RULES.min_accuracy))
+    .min(0, must(RULES.min_accuracy))
+    .max(1, must(RULES.min_accuracy))
+    .describe('Minimum cosine similarity of a quantized layer to its original; below it the layer falls back to a higher bit width (unless fail_fast).'),
+  calibration_samples: intRange(RULES.calibration_samples, 1).describe('Calibration samples used to compute quantization parameters. More is more accurate and slower.'),
+  fail_fast: bool().describe('Fail on the first layer below min_accuracy instead of falling back to a higher bit width. For testing and debugging.'),
+  num_threads: intRange(RULES.num_threads, 0).describe('Worker threads for quantization; 0 uses every CPU core.'),
+  enable_streaming: bool().describe('Streaming: load one layer at a time, trading speed for a small memory footprint.'),
+  chunk_mib: intRange(RULES.chunk_mib, 1, 1024).describe('Target size of one unit of work, in MiB of source (unquantized) bytes.'),
+  keep_default_rules: bool().describe('Apply the built-in rules that keep some tensors in float (see preserve).'),
+  preserve: preserve.describe(
+    'Tensors to keep unquantized: regular expression (matched against the tensor name) to stored dtype. source keeps the bytes exactly as read; float32, float16 and bfloat16 convert.',
+  ),
+  overrides: z
+    .array(OverrideSchema, must(RULES.overrides))
+    .describe('Per-tensor settings, tried in order; the first entry whose pattern matches the tensor name wins. Each may set bit_width, method and group_size.'),
+});
+
+/** One layer (a YAML file, the environment, flags): any subset of the keys, still strict. */
+export const LayerSchema = ConfigSchema.partial();
+
+export type ResolvedConfig = z.output<typeof ConfigSchema>;
+export type ConfigKey = keyof ResolvedConfig;
+export type OverrideRule = z.output<typeof OverrideSchema>;
+export type PreserveRules = ResolvedConfig['preserve'];
+
+/** The keys in schema order (the order of config.example.yaml and of `describeConfig`). */
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
+export const OVERRIDE_KEYS = Object.keys(OverrideSchema.shape) as (keyof OverrideRule)[];
+
+// Every key has a rule; checked at compile time.
+RULES satisfies Record<ConfigKey, string>;
