@@ -1,0 +1,49 @@
+/**
+ * The built-in rules that keep tensors unquantized, following what diffusion tools keep in float
+ * (city96's GGUF conversion tools, ViDiT-Q, diffusers' quantizers): tensors too small or too
+ * sensitive to be worth quantizing. Structural rules (dtype, 1-D, tiny) always apply; name rules
+ * apply while `keep_default_rules` is on, and a user `overrides` entry can opt a tensor back in.
+ * Documented in docs/CONFIGURATION.md.
+ */
+import { isQuantizable } from '../model/dtypes.js';
+
+export interface KeepDecision {
+  rule: string;
+  reason: string;
+}
+
+export const TINY_ELEMENTS = 1024;
+
+/** Always kept: quantizing these is impossible or pointless. */
+export function structuralKeep(dtype: string, shape: readonly number[]): KeepDecision | undefined {
+  if (!isQuantizable(dtype)) return { rule: 'dtype', reason: `dtype ${dtype} is carried through unchanged` };
+  if (shape.length <= 1) return { rule: '1-d', reason: '1-D tensor (norm weight, bias or scale)' };
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n <= TINY_ELEMENTS) return { rule: 'tiny', reason: `${n} elements (≤ ${TINY_ELEMENTS})` };
+  return undefined;
+}
+
+/** Name rules, in order; the first match decides. Patterns match dotted tensor names. */
+export const NAME_KEEP_RULES: readonly { rule: string; pattern: RegExp; reason: string }[] = [
+  {
+    rule: 'embedder',
+    pattern:
+      /(^|\.)(x_embedder|t_embedder|y_embedder|patch_embed|pos_embed|time_embed|time_embedding|timestep_embedder|time_text_embed|time_proj|context_embedder|guidance_embedder|text_embedder|label_emb|class_embedding|embed_tokens|wte|wpe|position_embedding|token_embedding|position_embeddings|word_embeddings|caption_projection)(\.|$)/,
+    reason: 'token/patch/time/label/positional embedder',
+  },
+  {
+    rule: 'adaln',
+    pattern: /(adaLN_modulation|(^|\.)modulation(\.|$)|scale_shift_table|(^|\.)norm1(_context)?\.linear(\.|$)|(^|\.)norm_out\.linear(\.|$)|(^|\.)norm\.linear(\.|$))/,
+    reason: 'adaLN modulation (scale/shift/gate of every block)',
+  },
+  {
+    rule: 'output',
+    pattern: /(^|\.)(final_layer|proj_out|lm_head|conv_out|output|head|final_proj)(\.|$)/,
+    reason: 'final/output layer or head',
+  },
+];
+
+export function nameKeep(name: string): KeepDecision | undefined {
+  for (const r of NAME_KEEP_RULES) if (r.pattern.test(name)) return { rule: r.rule, reason: r.reason };
+  return undefined;
+}

@@ -1,0 +1,129 @@
+/**
+ * The plan: every tensor of the model in model order (files in discovery order, tensors by data
+ * offset), what happens to it and why, and its chunks. A chunk is a run of whole rows of the
+ * tensor's 2-D view, at most `chunk_mib` of source bytes; groups run along rows, so any row
+ * boundary is a group boundary. The plan depends only on the model and the resolved config,
+ * which is what makes every executor produce the same file.
+ */
+import { compilePattern, type Method, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
+import { DTYPE_BYTES } from '../model/dtypes.js';
+import type { ModelFile } from '../model/discover.js';
+import { elementCount, type SafetensorsHeader } from '../model/safetensors.js';
+import { nameKeep, structuralKeep } from './keep-rules.js';
+import { fallbackLadder, fitsRow, methodBits, schemeFor, type SchemeChoice } from './schemes.js';
+
+export interface Chunk {
+  chunkIndex: number;
+  rowStart: number;
+  rowCount: number;
+  /** Absolute file offset and length of the chunk's source bytes. */
+  offset: number;
+  length: number;
+}
+
+export type TensorAction =
+  | { kind: 'keep'; storeDtype: PreserveDtype; rule: string; reason: string }
+  | { kind: 'quantize'; ladder: SchemeChoice[]; requestedBits: number; rule: string; reason: string };
+
+export interface TensorPlan {
+  index: number;
+  name: string;
+  component?: string;
+  file: ModelFile;
+  dtype: string;
+  shape: number[];
+  /** 2-D view: rows × cols (cols = last dim; 0-D/1-D tensors are rows = elements, cols = 1). */
+  rows: number;
+  cols: number;
+  offset: number;
+  bytes: number;
+  action: TensorAction;
+  chunks: Chunk[];
+}
+
+export interface Plan {
+  tensors: TensorPlan[];
+  sourceBytes: number;
+}
+
+export function view2d(shape: readonly number[]): { rows: number; cols: number } {
+  if (shape.length <= 1) return { rows: elementCount(shape), cols: 1 };
+  const cols = shape[shape.length - 1]!;
+  return { rows: cols === 0 ? 0 : elementCount(shape) / cols, cols };
+}
+
+export function chunksOf(rows: number, cols: number, elemBytes: number, offset: number, chunkBytes: number): Chunk[] {
+  const rowBytes = cols * elemBytes;
+  const perChunk = Math.max(1, Math.floor(chunkBytes / Math.max(1, rowBytes)));
+  const chunks: Chunk[] = [];
+  for (let r = 0; r < rows || chunks.length === 0; r += perChunk) {
+    const n = Math.min(perChunk, rows - r);
+    chunks.push({ chunkIndex: chunks.length, rowStart: r, rowCount: Math.max(0, n), offset: offset + r * rowBytes, length: Math.max(0, n) * rowBytes });
+    if (rows === 0) break;
+  }
+  return chunks;
+}
+
+interface CompiledRules {
+  preserve: [RegExp, PreserveDtype][];
+  overrides: { pattern: RegExp; bit_width?: number; method?: Method; group_size?: number }[];
+}
+
+function compile(config: ResolvedConfig): CompiledRules {
+  return {
+    preserve: Object.entries(config.preserve).map(([p, d]) => [compilePattern(p), d as PreserveDtype]),
+    overrides: config.overrides.map((o) => ({ ...o, pattern: compilePattern(o.pattern) })),
+  };
+}
+
+function decide(name: string, dtype: string, shape: number[], cols: number, config: ResolvedConfig, rules: CompiledRules): TensorAction {
+  const structural = structuralKeep(dtype, shape);
+  if (structural) return { kind: 'keep', storeDtype: 'source', ...structural };
+  for (const [re, storeDtype] of rules.preserve) {
+    if (re.test(name)) return { kind: 'keep', storeDtype, rule: 'preserve', reason: `preserve rule /${re.source}/ → ${storeDtype}` };
+  }
+  const override = rules.overrides.find((o) => o.pattern.test(name));
+  if (!override && config.keep_default_rules) {
+    const byName = nameKeep(name);
+    if (byName) return { kind: 'keep', storeDtype: 'source', ...byName };
+  }
+  const method = override?.method ?? config.method;
+  const bitWidth = (override?.bit_width ?? config.bit_width) as 2 | 4 | 8;
+  const groupSize = override?.group_size ?? config.group_size;
+  let first = schemeFor(method, methodBits(method, bitWidth), groupSize);
+  let reason = override ? `override /${override.pattern.source}/` : 'default';
+  if (!fitsRow(first, cols)) {
+    first = schemeFor('rtn', first.bits, groupSize);
+    reason += `; ${method} needs rows divisible by 32 (row length ${cols}), using rtn`;
+  }
+  return { kind: 'quantize', ladder: fallbackLadder(first), requestedBits: first.bits, rule: override ? 'override' : 'default', reason };
+}
+
+export function planModel(headers: { file: ModelFile; header: SafetensorsHeader }[], config: ResolvedConfig): Plan {
+  const rules = compile(config);
+  const chunkBytes = config.chunk_mib * 1024 * 1024;
+  const tensors: TensorPlan[] = [];
+  let sourceBytes = 0;
+  for (const { file, header } of headers) {
+    for (const t of header.tensors) {
+      const { rows, cols } = view2d(t.shape);
+      const action = decide(t.name, t.dtype, t.shape, cols, config, rules);
+      tensors.push({
+        index: tensors.length,
+        name: t.name,
+        ...(file.component !== undefined ? { component: file.component } : {}),
+        file,
+        dtype: t.dtype,
+        shape: t.shape,
+        rows,
+        cols,
+        offset: t.begin,
+        bytes: t.end - t.begin,
+        action,
+        chunks: chunksOf(rows, cols, DTYPE_BYTES[t.dtype]!, t.begin, chunkBytes),
+      });
+      sourceBytes += t.end - t.begin;
+    }
+  }
+  return { tensors, sourceBytes };
+}

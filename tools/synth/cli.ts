@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * Synthetic model generator CLI (no model downloads on test machines; tests and benchmarks use these).
+ *
+ *   node dist/tools/synth/cli.js --preset dream --scale tiny --layout sharded --seed 1 -o /tmp/m
+ *
+ * `buildProgram` is exported so tests can drive it in-process (and so `tsc` emits this file when
+ * the tests import it).
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+import { generateModel, LAYOUTS, type Layout } from './generate.js';
+import { PRESETS, SCALES, type PresetName, type Scale } from './presets.js';
+
+/** "123", "500MB", "1.5GiB" → bytes (decimal k/M/G/T, binary Ki/Mi/Gi/Ti). */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(|k|m|g|t|ki|mi|gi|ti)b?\s*$/i.exec(text);
+  if (!m) throw new InvalidArgumentError(`not a size: ${text}`);
+  const unit = (m[2] ?? '').toLowerCase();
+  const pow = { '': 0, k: 1, m: 2, g: 3, t: 4, ki: 1, mi: 2, gi: 3, ti: 4 }[unit] ?? 0;
+  const base = unit.endsWith('i') ? 1024 : 1000;
+  const v = Math.round(Number(m[1]) * base ** pow);
+  if (!(v > 0)) throw new InvalidArgumentError(`size must be positive: ${text}`);
+  return v;
+}
+
+function parseSeed(text: string): number {
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(v)) throw new InvalidArgumentError('seed must be a non-negative integer');
+  return v;
+}
+
+const human = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
+
+export function buildProgram(): Command {
+  return new Command('arrowquant-synth')
+    .description('Write a deterministic synthetic model (safetensors + configs) with realistic weight statistics')
+    .addOption(new Option('--preset <name>', 'architecture').choices(PRESETS).makeOptionMandatory())
+    .addOption(new Option('--scale <scale>', 'size').choices(SCALES).default('tiny'))
+    .addOption(new Option('--layout <layout>', 'file layout (diffusers: dit only)').choices(LAYOUTS).default('single'))
+    .option('--seed <n>', 'seed (non-negative integer)', parseSeed, 0)
+    .option('--shard-size <size>', 'max data bytes per shard, e.g. 2GB, 500MiB', parseSize)
+    .requiredOption('-o, --out <dir>', 'output directory (created; existing files overwritten)')
+    .option('-q, --quiet', 'no progress or summary')
+    .action(async (o: { preset: PresetName; scale: Scale; layout: Layout; seed: number; shardSize?: number; out: string; quiet?: boolean }) => {
+      let last = 0;
+      const r = await generateModel({
+        preset: o.preset,
+        scale: o.scale,
+        layout: o.layout,
+        seed: o.seed,
+        outDir: o.out,
+        ...(o.shardSize !== undefined ? { shardBytes: o.shardSize } : {}),
+        onProgress: (done, total) => {
+          const now = performance.now();
+          if (o.quiet || !process.stderr.isTTY || now - last < 250) return;
+          last = now;
+          process.stderr.write(`\r${human(done)} / ${human(total)} (${((100 * done) / total).toFixed(1)} %)  `);
+        },
+      });
+      if (o.quiet) return;
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      for (const f of r.files) console.log(`${f.rel}\t${f.bytes}`);
+      console.log(
+        `${r.files.length} files, ${r.tensors} tensors, ${human(r.totalBytes)} in ${r.seconds.toFixed(2)} s; ` +
+          `${(r.values / r.fillSeconds / 1e6).toFixed(0)} M values/s in fill, ${(r.values / r.seconds / 1e6).toFixed(0)} M values/s overall`,
+      );
+    });
+}
+
+const invokedDirectly = (() => {
+  try {
+    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+})();
+if (invokedDirectly) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((e: unknown) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exitCode = 1;
+    });
+}
