@@ -59,6 +59,14 @@ export class RowLengthError extends KernelError {
   }
 }
 
+/** Reading or writing an ArrowQuant file failed; `path` names the file when known. */
+export class FileFormatError extends ArrowQuantError {
+  override name = 'FileFormatError';
+  constructor(readonly kind: string, message: string, readonly path: string | undefined, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 interface NativeKernelErrorShape {
   code?: unknown;
   kind?: unknown;
@@ -71,6 +79,9 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
 /** Turn an error thrown by the native addon into a typed error; anything else passes through. */
 export function fromNative(err: unknown): unknown {
   const e = err as NativeKernelErrorShape | null;
+  if (e && typeof e === 'object' && e.code === 'ArrowQuantFormatError') {
+    return new FileFormatError(String(e.kind), String(e.message), typeof e.path === 'string' ? e.path : undefined, { cause: err });
+  }
   if (!e || typeof e !== 'object' || e.code !== 'ArrowQuantKernelError') return err;
   const message = String(e.message);
   const opts = { cause: err };

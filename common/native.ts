@@ -11,7 +11,19 @@ import { fileURLToPath } from 'node:url';
 import type * as Addon from '../native/index.cjs';
 import { ArrowQuantError, fromNative } from './errors.js';
 
-export type { CpuFeatures, FormatSpec, KernelOptions, QualityFigures, QuantizeResult } from '../native/index.cjs';
+export type {
+  ChunkPayloadJs,
+  ChunkQualityJs,
+  ChunkRowJs,
+  CpuFeatures,
+  FallbackStepJs,
+  FormatSpec,
+  IndexRowJs,
+  KernelOptions,
+  QualityFigures,
+  QuantizeResult,
+  WriteSummaryJs,
+} from '../native/index.cjs';
 
 /** The package root: the nearest directory above this file holding package.json. */
 function packageRoot(): string {
@@ -79,3 +91,27 @@ export async function dequantize(
     throw fromNative(err);
   }
 }
+
+/** Quality of `recon` as a reconstruction of the raw source bytes (used by `verify`). */
+export async function compareQuality(
+  input: Uint8Array,
+  dtype: Dtype,
+  cols: number,
+  recon: Float32Array,
+  options?: Addon.KernelOptions,
+): Promise<Addon.QualityFigures> {
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  try {
+    return await addon.compareQuality(buf, dtype, cols, recon, options);
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+/** The Parquet writer and reader classes and the BLAKE3 hasher, as the addon exports them. */
+export const ParquetSink = addon.ParquetSink;
+export type ParquetSink = Addon.ParquetSink;
+export const ParquetSource = addon.ParquetSource;
+export type ParquetSource = Addon.ParquetSource;
+export const Blake3Hasher = addon.Blake3Hasher;
+export type Blake3Hasher = Addon.Blake3Hasher;

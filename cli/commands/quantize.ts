@@ -1,0 +1,111 @@
+/** `arrowquant quantize <model> -o <out.parquet> [...]`: the main job, in-process. */
+import { Command, Option } from 'commander';
+
+import { METHODS, MODALITIES, DEPLOYMENT_PROFILES, describeConfig, resolveConfig, type CliValues } from '../../common/config/index.js';
+import { runQuantizeJob } from '../../coordinator/run/job.js';
+import { buildReport, writeJsonAtomic } from '../../coordinator/run/report.js';
+import { Progress } from '../output/progress.js';
+import { summaryTable } from '../output/summary.js';
+import { log, outputMode } from '../output/terminal.js';
+import { globalOptions } from './global.js';
+
+interface QuantizeFlags {
+  output: string;
+  profile?: string;
+  config?: string;
+  bits?: string;
+  groupSize?: string;
+  method?: string;
+  mode?: 'streaming' | 'threaded';
+  threads?: string;
+  modality?: string;
+  minAccuracy?: string;
+  failFast?: boolean;
+  report?: string;
+}
+
+/** Flag names, for error messages that say where a bad value came from. */
+const FLAG_NAMES = {
+  deployment_profile: '--profile',
+  bit_width: '--bits',
+  group_size: '--group-size',
+  method: '--method',
+  enable_streaming: '--mode',
+  num_threads: '--threads',
+  modality: '--modality',
+  min_accuracy: '--min-accuracy',
+  fail_fast: '--fail-fast',
+} as const;
+
+export function quantizeCommand(): Command {
+  return new Command('quantize')
+    .summary('quantize a model directory into one ArrowQuant Parquet file')
+    .description(
+      'Quantize a safetensors model (a file, a directory, a sharded checkpoint or a diffusers pipeline folder)\n' +
+        'into one Parquet file with per-tensor quality figures. Settings come from, highest first:\n' +
+        'flags > ARROW_QUANT_* environment variables > --config YAML > --profile > defaults.',
+    )
+    .argument('<model>', 'model path: .safetensors file, model directory or diffusers pipeline folder')
+    .requiredOption('-o, --output <file>', 'output Parquet file (written atomically)')
+    .addOption(new Option('--profile <name>', 'deployment profile').choices(DEPLOYMENT_PROFILES))
+    .option('--config <file>', 'YAML configuration (see config.example.yaml)')
+    .option('--bits <n>', 'bit width: 2, 4 or 8')
+    .option('--group-size <n>', 'elements per quantization group: 32, 64, 128 or 256')
+    .addOption(new Option('--method <name>', 'quantization method').choices(METHODS))
+    .addOption(new Option('--mode <mode>', 'streaming: one chunk in memory; threaded: read-ahead and all cores').choices(['streaming', 'threaded']))
+    .option('--threads <n>', 'kernel threads (0 = all cores)')
+    .addOption(new Option('--modality <m>', 'override modality detection').choices(MODALITIES))
+    .option('--min-accuracy <x>', 'cosine similarity below which a tensor falls back to more bits (0-1)')
+    .option('--fail-fast', 'stop at the first tensor below --min-accuracy instead of falling back')
+    .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  arrowquant quantize ./flux-dev -o flux.int4.parquet --profile local\n' +
+        '  arrowquant quantize ./dream-7b -o dream.int2.parquet --bits 2 --mode streaming --report report.json\n' +
+        '  ARROW_QUANT_BIT_WIDTH=8 arrowquant quantize model.safetensors -o out.parquet --method q8_0',
+    )
+    .action(async (model: string, flags: QuantizeFlags, cmd: Command) => {
+      const mode = outputMode(globalOptions(cmd));
+      const cli: CliValues = {
+        deployment_profile: flags.profile,
+        bit_width: flags.bits,
+        group_size: flags.groupSize,
+        method: flags.method,
+        enable_streaming: flags.mode === undefined ? undefined : flags.mode === 'streaming',
+        num_threads: flags.threads,
+        modality: flags.modality,
+        min_accuracy: flags.minAccuracy,
+        fail_fast: flags.failFast,
+      };
+      const resolution = resolveConfig({ cli, cliFlags: FLAG_NAMES, ...(flags.config !== undefined ? { yamlPath: flags.config } : {}) });
+      for (const w of resolution.warnings) log(mode, 'warning', `warning: ${w}`, {}, 'warn');
+      log(mode, 'config', `configuration:\n${describeConfig(resolution)}`, { config: resolution.config }, 'debug');
+
+      const controller = new AbortController();
+      const interrupt = (signal: NodeJS.Signals) => controller.abort(new Error(`received ${signal}`));
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
+      const progress = new Progress(mode);
+      const startedAt = new Date();
+      try {
+        const result = await runQuantizeJob({
+          modelPath: model,
+          outputPath: flags.output,
+          config: resolution.config,
+          signal: controller.signal,
+          onEvent: progress.onEvent,
+        });
+        progress.stop();
+        if (flags.report) await writeJsonAtomic(flags.report, buildReport(result, resolution.config, resolution.sources, startedAt));
+        if (!mode.quiet) {
+          if (mode.tty) process.stdout.write(`${summaryTable(mode, result)}\n`);
+          else log(mode, 'summary', 'done', { output: result.outputPath, seconds: result.seconds, mode: result.mode, ...result.summary });
+        }
+      } finally {
+        progress.stop();
+        process.off('SIGINT', interrupt);
+        process.off('SIGTERM', interrupt);
+      }
+    });
+}

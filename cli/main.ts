@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/** The `arrowquant` command. */
+import { Command, CommanderError } from 'commander';
+
+import { inspectCommand } from './commands/inspect.js';
+import { quantizeCommand } from './commands/quantize.js';
+import { verifyCommand } from './commands/verify.js';
+import { describeError, exitCodeFor } from './exit.js';
+
+export function program(): Command {
+  const p = new Command('arrowquant')
+    .description('Quantize large (diffusion) models into one Parquet file, with measured quality per tensor.')
+    .option('-q, --quiet', 'print errors only')
+    .option('-v, --verbose', 'print the resolved configuration, every tensor and error causes')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const c of [quantizeCommand(), inspectCommand(), verifyCommand()]) p.addCommand(c.exitOverride());
+  return p;
+}
+
+async function main(): Promise<void> {
+  // `arrowquant inspect f | head` closes the pipe early; that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  const p = program();
+  try {
+    await p.parseAsync(process.argv);
+  } catch (err) {
+    const code = exitCodeFor(err);
+    if (!(err instanceof CommanderError)) process.stderr.write(`${describeError(err, Boolean(p.opts().verbose))}\n`);
+    process.exitCode = code;
+  }
+}
+
+await main();

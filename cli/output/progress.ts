@@ -1,0 +1,76 @@
+/** Job progress: a cli-progress bar (tensors, bytes, rate, ETA) on a terminal, JSON lines otherwise. */
+import cliProgress from 'cli-progress';
+
+import type { JobEvent } from '../../coordinator/run/job.js';
+import { formatBytes, log, type OutputMode } from './terminal.js';
+
+export class Progress {
+  private bar?: cliProgress.SingleBar;
+  private total = 0;
+  private tensors = 0;
+  private started = performance.now();
+  private lastLine = 0;
+
+  constructor(private readonly mode: OutputMode) {}
+
+  onEvent = (e: JobEvent): void => {
+    switch (e.type) {
+      case 'modality':
+        log(this.mode, 'modality', `modality: ${e.modality} (${e.reason})`, { modality: e.modality, reason: e.reason, detected: e.detected });
+        break;
+      case 'plan':
+        this.total = e.sourceBytes;
+        this.tensors = e.tensors;
+        this.started = performance.now();
+        log(this.mode, 'plan', `plan: ${e.tensors} tensors (${e.quantize} quantized, ${e.keep} kept), ${formatBytes(e.sourceBytes)} in ${e.chunks} chunks, ${e.mode} mode`, { ...e, type: undefined });
+        if (this.mode.tty && !this.mode.quiet) {
+          this.bar = new cliProgress.SingleBar(
+            {
+              format: ' {bar} {percentage}% | {tensors}/{totalTensors} tensors | {done}/{size} | {rate} | ETA {eta_formatted}',
+              hideCursor: true,
+              barsize: 24,
+              etaBuffer: 50,
+              stream: process.stderr,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          this.bar.start(Math.max(1, e.sourceBytes), 0, { tensors: 0, totalTensors: e.tensors, done: formatBytes(0), size: formatBytes(e.sourceBytes), rate: '-' });
+        }
+        break;
+      case 'tensor': {
+        const secs = (performance.now() - this.started) / 1000;
+        const rate = secs > 0 ? `${formatBytes(e.bytesDone / secs)}/s` : '-';
+        if (this.bar) {
+          this.bar.update(e.bytesDone, { tensors: e.done, done: formatBytes(e.bytesDone), rate });
+        } else if (!this.mode.tty && !this.mode.quiet) {
+          // At most a few lines a second (plus the last), so logs stay readable on big models.
+          const now = performance.now();
+          if (this.mode.verbose || now - this.lastLine > 250 || e.done === this.tensors) {
+            this.lastLine = now;
+            log(this.mode, 'progress', `${e.done}/${this.tensors} tensors`, {
+              tensors: e.done,
+              total_tensors: this.tensors,
+              bytes: e.bytesDone,
+              total_bytes: this.total,
+              bytes_per_second: secs > 0 ? Math.round(e.bytesDone / secs) : null,
+              tensor: e.outcome.plan.name,
+              scheme: e.outcome.scheme,
+              cosine: e.outcome.quality.cosine,
+            });
+          }
+        }
+        break;
+      }
+      case 'fallback':
+        this.bar?.stop();
+        log(this.mode, 'fallback', `fallback: ${e.tensor}: cosine ${e.cosine.toFixed(4)} < ${e.threshold} with ${e.from}, using ${e.to}`, { ...e, type: undefined });
+        if (this.bar) this.bar.start(Math.max(1, this.total), 0);
+        break;
+    }
+  };
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The TypeScript reader of ArrowQuant files (docs/FORMAT.md): list tensors, merge their chunk
+ * figures, and dequantize any tensor back to its original shape. Kept float tensors come back as
+ * exact f32 (F64 as f64); kept integer/bool tensors come back as their own typed values.
+ */
+import { dequantize, ParquetSource, type IndexRowJs } from '../native.js';
+import { fromNative, ArrowQuantError } from '../errors.js';
+import { bf16BitsToF32, f16BitsToF32 } from '../half.js';
+
+export interface TensorInfo {
+  index: number;
+  name: string;
+  component?: string;
+  shape: number[];
+  sourceDtype: string;
+  method: string;
+  scheme: string;
+  bits: number;
+  groupSize: number;
+  requestedBits: number;
+  chunks: number;
+  elements: number;
+  /** Payload-column bytes as stored (approximate share of the row groups). */
+  storedBytes: number;
+  quality: { cosine: number; sqnrDb: number; relMse: number; maxAbsErr: number };
+  fallbacks: IndexRowJs['fallbacks'];
+}
+
+export type TensorValues = Float32Array | Float64Array | BigInt64Array | BigUint64Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array;
+
+function mergeFigures(rows: IndexRowJs[]) {
+  let [xx, yy, xy, ee, max] = [0, 0, 0, 0, 0];
+  for (const r of rows) {
+    xx += r.quality.sumXx;
+    yy += r.quality.sumYy;
+    xy += r.quality.sumXy;
+    ee += r.quality.sumEe;
+    max = Math.max(max, r.quality.maxAbsErr);
+  }
+  const denom = Math.sqrt(xx * yy);
+  return {
+    cosine: denom > 0 ? Math.min(1, Math.max(-1, xy / denom)) : ee === 0 ? 1 : 0,
+    sqnrDb: ee === 0 ? Infinity : 10 * Math.log10(xx / ee),
+    relMse: xx > 0 ? ee / xx : ee === 0 ? 0 : Infinity,
+    maxAbsErr: max,
+  };
+}
+
+const INT_VIEWS: Record<string, (b: ArrayBuffer) => TensorValues> = {
+  I64: (b) => new BigInt64Array(b),
+  U64: (b) => new BigUint64Array(b),
+  I32: (b) => new Int32Array(b),
+  U32: (b) => new Uint32Array(b),
+  I16: (b) => new Int16Array(b),
+  U16: (b) => new Uint16Array(b),
+  I8: (b) => new Int8Array(b),
+  U8: (b) => new Uint8Array(b),
+  BOOL: (b) => new Uint8Array(b),
+  F8_E4M3: (b) => new Uint8Array(b),
+  F8_E5M2: (b) => new Uint8Array(b),
+  F64: (b) => new Float64Array(b),
+};
+
+function keptValues(dtype: string, bytes: Buffer): TensorValues {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  if (dtype === 'F32') return new Float32Array(copy.buffer);
+  if (dtype === 'F16' || dtype === 'BF16') {
+    const out = new Float32Array(bytes.length / 2);
+    const conv = dtype === 'F16' ? f16BitsToF32 : bf16BitsToF32;
+    for (let i = 0; i < out.length; i++) out[i] = conv(bytes.readUInt16LE(2 * i));
+    return out;
+  }
+  const view = INT_VIEWS[dtype];
+  if (!view) throw new ArrowQuantError(`kept dtype ${dtype} is not known to this reader`);
+  return view(copy.buffer);
+}
+
+export class QuantizedFile {
+  private constructor(
+    readonly path: string,
+    private readonly source: ParquetSource,
+    readonly tensors: TensorInfo[],
+  ) {}
+
+  static async open(path: string): Promise<QuantizedFile> {
+    let source: ParquetSource;
+    try {
+      source = await ParquetSource.open(path);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    const byTensor = new Map<number, IndexRowJs[]>();
+    for (const r of source.index()) {
+      const list = byTensor.get(r.tensorIndex) ?? [];
+      list.push(r);
+      byTensor.set(r.tensorIndex, list);
+    }
+    const tensors: TensorInfo[] = [...byTensor.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([index, rows]) => {
+        const r0 = rows[0]!;
+        return {
+          index,
+          name: r0.name,
+          ...(r0.component != null ? { component: r0.component } : {}),
+          shape: r0.shape,
+          sourceDtype: r0.sourceDtype,
+          method: r0.method,
+          scheme: r0.scheme,
+          bits: r0.bits,
+          groupSize: r0.groupSize,
+          requestedBits: r0.requestedBits,
+          chunks: rows.length,
+          elements: r0.shape.reduce((a, b) => a * b, 1),
+          storedBytes: rows.reduce((s, r) => s + r.storedBytes, 0),
+          quality: mergeFigures(rows),
+          fallbacks: r0.fallbacks,
+        };
+      });
+    return new QuantizedFile(path, source, tensors);
+  }
+
+  get metadata(): Record<string, string> {
+    return this.source.metadata;
+  }
+
+  get fileBytes(): number {
+    return this.source.fileBytes;
+  }
+
+  tensor(name: string): TensorInfo {
+    const t = this.tensors.find((x) => x.name === name);
+    if (!t) throw new ArrowQuantError(`${this.path}: no tensor named "${name}"`);
+    return t;
+  }
+
+  /** The tensor's values in its original (row-major) shape, flattened. */
+  async dequantize(name: string): Promise<TensorValues> {
+    const t = this.tensor(name);
+    const chunks = await this.source.tensorChunks(t.index).catch((e: unknown) => Promise.reject(fromNative(e)));
+    const cols = t.shape.length <= 1 ? 1 : t.shape[t.shape.length - 1]!;
+    if (t.method === 'keep') {
+      const dtype = t.scheme.replace(/^keep_/, '');
+      return keptValues(dtype, Buffer.concat(chunks.map((c) => c.codes)));
+    }
+    const out = new Float32Array(t.elements);
+    for (const c of chunks) {
+      const scales = new Float32Array(c.scales.length / 4);
+      new Uint8Array(scales.buffer).set(c.scales);
+      const part = await dequantize({ name: c.scheme }, c.rowCount, cols, c.codes, scales, c.zeros);
+      out.set(part, c.rowStart * cols);
+    }
+    return out;
+  }
+
+  /** The raw (undequantized) chunk rows of a tensor. */
+  chunks(name: string) {
+    return this.source.tensorChunks(this.tensor(name).index);
+  }
+}
+
+export function openQuantized(path: string): Promise<QuantizedFile> {
+  return QuantizedFile.open(path);
+}

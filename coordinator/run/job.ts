@@ -1,0 +1,315 @@
+/**
+ * The quantization job: model directory in, one ArrowQuant Parquet file out. Validates every
+ * header and the output path before any work, plans, then streams: a reader walks the chunks in
+ * model order (hashing each file as it goes), an executor quantizes them with a bounded number in
+ * flight, and tensors are finished (fallbacks) and written strictly in model order. Any error or
+ * abort deletes the temporary output; an existing file at the output path is replaced only by a
+ * complete new one.
+ */
+import { realpath } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+
+import { CONFIG_KEYS, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
+import { ParquetSink, type FallbackStepJs } from '../../common/native.js';
+import { fromNative } from '../../common/errors.js';
+import type { ChunkOutput, Executor } from '../../worker/executor/executor.js';
+import { LocalExecutor } from '../../worker/executor/local.js';
+import { discoverModel, type ModelLayout } from '../model/discover.js';
+import { DTYPE_BYTES, isQuantizable } from '../model/dtypes.js';
+import { detectModality } from '../model/modality.js';
+import { readHeader } from '../model/safetensors.js';
+import { planModel, type Plan, type TensorPlan } from '../plan/plan.js';
+import type { SchemeChoice } from '../plan/schemes.js';
+import { JobAbortedError, OutputPathError } from './errors.js';
+import { Semaphore } from './semaphore.js';
+import { SourceFiles, type SourceHash } from './source-files.js';
+import { ChunkQueue } from './chunk-queue.js';
+import { finishTensor, keptOutcome, keptRow, type TensorOutcome } from './tensor.js';
+
+export type JobEvent =
+  | { type: 'modality'; modality: Modality; reason: string; detected: boolean }
+  | { type: 'plan'; tensors: number; quantize: number; keep: number; sourceBytes: number; chunks: number; mode: 'streaming' | 'threaded' }
+  | { type: 'tensor'; outcome: TensorOutcome; done: number; bytesDone: number }
+  | { type: 'fallback'; tensor: string; from: string; to: string; cosine: number; threshold: number };
+
+export interface JobOptions {
+  modelPath: string;
+  outputPath: string;
+  config: ResolvedConfig;
+  executor?: Executor;
+  signal?: AbortSignal;
+  onEvent?: (e: JobEvent) => void;
+}
+
+export interface JobSummary {
+  tensors: number;
+  quantized: number;
+  kept: number;
+  sourceBytes: number;
+  payloadBytes: number;
+  fileBytes: number;
+  compressionRatio: number;
+  minCosine: number;
+  meanCosine: number;
+  fallbacks: number;
+  rowGroups: number;
+}
+
+export interface JobResult {
+  outputPath: string;
+  modality: Modality;
+  modalityReason: string;
+  summary: JobSummary;
+  tensors: TensorOutcome[];
+  sources: SourceHash[];
+  layout: ModelLayout;
+  mode: 'streaming' | 'threaded';
+  seconds: number;
+}
+
+/** Keys that change how the job runs but not what it writes; kept out of the file. */
+const EXECUTION_KEYS = new Set(['num_threads', 'enable_streaming']);
+
+export function fileConfig(config: ResolvedConfig): string {
+  const picked: Record<string, unknown> = {};
+  for (const k of CONFIG_KEYS) if (!EXECUTION_KEYS.has(k)) picked[k] = config[k];
+  return JSON.stringify(picked);
+}
+
+async function checkOutput(outputPath: string, inputs: string[]): Promise<void> {
+  const out = await realpath(outputPath).catch(() => resolve(outputPath));
+  for (const input of inputs) {
+    if ((await realpath(input)) === out) throw new OutputPathError(outputPath, 'is one of the model\'s input files; choose another output path');
+  }
+}
+
+function summarize(outcomes: TensorOutcome[], plan: Plan, fileBytes: number, rowGroups: number): JobSummary {
+  const quantized = outcomes.filter((o) => o.method !== 'keep');
+  const cos = quantized.map((o) => o.quality.cosine);
+  return {
+    tensors: outcomes.length,
+    quantized: quantized.length,
+    kept: outcomes.length - quantized.length,
+    sourceBytes: plan.sourceBytes,
+    payloadBytes: outcomes.reduce((s, o) => s + o.payloadBytes, 0),
+    fileBytes,
+    compressionRatio: fileBytes > 0 ? plan.sourceBytes / fileBytes : 0,
+    minCosine: cos.length ? Math.min(...cos) : 1,
+    meanCosine: cos.length ? cos.reduce((a, b) => a + b, 0) / cos.length : 1,
+    fallbacks: outcomes.reduce((s, o) => s + o.fallbacks.length, 0),
+    rowGroups,
+  };
+}
+
+export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
+  const started = performance.now();
+  const { config } = opts;
+  const emit = opts.onEvent ?? (() => {});
+  const controller = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+
+  // Everything is validated before any work.
+  const layout = await discoverModel(opts.modelPath);
+  const headers = [];
+  for (const file of layout.files) headers.push({ file, header: await readHeader(file.path) });
+  await checkOutput(opts.outputPath, layout.files.map((f) => f.path));
+  const detected = detectModality(layout.configs.map((c) => ({ file: relative(layout.root, c.file) || c.file, json: c.json })));
+  const modality = config.modality ?? detected.modality;
+  const modalityReason = config.modality ? 'set by configuration' : detected.reason;
+  emit({ type: 'modality', modality, reason: modalityReason, detected: !config.modality });
+
+  const plan = planModel(headers, config);
+  const mode = config.enable_streaming ? 'streaming' : 'threaded';
+  const threads = config.num_threads === 0 ? availableParallelism() : config.num_threads;
+  emit({
+    type: 'plan',
+    tensors: plan.tensors.length,
+    quantize: plan.tensors.filter((t) => t.action.kind === 'quantize').length,
+    keep: plan.tensors.filter((t) => t.action.kind === 'keep').length,
+    sourceBytes: plan.sourceBytes,
+    chunks: plan.tensors.reduce((s, t) => s + t.chunks.length, 0),
+    mode,
+  });
+
+  const executor = opts.executor ?? new LocalExecutor(config.num_threads);
+  const files = await SourceFiles.open(headers.map((h) => ({ path: h.file.path, rel: h.file.rel, header: h.header })));
+  let sink: ParquetSink | undefined;
+  try {
+    sink = ParquetSink.create(resolve(opts.outputPath), {
+      'arrowquant.config': fileConfig(config),
+      'arrowquant.modality': modality,
+      'arrowquant.modality_reason': modalityReason,
+    });
+  } catch (err) {
+    await files.close();
+    throw fromNative(err);
+  }
+
+  // Streaming: one chunk in memory at a time (the kernel splits it across threads). Threaded:
+  // reads run ahead of the kernels so I/O and compute overlap.
+  const inFlight = new Semaphore(mode === 'streaming' ? 1 : threads + 1, signal);
+  const tensorsAhead = mode === 'streaming' ? 1 : 4 * threads;
+
+  const quantizeChunk = async (t: TensorPlan, chunkIndex: number, choice: SchemeChoice, data: Buffer): Promise<ChunkOutput> => {
+    const c = t.chunks[chunkIndex]!;
+    if (!isQuantizable(t.dtype)) throw new Error(`internal: ${t.name} (${t.dtype}) planned for quantization`);
+    return executor.run({
+      tensorIndex: t.index,
+      chunkIndex,
+      tensorName: t.name,
+      dtype: t.dtype,
+      rows: c.rowCount,
+      cols: t.cols,
+      format: choice.format,
+      scheme: choice.scheme,
+      rowStart: c.rowStart,
+      data,
+    });
+  };
+  // Fallback rungs and last-resort keeps read the tensor again (not hashed: the first pass did).
+  const rerun = (t: TensorPlan) => (choice: SchemeChoice) =>
+    Promise.all(
+      t.chunks.map(async (c) => {
+        await inFlight.acquire();
+        try {
+          return await quantizeChunk(t, c.chunkIndex, choice, await files.read(t.file.path, c.offset, c.length, false));
+        } finally {
+          inFlight.release();
+        }
+      }),
+    );
+
+  // First pass, in model order. Quantized chunks are dispatched as they are read; kept chunks
+  // are handed to the writer one at a time, so a huge kept embedding never sits in memory whole.
+  type FirstPass = { kind: 'quantize'; results: Promise<ChunkOutput[]> } | { kind: 'keep'; queue: ChunkQueue<Buffer> };
+  const firstPass: (FirstPass | undefined)[] = [];
+  const announce: (() => void)[] = [];
+  const announced = plan.tensors.map(() => new Promise<void>((r) => announce.push(r)));
+  let written = 0;
+  let wake: (() => void) | undefined;
+  signal.addEventListener('abort', () => wake?.());
+  const waitForWriter = async (index: number) => {
+    while (index - written > tensorsAhead) {
+      signal.throwIfAborted();
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+
+  const reader = (async () => {
+    for (const t of plan.tensors) {
+      await waitForWriter(t.index);
+      if (t.action.kind === 'keep') {
+        const queue = new ChunkQueue<Buffer>(1, signal);
+        firstPass[t.index] = { kind: 'keep', queue };
+        announce[t.index]!();
+        for (const c of t.chunks) await queue.put(await files.read(t.file.path, c.offset, c.length, true));
+        continue;
+      }
+      const parts: Promise<ChunkOutput>[] = [];
+      for (const c of t.chunks) {
+        await inFlight.acquire();
+        let data: Buffer;
+        try {
+          data = await files.read(t.file.path, c.offset, c.length, true);
+        } catch (err) {
+          inFlight.release();
+          throw err;
+        }
+        parts.push(quantizeChunk(t, c.chunkIndex, t.action.ladder[0]!, data).finally(() => inFlight.release()));
+      }
+      const results = Promise.all(parts);
+      results.catch(() => {}); // the writer observes it; avoid an unhandled rejection meanwhile
+      firstPass[t.index] = { kind: 'quantize', results };
+      announce[t.index]!();
+    }
+  })();
+  const readerFailed = reader.then(
+    () => new Promise<never>(() => {}),
+    (err: unknown) => Promise.reject(err),
+  );
+  readerFailed.catch(() => {});
+
+  /** Write a kept tensor chunk by chunk; only the figures stay in memory. */
+  const streamKept = async (t: TensorPlan, preserve: PreserveDtype, fallbacks: FallbackStepJs[], requestedBits: number, nextChunk: () => Promise<Buffer>) => {
+    const figures = [];
+    let payload = 0;
+    for (const c of t.chunks) {
+      const row = await keptRow(t, c.chunkIndex, await nextChunk(), preserve, fallbacks, requestedBits);
+      await sink!.push(row);
+      payload += row.codes.length;
+      figures.push({ ...row, codes: Buffer.alloc(0) });
+    }
+    return { ...keptOutcome(t, preserve, figures, fallbacks, requestedBits), payloadBytes: payload };
+  };
+
+  const outcomes: TensorOutcome[] = [];
+  let bytesDone = 0;
+  try {
+    const writer = (async () => {
+      for (const t of plan.tensors) {
+        await Promise.race([announced[t.index], readerFailed]);
+        signal.throwIfAborted();
+        const first = firstPass[t.index]!;
+        let outcome: TensorOutcome;
+        if (first.kind === 'keep' && t.action.kind === 'keep') {
+          const bits = 8 * DTYPE_BYTES[t.dtype]!;
+          outcome = await streamKept(t, t.action.storeDtype, [], bits, () => first.queue.take());
+        } else if (first.kind === 'quantize' && t.action.kind === 'quantize') {
+          const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, config, first.results, rerun(t));
+          if (done.keep) {
+            let next = 0;
+            outcome = await streamKept(t, 'source', done.fallbacks, t.action.requestedBits, () => {
+              const c = t.chunks[next++]!;
+              return files.read(t.file.path, c.offset, c.length, false);
+            });
+          } else {
+            outcome = done.outcome;
+            for (const row of outcome.rows) await sink!.push(row);
+          }
+        } else {
+          throw new Error(`internal: ${t.name} first pass does not match its plan`);
+        }
+        for (const f of outcome.fallbacks) emit({ type: 'fallback', tensor: t.name, from: f.fromScheme, to: f.toScheme, cosine: f.cosine, threshold: f.threshold });
+        // The rows are in the file; drop the payload so memory stays bounded.
+        outcome.rows = [];
+        firstPass[t.index] = undefined;
+        outcomes.push(outcome);
+        written = t.index + 1;
+        wake?.();
+        bytesDone += t.bytes;
+        emit({ type: 'tensor', outcome, done: written, bytesDone });
+      }
+    })();
+    await Promise.all([reader, writer]);
+    const sources = files.hashes();
+    const partial = summarize(outcomes, plan, 0, 0);
+    const { fileBytes: _f, compressionRatio: _c, rowGroups: _r, ...deterministic } = partial;
+    const written$ = await sink.finish({
+      'arrowquant.sources': JSON.stringify(sources),
+      'arrowquant.summary': JSON.stringify(deterministic),
+    });
+    const summary = summarize(outcomes, plan, written$.bytes, written$.rowGroups);
+    return {
+      outputPath: resolve(opts.outputPath),
+      modality,
+      modalityReason,
+      summary,
+      tensors: outcomes,
+      sources,
+      layout,
+      mode,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch (err) {
+    controller.abort(err);
+    sink.abort();
+    await reader.catch(() => {});
+    if (opts.signal?.aborted && err === opts.signal.reason) throw new JobAbortedError(err);
+    throw fromNative(err);
+  } finally {
+    sink.abort();
+    await files.close();
+    if (!opts.executor) await executor.close();
+  }
+}
