@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::builder::{BinaryBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
-use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StructArray};
+use arrow_array::{Array, ArrayRef, BinaryArray, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, Fields};
 
@@ -46,7 +46,20 @@ fn list_column<T>(
     ListArray::new(list_item(fields), OffsetBuffer::from_lengths(lengths), Arc::new(values), nulls)
 }
 
-pub fn to_batch(rows: &[ChunkRow]) -> Result<RecordBatch, ArrowError> {
+/// A binary column from owned values. One value (the writer's case: one row per batch) moves
+/// into the Arrow buffer without a copy; several are concatenated.
+fn binary_column(values: Vec<Vec<u8>>) -> BinaryArray {
+    let lengths: Vec<usize> = values.iter().map(Vec::len).collect();
+    let data = if values.len() == 1 { values.into_iter().next().unwrap_or_default() } else { values.concat() };
+    BinaryArray::new(OffsetBuffer::from_lengths(lengths), arrow_buffer::Buffer::from_vec(data), None)
+}
+
+/// Build a batch, taking the rows' payload vectors (they are moved, not copied, into the batch).
+pub fn to_batch(mut rows: Vec<ChunkRow>) -> Result<RecordBatch, ArrowError> {
+    let codes_col = binary_column(rows.iter_mut().map(|r| std::mem::take(&mut r.codes)).collect());
+    let scales_col = binary_column(rows.iter_mut().map(|r| std::mem::take(&mut r.scales)).collect());
+    let zeros_col = binary_column(rows.iter_mut().map(|r| std::mem::take(&mut r.zeros)).collect());
+    let rows = &rows[..];
     let n = rows.len();
     let mut tensor_index = Int32Builder::with_capacity(n);
     let mut name = StringBuilder::new();
@@ -59,10 +72,6 @@ pub fn to_batch(rows: &[ChunkRow]) -> Result<RecordBatch, ArrowError> {
     let (mut method, mut scheme) = (StringBuilder::new(), StringBuilder::new());
     let (mut bits, mut group_size, mut requested_bits) =
         (Int32Builder::with_capacity(n), Int32Builder::with_capacity(n), Int32Builder::with_capacity(n));
-    let payload = |f: fn(&ChunkRow) -> usize| rows.iter().map(f).sum::<usize>();
-    let mut codes = BinaryBuilder::with_capacity(n, payload(|r| r.codes.len()));
-    let mut scales = BinaryBuilder::with_capacity(n, payload(|r| r.scales.len()));
-    let mut zeros = BinaryBuilder::with_capacity(n, payload(|r| r.zeros.len()));
     let mut channel_scales = BinaryBuilder::new();
     let mut q: Vec<Float64Builder> = (0..8).map(|_| Float64Builder::with_capacity(n)).collect();
     let mut q_elements = Int64Builder::with_capacity(n);
@@ -85,9 +94,6 @@ pub fn to_batch(rows: &[ChunkRow]) -> Result<RecordBatch, ArrowError> {
         bits.append_value(i32_of(r.bits, "bits", r)?);
         group_size.append_value(i32_of(r.group_size, "group_size", r)?);
         requested_bits.append_value(i32_of(r.requested_bits, "requested_bits", r)?);
-        codes.append_value(&r.codes);
-        scales.append_value(&r.scales);
-        zeros.append_value(&r.zeros);
         channel_scales.append_option(r.channel_scales.as_deref());
         let qq = &r.quality;
         q_elements.append_value(i64_of(qq.elements, "elements", r)?);
@@ -176,9 +182,9 @@ pub fn to_batch(rows: &[ChunkRow]) -> Result<RecordBatch, ArrowError> {
             Arc::new(bits.finish()),
             Arc::new(group_size.finish()),
             Arc::new(requested_bits.finish()),
-            Arc::new(codes.finish()),
-            Arc::new(scales.finish()),
-            Arc::new(zeros.finish()),
+            Arc::new(codes_col),
+            Arc::new(scales_col),
+            Arc::new(zeros_col),
             Arc::new(quality),
             Arc::new(fallbacks),
             Arc::new(channel_scales.finish()),

@@ -43,7 +43,8 @@ pub struct FileWriter {
     temp: PathBuf,
     writer: Option<ArrowWriter<BufWriter<File>>>,
     options: WriterOptions,
-    pending: Vec<ChunkRow>,
+    /// Rows and payload bytes in the row group being written.
+    pending_rows: u64,
     pending_bytes: usize,
     /// (tensor_index, chunk_index) of the last row, to enforce model order.
     last: Option<(u32, u32, u32)>,
@@ -81,7 +82,7 @@ impl FileWriter {
             temp,
             writer: Some(writer),
             options,
-            pending: Vec::new(),
+            pending_rows: 0,
             pending_bytes: 0,
             last: None,
             rows: 0,
@@ -113,13 +114,19 @@ impl FileWriter {
         Ok(())
     }
 
+    /// Append a row. It is encoded at once into the open row group (its payload moved, not
+    /// copied); the row group is closed when it holds `row_group_bytes` of payload.
     pub fn push(&mut self, row: ChunkRow) -> Result<()> {
         if self.writer.is_none() {
             return Err(FormatError::Closed { path: self.path.clone() });
         }
         self.check_order(&row)?;
-        self.pending_bytes += row.payload_bytes();
-        self.pending.push(row);
+        let (name, chunk, bytes) = (row.name.clone(), row.chunk_index, row.payload_bytes());
+        let batch = batch::to_batch(vec![row]).map_err(|e| FormatError::InvalidRow { tensor: name, chunk, detail: e.to_string() })?;
+        let writer = self.writer.as_mut().ok_or_else(|| FormatError::Closed { path: self.path.clone() })?;
+        writer.write(&batch).map_err(|source| FormatError::Parquet { path: self.temp.clone(), source })?;
+        self.pending_rows += 1;
+        self.pending_bytes += bytes;
         if self.pending_bytes >= self.options.row_group_bytes {
             self.flush_row_group()?;
         }
@@ -127,20 +134,14 @@ impl FileWriter {
     }
 
     fn flush_row_group(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
+        if self.pending_rows == 0 {
             return Ok(());
         }
         let writer = self.writer.as_mut().ok_or_else(|| FormatError::Closed { path: self.path.clone() })?;
-        let batch = batch::to_batch(&self.pending).map_err(|e| FormatError::InvalidRow {
-            tensor: self.pending[0].name.clone(),
-            chunk: self.pending[0].chunk_index,
-            detail: e.to_string(),
-        })?;
-        let temp = &self.temp;
-        writer.write(&batch).and_then(|_| writer.flush()).map_err(|source| FormatError::Parquet { path: temp.clone(), source })?;
-        self.rows += self.pending.len() as u64;
+        writer.flush().map_err(|source| FormatError::Parquet { path: self.temp.clone(), source })?;
+        self.rows += self.pending_rows;
         self.row_groups += 1;
-        self.pending.clear();
+        self.pending_rows = 0;
         self.pending_bytes = 0;
         Ok(())
     }
@@ -170,7 +171,7 @@ impl FileWriter {
 
     /// Drop everything written so far and delete the temporary file. Idempotent.
     pub fn abort(&mut self) {
-        self.pending.clear();
+        self.pending_rows = 0;
         if self.writer.take().is_some() || self.temp.exists() {
             let _ = std::fs::remove_file(&self.temp);
         }

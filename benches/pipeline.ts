@@ -1,0 +1,92 @@
+/**
+ * Pipeline benchmark (issue #3 targets): peak RSS of streaming mode on a 1.5 GB and (with --7b)
+ * a 7B-shaped model, the streaming/threaded memory ratio, and threaded INT4 time against `cat`
+ * reading the same files from the page cache, measured in the same run.
+ *
+ *   npm run build && node dist/benches/pipeline.js [--7b] [--runs 3]
+ *
+ * Models are generated once into benches/out/ (git-ignored) by the synthetic generator.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = join(DIST, '..');
+const OUT = join(ROOT, 'benches', 'out');
+const CLI = join(DIST, 'cli', 'main.js');
+const SYNTH = join(DIST, 'tools', 'synth', 'cli.js');
+
+const args = process.argv.slice(2);
+const runs = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
+const with7b = args.includes('--7b');
+
+function files(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.safetensors'))
+    .map((f) => join(dir, f));
+}
+
+function ensureModel(name: string, scale: string, layout: string): string {
+  const dir = join(OUT, name);
+  if (!existsSync(join(dir, 'config.json'))) {
+    process.stderr.write(`generating ${name} (${scale}, ${layout}) ...\n`);
+    execFileSync(process.execPath, [SYNTH, '--preset', 'dream', '--scale', scale, '--layout', layout, '--seed', '3', '-o', dir], { stdio: 'inherit' });
+  }
+  return dir;
+}
+
+/** Wall seconds and peak RSS (MiB) of a command, from GNU time. */
+function timed(cmd: string, argv: string[]): { seconds: number; rssMiB: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...argv], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed: ${r.stderr}`);
+  const last = r.stderr.trim().split('\n').pop()!.split(' ');
+  return { seconds: Number(last[0]), rssMiB: Number(last[1]) / 1024 };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Output on tmpfs (memory, like cat's page-cache reads) and on the benchmark folder's disk. */
+const TARGETS = [...(existsSync('/dev/shm') ? [['tmpfs', '/dev/shm']] : []), ['disk', OUT]] as const;
+
+function bench(dir: string, label: string, modes: ('threaded' | 'streaming')[]) {
+  const fs = files(dir);
+  const bytes = fs.reduce((s, f) => s + statSync(f).size, 0);
+  // Warm the page cache, then time cat reading the same files.
+  execFileSync('cat', fs, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const cat = median(Array.from({ length: runs }, () => timed('sh', ['-c', `cat ${fs.map((f) => `'${f}'`).join(' ')} > /dev/null`]).seconds));
+  const rows: string[] = [];
+  const results: Record<string, { seconds: number; rssMiB: number }> = {};
+  for (const mode of modes) {
+    for (const [where, outDir] of TARGETS) {
+      const out = join(outDir, `aq-bench-${label}.parquet`);
+      const samples = Array.from({ length: runs }, () => timed(process.execPath, [CLI, 'quantize', dir, '-o', out, '--bits', '4', '--mode', mode, '--quiet']));
+      rmSync(out, { force: true });
+      const r = { seconds: median(samples.map((s) => s.seconds)), rssMiB: Math.max(...samples.map((s) => s.rssMiB)) };
+      results[`${mode}/${where}`] = r;
+      rows.push(
+        `${label.padEnd(10)} ${`${mode}→${where}`.padEnd(16)} ${(bytes / 1e9).toFixed(2).padStart(6)} GB ${r.seconds.toFixed(2).padStart(7)} s ${(bytes / 1e9 / r.seconds).toFixed(2).padStart(6)} GB/s ${(r.seconds / cat).toFixed(2).padStart(6)}× cat ${r.rssMiB.toFixed(0).padStart(6)} MiB`,
+      );
+    }
+  }
+  return { rows, cat, bytes, results };
+}
+
+console.log(`# pipeline benchmark: ${cpus().length} × ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; median of ${runs} (peak RSS: max)`);
+console.log('# model      mode→output        size      time   throughput   vs cat   peak RSS');
+const small = bench(ensureModel('dream-1.5gb', '1.5gb', 'single'), 'dream-1.5g', ['threaded', 'streaming']);
+for (const r of small.rows) console.log(r);
+console.log(`# cat from page cache: ${small.cat.toFixed(3)} s (${(small.bytes / 1e9 / small.cat).toFixed(2)} GB/s)`);
+const last = TARGETS[0]![0];
+const ratio = small.results[`streaming/${last}`]!.rssMiB / small.results[`threaded/${last}`]!.rssMiB;
+console.log(`# streaming/threaded peak RSS: ${(100 * ratio).toFixed(0)}%   threaded→${last} time / cat: ${(small.results[`threaded/${last}`]!.seconds / small.cat).toFixed(2)}× (target ≤ 4×)`);
+if (with7b) {
+  const big = bench(ensureModel('dream-7b', '7b', 'sharded'), 'dream-7b', ['streaming']);
+  for (const r of big.rows) console.log(r);
+  console.log(`# cat from page cache: ${big.cat.toFixed(3)} s (${(big.bytes / 1e9 / big.cat).toFixed(2)} GB/s)`);
+}

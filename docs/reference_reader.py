@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Reference reader for ArrowQuant files (format version 1), written from docs/FORMAT.md alone.
+
+Needs only pyarrow and numpy. Every scheme is decoded with vectorized float32 arithmetic in the
+same order as the Rust dequantizer, so the values are bit-identical to what ArrowQuant's own
+readers return.
+
+    tensor_names(path)            -> list[str]      bare tensor names, in model order
+    tensor_names(path, qualified=True)              "component/name" for diffusers pipelines
+    dequantize(path, name)        -> numpy.ndarray  the tensor in its original shape
+    tensors(path)                 -> list[dict]     per-tensor index with merged quality figures
+    metadata(path)                -> dict           the footer keys (JSON values decoded)
+
+Only the row groups that hold the requested tensor are read, so memory stays bounded by a few
+row groups whatever the file size.
+
+Command line:  python docs/reference_reader.py FILE [NAME]
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+FORMAT_VERSION = "1"
+VERSION_KEY = b"arrowquant.format_version"
+
+# Columns without per-chunk payload: enough to list tensors and find their row groups.
+INDEX_COLUMNS = [
+    "tensor_index", "name", "component", "shape", "source_dtype", "chunk_index", "chunk_count",
+    "row_start", "row_count", "method", "scheme", "bits", "group_size", "requested_bits",
+    "quality", "fallbacks",
+]
+PAYLOAD_COLUMNS = ["codes", "scales", "zeros"]
+REQUIRED_COLUMNS = INDEX_COLUMNS + PAYLOAD_COLUMNS + ["channel_scales", "time_groups"]
+
+
+class ArrowQuantError(Exception):
+    """Base class of every error this reader raises."""
+
+
+class NotArrowQuantError(ArrowQuantError):
+    """The file is not an ArrowQuant file, or of a format version this reader does not know."""
+
+
+class UnknownTensorError(ArrowQuantError, LookupError):
+    """No tensor of that name (or the bare name is ambiguous across pipeline components)."""
+
+
+class UnknownSchemeError(ArrowQuantError):
+    """A scheme name this reader (format version 1) does not know."""
+
+
+class CorruptFileError(ArrowQuantError):
+    """The rows of a tensor contradict the format (sizes, chunk order, ...)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Code books
+# --------------------------------------------------------------------------------------------
+
+# NF4 (bitsandbytes), as f32 bit patterns: index = 4-bit code.
+NF4_CODE_BOOK = np.array(
+    [
+        0xBF800000, 0xBF3239B1, 0xBF066B30, 0xBECA32A0, 0xBE91A24D, 0xBE3D353F, 0xBDBA7871, 0x00000000,
+        0x3DA2FAFF, 0x3E24CAE3, 0x3E7C04DD, 0x3EAD033A, 0x3EE1A4B8, 0x3F1007AB, 0x3F3913B3, 0x3F800000,
+    ],
+    dtype=np.uint32,
+).view(np.float32)
+
+
+def _fp8_table(mbits: int, bias: int) -> np.ndarray:
+    """Value of each of the 256 FP8 codes, from the fields (FORMAT.md, FP8). Exact in float32."""
+    code = np.arange(256, dtype=np.int64)
+    mag = code & 0x7F
+    e = mag >> mbits
+    m = (mag & ((1 << mbits) - 1)).astype(np.float64)
+    sub = m * np.ldexp(1.0, 1 - bias - mbits)
+    norm = (1.0 + m / (1 << mbits)) * np.ldexp(1.0, (e - bias).astype(np.int64))
+    v = np.where(e == 0, sub, norm)
+    v = np.where(code & 0x80, -v, v)  # negation keeps -0.0 for code 0x80
+    return v.astype(np.float32)
+
+
+FP8_TABLES = {"e4m3": _fp8_table(3, 7), "e5m2": _fp8_table(2, 15)}
+
+# Kept tensors: stored dtype -> (bytes per element, numpy dtype of the stored little-endian bytes).
+KEPT_DTYPES = {
+    "F64": (8, "<f8"), "F32": (4, "<f4"), "F16": (2, "<f2"), "BF16": (2, "<u2"),
+    "I64": (8, "<i8"), "U64": (8, "<u8"), "I32": (4, "<i4"), "U32": (4, "<u4"),
+    "I16": (2, "<i2"), "U16": (2, "<u2"), "I8": (1, "i1"), "U8": (1, "u1"),
+    "BOOL": (1, "?"), "F8_E4M3": (1, "u1"), "F8_E5M2": (1, "u1"),
+}
+
+_RTN = re.compile(r"^rtn_int(2|4|8)_g(32|64|128|256)_(sym|asym)$")
+_FIXED_SCHEMES = ("int8_channel", "nf4", "fp8_e4m3", "fp8_e4m3_channel", "fp8_e5m2", "fp8_e5m2_channel", "q8_0", "q4_0")
+KNOWN_SCHEMES = "rtn_int{2,4,8}_g{32,64,128,256}_{asym,sym}, " + ", ".join(_FIXED_SCHEMES) + ", keep_<DTYPE>"
+
+
+# --------------------------------------------------------------------------------------------
+# Opening a file
+# --------------------------------------------------------------------------------------------
+
+def _open(path) -> pq.ParquetFile:
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, ValueError) as e:  # pyarrow raises ArrowInvalid (a ValueError) for non-Parquet
+        raise NotArrowQuantError(f"{path}: not an ArrowQuant file (not readable as Parquet: {e})") from e
+    kv = pf.metadata.metadata or {}
+    version = kv.get(VERSION_KEY)
+    if version is None:
+        raise NotArrowQuantError(
+            f"{path}: not an ArrowQuant file (the Parquet footer has no {VERSION_KEY.decode()} key)")
+    if version.decode("utf-8", "replace") != FORMAT_VERSION:
+        raise NotArrowQuantError(
+            f"{path}: ArrowQuant format version {version.decode('utf-8', 'replace')!r} is not supported "
+            f"(this reader knows version {FORMAT_VERSION})")
+    names = set(pf.schema_arrow.names)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise NotArrowQuantError(f"{path}: not an ArrowQuant file (columns {missing} are missing)")
+    return pf
+
+
+def metadata(path) -> dict:
+    """The footer's key-value metadata (ArrowQuant keys only; JSON values decoded)."""
+    pf = _open(path)
+    out = {}
+    for k, v in (pf.metadata.metadata or {}).items():
+        key = k.decode()
+        if not key.startswith("arrowquant."):
+            continue
+        text = v.decode()
+        out[key] = json.loads(text) if key in ("arrowquant.config", "arrowquant.sources", "arrowquant.summary") else text
+    return out
+
+
+def _index_rows(pf: pq.ParquetFile, columns=INDEX_COLUMNS):
+    """Every row (payload columns excluded), in file order, with its row group."""
+    for rg in range(pf.metadata.num_row_groups):
+        t = pf.read_row_group(rg, columns=list(columns))
+        for row in t.to_pylist():
+            row["row_group"] = rg
+            yield row
+
+
+def _tensor_rows(pf: pq.ParquetFile):
+    """Index rows grouped by tensor, in model order (tensor_index 0, 1, ...)."""
+    by_tensor: dict[int, list[dict]] = {}
+    for row in _index_rows(pf):
+        by_tensor.setdefault(row["tensor_index"], []).append(row)
+    return [by_tensor[i] for i in sorted(by_tensor)]
+
+
+def tensor_names(path, qualified: bool = False) -> list[str]:
+    """Tensor names in model order. With `qualified`, a tensor of a diffusers pipeline component
+    is named "component/name" (bare names can repeat across components)."""
+    pf = _open(path)
+    names = []
+    for row in _index_rows(pf, ["tensor_index", "name", "component", "chunk_index"]):
+        if row["chunk_index"] != 0:
+            continue
+        if row["tensor_index"] != len(names):
+            raise CorruptFileError(f"{path}: tensor_index {row['tensor_index']} out of model order")
+        c = row["component"]
+        names.append(f"{c}/{row['name']}" if qualified and c is not None else row["name"])
+    return names
+
+
+def merge_quality(parts) -> dict:
+    """A tensor's figures from its chunks' `quality` structs (FORMAT.md, Quality)."""
+    n = xx = yy = xy = ee = mx = 0.0
+    n = 0
+    for q in parts:
+        n += q["elements"]
+        xx += q["sum_xx"]
+        yy += q["sum_yy"]
+        xy += q["sum_xy"]
+        ee += q["sum_ee"]
+        mx = max(mx, q["max_abs_err"])
+    denom = math.sqrt(xx * yy)
+    cosine = min(1.0, max(-1.0, xy / denom)) if denom > 0 else (1.0 if ee == 0 else 0.0)
+    rel_mse = ee / xx if xx > 0 else (0.0 if ee == 0 else math.inf)
+    sqnr_db = math.inf if ee == 0 else (10 * math.log10(xx / ee) if xx > 0 else -math.inf)
+    return {"elements": n, "cosine": cosine, "rel_mse": rel_mse, "sqnr_db": sqnr_db, "max_abs_err": mx,
+            "sum_xx": xx, "sum_yy": yy, "sum_xy": xy, "sum_ee": ee}
+
+
+def tensors(path) -> list[dict]:
+    """One dict per tensor, in model order: the index columns of its first chunk, its chunk
+    count, the row groups holding it and its merged quality figures."""
+    pf = _open(path)
+    out = []
+    for rows in _tensor_rows(pf):
+        r0 = rows[0]
+        info = {k: r0[k] for k in ("tensor_index", "name", "component", "shape", "source_dtype", "method",
+                                   "scheme", "bits", "group_size", "requested_bits", "fallbacks")}
+        info["chunks"] = len(rows)
+        info["row_groups"] = sorted({r["row_group"] for r in rows})
+        info["quality"] = merge_quality(r["quality"] for r in rows)
+        out.append(info)
+    return out
+
+
+def _find(pf: pq.ParquetFile, path, name: str) -> list[dict]:
+    """Index rows of the tensor called `name` (bare, or "component/name")."""
+    matches: dict[int, list[dict]] = {}
+    qualified: dict[int, list[dict]] = {}
+    for row in _index_rows(pf, ["tensor_index", "name", "component"]):
+        if row["name"] == name:
+            matches.setdefault(row["tensor_index"], []).append(row)
+        elif row["component"] is not None and name == f"{row['component']}/{row['name']}":
+            qualified.setdefault(row["tensor_index"], []).append(row)
+    found = matches or qualified
+    if not found:
+        raise UnknownTensorError(f"{path}: no tensor named {name!r}")
+    if len(found) > 1:
+        options = ", ".join(f"{rows[0]['component']}/{rows[0]['name']}" for rows in found.values())
+        raise UnknownTensorError(f"{path}: tensor name {name!r} is ambiguous; use one of: {options}")
+    return next(iter(found.values()))
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+def _unpack_lsb(b: np.ndarray, bits: int) -> np.ndarray:
+    """LSB-first codes of `bits` bits from bytes (last axis): element k of a byte is bits k*bits.."""
+    if bits == 8:
+        return b
+    per = 8 // bits
+    mask = (1 << bits) - 1
+    parts = [(b >> (k * bits)) & mask for k in range(per)]
+    return np.stack(parts, axis=-1).reshape(*b.shape[:-1], b.shape[-1] * per)
+
+
+def _unpack_grouped(codes: np.ndarray, rows: int, cols: int, group: int, unpack, group_bytes: int, tail_bytes: int):
+    """Codes of a row laid out as whole groups, each starting on a byte boundary, then a short
+    tail group: returns the (rows, cols) code array."""
+    full, tail = divmod(cols, group)
+    c = codes.reshape(rows, full * group_bytes + tail_bytes)
+    parts = []
+    if full:
+        parts.append(unpack(c[:, : full * group_bytes]))  # groups hold whole bytes: no padding
+    if tail:
+        parts.append(unpack(c[:, full * group_bytes:])[:, :tail])
+    return np.concatenate(parts, axis=1) if parts else np.zeros((rows, 0), np.uint8)
+
+
+def _check(what, actual, expected, ctx):
+    if actual != expected:
+        raise CorruptFileError(f"{ctx}: {what} holds {actual} bytes, the scheme's layout needs {expected}")
+
+
+def _f32(buf: bytes) -> np.ndarray:
+    return np.frombuffer(buf, dtype="<f4").astype(np.float32)
+
+
+def _expand(per_group: np.ndarray, cols: int, group: int) -> np.ndarray:
+    """Broadcast (rows, groups) parameters to (rows, cols)."""
+    return per_group[:, np.arange(cols) // group]
+
+
+def decode_chunk(scheme: str, rows: int, cols: int, codes: bytes, scales: bytes, zeros: bytes, ctx: str = "") -> np.ndarray:
+    """Dequantize one chunk (a run of `rows` whole rows of a `cols`-wide 2-D view) -> float32 (rows, cols)."""
+    with np.errstate(all="ignore"):  # IEEE results (overflow to inf, inf * 0 = NaN) are the contract
+        return _decode_chunk(scheme, rows, cols, codes, scales, zeros, ctx)
+
+
+def _decode_chunk(scheme, rows, cols, codes, scales, zeros, ctx):
+    raw = np.frombuffer(codes, dtype=np.uint8)
+    m = _RTN.match(scheme)
+    if m:
+        bits, group, sym = int(m.group(1)), int(m.group(2)), m.group(3) == "sym"
+        groups = -(-cols // group)
+        gbytes = group * bits // 8
+        tbytes = -(-(cols % group) * bits // 8)
+        _check("codes", len(codes), rows * ((cols // group) * gbytes + tbytes), ctx)
+        _check("scales", len(scales), rows * groups * 4, ctx)
+        _check("zeros", len(zeros), 0 if sym else rows * groups, ctx)
+        q = _unpack_grouped(raw, rows, cols, group, lambda b: _unpack_lsb(b, bits), gbytes, tbytes)
+        s = _f32(scales).reshape(rows, groups)
+        if sym:
+            z = np.float32(1 << (bits - 1))
+        else:
+            z = _expand(np.frombuffer(zeros, dtype=np.uint8).reshape(rows, groups).astype(np.float32), cols, group)
+        return (q.astype(np.float32) - z) * _expand(s, cols, group)
+    if scheme == "int8_channel":
+        _check("codes", len(codes), rows * cols, ctx)
+        _check("scales", len(scales), rows * 4, ctx)
+        _check("zeros", len(zeros), 0, ctx)
+        return raw.view(np.int8).reshape(rows, cols).astype(np.float32) * _f32(scales).reshape(rows, 1)
+    if scheme == "nf4":
+        blocks = -(-cols // 64)
+        tbytes = -(-(cols % 64) // 2)
+        _check("codes", len(codes), rows * ((cols // 64) * 32 + tbytes), ctx)
+        _check("scales", len(scales), rows * blocks * 4, ctx)
+        _check("zeros", len(zeros), 0, ctx)
+
+        def unpack_hi_first(b):
+            return np.stack([b >> 4, b & 0x0F], axis=-1).reshape(*b.shape[:-1], b.shape[-1] * 2)
+
+        q = _unpack_grouped(raw, rows, cols, 64, unpack_hi_first, 32, tbytes)
+        return NF4_CODE_BOOK[q] * _expand(_f32(scales).reshape(rows, blocks), cols, 64)
+    if scheme.startswith("fp8_e4m3") or scheme.startswith("fp8_e5m2"):
+        kind, rest = scheme[4:8], scheme[8:]
+        if rest not in ("", "_channel"):
+            raise UnknownSchemeError(f"{ctx}: unknown scheme {scheme!r} (known: {KNOWN_SCHEMES})")
+        _check("codes", len(codes), rows * cols, ctx)
+        _check("zeros", len(zeros), 0, ctx)
+        if rest == "_channel":
+            _check("scales", len(scales), rows * 4, ctx)
+            scale = _f32(scales).reshape(rows, 1)
+        else:
+            _check("scales", len(scales), 4, ctx)  # one scale for the whole chunk
+            scale = _f32(scales)[0]
+        return FP8_TABLES[kind][raw].reshape(rows, cols) * scale
+    if scheme in ("q8_0", "q4_0"):
+        if cols % 32:
+            raise CorruptFileError(f"{ctx}: {scheme} needs a row length divisible by 32, got {cols}")
+        bb = 34 if scheme == "q8_0" else 18
+        _check("codes", len(codes), rows * (cols // 32) * bb, ctx)
+        _check("scales", len(scales), 0, ctx)
+        _check("zeros", len(zeros), 0, ctx)
+        blk = raw.reshape(rows * cols // 32, bb)
+        d = np.ascontiguousarray(blk[:, :2]).view("<f2").astype(np.float32)  # (blocks, 1)
+        if scheme == "q8_0":
+            qs = np.ascontiguousarray(blk[:, 2:]).view(np.int8).astype(np.float32)
+            out = d * qs
+        else:
+            qs = blk[:, 2:]
+            q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32)  # elements 0..15, 16..31
+            out = d * (q - np.float32(8.0))
+        return out.reshape(rows, cols)
+    raise UnknownSchemeError(f"{ctx}: unknown scheme {scheme!r} (known: {KNOWN_SCHEMES})")
+
+
+def _decode_kept(dtype: str, data: bytes, ctx: str) -> np.ndarray:
+    if dtype not in KEPT_DTYPES:
+        raise UnknownSchemeError(f"{ctx}: kept dtype {dtype!r} is not known (known: {', '.join(KEPT_DTYPES)})")
+    _, stored = KEPT_DTYPES[dtype]
+    a = np.frombuffer(data, dtype=stored)
+    if dtype == "F16":
+        return a.astype(np.float32)
+    if dtype == "BF16":
+        return (a.astype(np.uint32) << 16).view(np.float32)
+    return a.astype(np.dtype(stored).newbyteorder("="))  # a writeable native-order copy
+
+
+def _read_chunks(pf: pq.ParquetFile, index_rows: list[dict]) -> list[dict]:
+    """Full rows (payload included) of one tensor, reading only its row groups."""
+    t_index = index_rows[0]["tensor_index"]
+    out = []
+    for rg in sorted({r["row_group"] for r in index_rows}):
+        t = pf.read_row_group(rg, columns=INDEX_COLUMNS + PAYLOAD_COLUMNS)
+        t = t.filter(pc.equal(t.column("tensor_index"), t_index))
+        out.extend(t.to_pylist())
+    return sorted(out, key=lambda r: r["chunk_index"])
+
+
+def dequantize(path, name: str) -> np.ndarray:
+    """The tensor `name` in its original shape: float32 for quantized tensors and for kept
+    F32/F16/BF16; kept F64 as float64; kept integers and BOOL in their own dtype; kept F8_* as
+    their raw uint8 codes."""
+    pf = _open(path)
+    chunks = _read_chunks(pf, _find(pf, path, name))
+    first = chunks[0]
+    ctx = f"{path}: tensor {first['name']!r}"
+    shape = tuple(int(d) for d in first["shape"])
+    elements = math.prod(shape)
+    rows, cols = (elements, 1) if len(shape) <= 1 else ((elements // shape[-1] if shape[-1] else 0), shape[-1])
+
+    # Chunks: 0..chunk_count-1, contiguous runs of whole rows covering the 2-D view.
+    count = first["chunk_count"]
+    if [c["chunk_index"] for c in chunks] != list(range(count)):
+        raise CorruptFileError(f"{ctx}: chunks {[c['chunk_index'] for c in chunks]} are not 0..{count - 1}")
+    start = 0
+    for c in chunks:
+        if c["row_start"] != start or c["scheme"] != first["scheme"] or c["method"] != first["method"]:
+            raise CorruptFileError(f"{ctx}: chunk {c['chunk_index']} does not continue the previous one")
+        start += c["row_count"]
+    if start != rows:
+        raise CorruptFileError(f"{ctx}: chunks cover {start} rows, the shape {list(shape)} has {rows}")
+
+    scheme = first["scheme"]
+    if first["method"] == "keep" or scheme.startswith("keep_"):
+        if not (first["method"] == "keep" and scheme.startswith("keep_")):
+            raise CorruptFileError(f"{ctx}: method {first['method']!r} does not match scheme {scheme!r}")
+        dtype = scheme[len("keep_"):]
+        data = b"".join(c["codes"] for c in chunks)
+        size = KEPT_DTYPES.get(dtype, (1, None))[0]
+        if dtype in KEPT_DTYPES and len(data) != elements * size:
+            raise CorruptFileError(f"{ctx}: kept codes hold {len(data)} bytes, {dtype} × {list(shape)} needs {elements * size}")
+        return _decode_kept(dtype, data, ctx).reshape(shape)
+
+    out = np.empty((rows, cols), dtype=np.float32)
+    for c in chunks:
+        r0, n = c["row_start"], c["row_count"]
+        out[r0:r0 + n] = decode_chunk(scheme, n, cols, c["codes"], c["scales"], c["zeros"],
+                                      f"{ctx} chunk {c['chunk_index']}")
+    return out.reshape(shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+def _main(argv: list[str]) -> int:
+    if len(argv) not in (1, 2) or argv[0] in ("-h", "--help"):
+        print("usage: python reference_reader.py FILE [NAME]\n"
+              "  FILE        list the tensors (model order)\n"
+              "  FILE NAME   dequantize one tensor and print its statistics", file=sys.stderr)
+        return 2
+    path = argv[0]
+    try:
+        if len(argv) == 1:
+            meta = metadata(path)
+            print(f"{path}: ArrowQuant format {meta['arrowquant.format_version']}, "
+                  f"modality {meta.get('arrowquant.modality')}")
+            for t in tensors(path):
+                q = t["quality"]
+                name = f"{t['component']}/{t['name']}" if t["component"] else t["name"]
+                print(f"{t['tensor_index']:5d}  {name}  {'x'.join(map(str, t['shape'])) or 'scalar'}  "
+                      f"{t['source_dtype']}  {t['scheme']}  chunks={t['chunks']}  cosine={q['cosine']:.5f}")
+            return 0
+        name = argv[1]
+        x = dequantize(path, name)
+        info = next(t for t in tensors(path) if t["name"] == name or f"{t['component']}/{t['name']}" == name)
+        print(f"{name}: shape {list(x.shape)}, {x.dtype}, scheme {info['scheme']} (source {info['source_dtype']})")
+        if x.size:
+            v = x.astype(np.float64)
+            print(f"  min {v.min():.6g}  max {v.max():.6g}  mean {v.mean():.6g}  std {v.std():.6g}")
+        q = info["quality"]
+        print(f"  quality: cosine {q['cosine']:.6f}  sqnr {q['sqnr_db']:.2f} dB  max_abs_err {q['max_abs_err']:.3g}")
+        for f in info["fallbacks"]:
+            print(f"  fallback {f['from_scheme']} -> {f['to_scheme']} (cosine {f['cosine']:.5f} < {f['threshold']})")
+        return 0
+    except ArrowQuantError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
