@@ -108,10 +108,31 @@ export async function compareQuality(
   }
 }
 
-/** The Parquet writer and reader classes and the BLAKE3 hasher, as the addon exports them. */
+/** The Parquet writer and reader, and model-file reads held in Rust, as the addon exports them. */
 export const ParquetSink = addon.ParquetSink;
 export type ParquetSink = Addon.ParquetSink;
 export const ParquetSource = addon.ParquetSource;
 export type ParquetSource = Addon.ParquetSource;
-export const Blake3Hasher = addon.Blake3Hasher;
-export type Blake3Hasher = Addon.Blake3Hasher;
+export const SourceFile = addon.SourceFile;
+export type SourceFile = Addon.SourceFile;
+export type SourceChunk = Addon.SourceChunk;
+export type QuantizedChunk = Addon.QuantizedChunk;
+
+/**
+ * Quantize a chunk read by `SourceFile.read`; the bytes never enter JS and the result stays in
+ * Rust until `ParquetSink.pushQuantized` takes it.
+ */
+export async function quantizeChunk(
+  chunk: Addon.SourceChunk,
+  dtype: Dtype,
+  rows: number,
+  cols: number,
+  format: Addon.FormatSpec,
+  options?: Addon.KernelOptions,
+): Promise<Addon.QuantizedChunk> {
+  try {
+    return await addon.quantizeChunk(chunk, dtype, rows, cols, format, options);
+  } catch (err) {
+    throw fromNative(err);
+  }
+}

@@ -357,9 +357,14 @@ def _read_chunks(pf: pq.ParquetFile, index_rows: list[dict]) -> list[dict]:
     t_index = index_rows[0]["tensor_index"]
     out = []
     for rg in sorted({r["row_group"] for r in index_rows}):
-        t = pf.read_row_group(rg, columns=INDEX_COLUMNS + PAYLOAD_COLUMNS)
+        t = pf.read_row_group(rg, columns=INDEX_COLUMNS + PAYLOAD_COLUMNS + ["channel_scales", "time_groups"])
         t = t.filter(pc.equal(t.column("tensor_index"), t_index))
         out.extend(t.to_pylist())
+    for r in out:
+        # Reserved columns: always null in version 1 (FORMAT.md, Reserved columns).
+        if r["channel_scales"] is not None or r["time_groups"] is not None:
+            raise CorruptFileError(f"tensor {r['name']!r} chunk {r['chunk_index']}: channel_scales/time_groups are "
+                                   f"set, which format version {FORMAT_VERSION} does not allow")
     return sorted(out, key=lambda r: r["chunk_index"])
 
 

@@ -48,7 +48,7 @@ export function verifyCommand(): Command {
         for (const e of entries) {
           const step = 64 << 20;
           for (let off = e.header.dataStart; off < e.header.fileBytes; off += step) {
-            await files.read(e.path, off, Math.min(step, e.header.fileBytes - off), true);
+            (await files.read(e.path, off, Math.min(step, e.header.fileBytes - off), true)).release();
           }
         }
         const recorded = JSON.parse(f.metadata['arrowquant.sources'] ?? '[]') as { file: string; blake3: string }[];
@@ -70,7 +70,9 @@ export function verifyCommand(): Command {
             problems.push(`${label}: model has ${src.entry.dtype} [${src.entry.shape}], file recorded ${info.sourceDtype} [${info.shape}]`);
             continue;
           }
-          const data = await files.read(src.path, src.entry.begin, src.entry.end - src.entry.begin, false);
+          const chunk = await files.read(src.path, src.entry.begin, src.entry.end - src.entry.begin, false);
+          const data = chunk.bytes();
+          chunk.release();
           let cosine: number;
           if (info.scheme === `keep_${info.sourceDtype}`) {
             const stored = Buffer.concat((await f.chunks(info.name)).map((c) => c.codes));

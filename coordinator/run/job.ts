@@ -11,7 +11,7 @@ import { relative, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 
 import { CONFIG_KEYS, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
-import { ParquetSink, type FallbackStepJs } from '../../common/native.js';
+import { ParquetSink, type FallbackStepJs, type SourceChunk } from '../../common/native.js';
 import { fromNative } from '../../common/errors.js';
 import type { ChunkOutput, Executor } from '../../worker/executor/executor.js';
 import { LocalExecutor } from '../../worker/executor/local.js';
@@ -25,7 +25,7 @@ import { JobAbortedError, OutputPathError } from './errors.js';
 import { Semaphore } from './semaphore.js';
 import { SourceFiles, type SourceHash } from './source-files.js';
 import { ChunkQueue } from './chunk-queue.js';
-import { finishTensor, keptOutcome, keptRow, type TensorOutcome } from './tensor.js';
+import { finishTensor, keptOutcome, keptRow, pushRow, type TensorOutcome } from './tensor.js';
 
 export type JobEvent =
   | { type: 'modality'; modality: Modality; reason: string; detected: boolean }
@@ -151,10 +151,11 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   const inFlight = new Semaphore(mode === 'streaming' ? 1 : threads + 1, signal);
   const tensorsAhead = mode === 'streaming' ? 1 : 4 * threads;
 
-  const quantizeChunk = async (t: TensorPlan, chunkIndex: number, choice: SchemeChoice, data: Buffer): Promise<ChunkOutput> => {
+  const quantizeChunk = async (t: TensorPlan, chunkIndex: number, choice: SchemeChoice, data: SourceChunk): Promise<ChunkOutput> => {
     const c = t.chunks[chunkIndex]!;
     if (!isQuantizable(t.dtype)) throw new Error(`internal: ${t.name} (${t.dtype}) planned for quantization`);
-    return executor.run({
+    return executor
+      .run({
       tensorIndex: t.index,
       chunkIndex,
       tensorName: t.name,
@@ -165,7 +166,9 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       scheme: choice.scheme,
       rowStart: c.rowStart,
       data,
-    });
+    })
+      // The kernel is done with the source bytes: free them now, not at the next GC.
+      .finally(() => data.release());
   };
   // Fallback rungs and last-resort keeps read the tensor again (not hashed: the first pass did).
   const rerun = (t: TensorPlan) => (choice: SchemeChoice) =>
@@ -182,7 +185,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
 
   // First pass, in model order. Quantized chunks are dispatched as they are read; kept chunks
   // are handed to the writer one at a time, so a huge kept embedding never sits in memory whole.
-  type FirstPass = { kind: 'quantize'; results: Promise<ChunkOutput[]> } | { kind: 'keep'; queue: ChunkQueue<Buffer> };
+  type FirstPass = { kind: 'quantize'; results: Promise<ChunkOutput[]> } | { kind: 'keep'; queue: ChunkQueue<SourceChunk> };
   const firstPass: (FirstPass | undefined)[] = [];
   const announce: (() => void)[] = [];
   const announced = plan.tensors.map(() => new Promise<void>((r) => announce.push(r)));
@@ -200,7 +203,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     for (const t of plan.tensors) {
       await waitForWriter(t.index);
       if (t.action.kind === 'keep') {
-        const queue = new ChunkQueue<Buffer>(1, signal);
+        const queue = new ChunkQueue<SourceChunk>(1, signal);
         firstPass[t.index] = { kind: 'keep', queue };
         announce[t.index]!();
         for (const c of t.chunks) await queue.put(await files.read(t.file.path, c.offset, c.length, true));
@@ -209,7 +212,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       const parts: Promise<ChunkOutput>[] = [];
       for (const c of t.chunks) {
         await inFlight.acquire();
-        let data: Buffer;
+        let data: SourceChunk;
         try {
           data = await files.read(t.file.path, c.offset, c.length, true);
         } catch (err) {
@@ -231,16 +234,16 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   readerFailed.catch(() => {});
 
   /** Write a kept tensor chunk by chunk; only the figures stay in memory. */
-  const streamKept = async (t: TensorPlan, preserve: PreserveDtype, fallbacks: FallbackStepJs[], requestedBits: number, nextChunk: () => Promise<Buffer>) => {
+  const streamKept = async (t: TensorPlan, preserve: PreserveDtype, fallbacks: FallbackStepJs[], requestedBits: number, nextChunk: () => Promise<SourceChunk>) => {
     const figures = [];
     let payload = 0;
     for (const c of t.chunks) {
-      const row = await keptRow(t, c.chunkIndex, await nextChunk(), preserve, fallbacks, requestedBits);
-      await sink!.push(row);
-      payload += row.codes.length;
-      figures.push({ ...row, codes: Buffer.alloc(0) });
+      const pending = await keptRow(t, c.chunkIndex, await nextChunk(), preserve, fallbacks, requestedBits);
+      await pushRow(sink!, pending);
+      payload += pending.bytes;
+      figures.push(pending.row.quality);
     }
-    return { ...keptOutcome(t, preserve, figures, fallbacks, requestedBits), payloadBytes: payload };
+    return keptOutcome(t, preserve, figures, fallbacks, requestedBits, payload);
   };
 
   const outcomes: TensorOutcome[] = [];
@@ -265,14 +268,12 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
             });
           } else {
             outcome = done.outcome;
-            for (const row of outcome.rows) await sink!.push(row);
+            for (const row of done.rows) await pushRow(sink!, row);
           }
         } else {
           throw new Error(`internal: ${t.name} first pass does not match its plan`);
         }
         for (const f of outcome.fallbacks) emit({ type: 'fallback', tensor: t.name, from: f.fromScheme, to: f.toScheme, cosine: f.cosine, threshold: f.threshold });
-        // The rows are in the file; drop the payload so memory stays bounded.
-        outcome.rows = [];
         firstPass[t.index] = undefined;
         outcomes.push(outcome);
         written = t.index + 1;

@@ -1,12 +1,10 @@
 /**
- * Reads chunk bytes from the model's files with positioned reads (bounded pieces, never a whole
- * file) and hashes each file with BLAKE3 as its bytes go by. The first pass reads every file
- * front to back (header, then tensors in offset order, which tile the data exactly), so the hash
- * costs no extra read; fallback re-reads are not hashed.
+ * The model's files, opened once: positioned reads in bounded pieces (never a whole file), each
+ * file hashed with BLAKE3 by the reads that walk it front to back (header, then tensors in
+ * offset order, which tile the data exactly), so hashing costs no second pass. The bytes stay in
+ * Rust (`SourceChunk`) until a kernel or the writer consumes them.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-
-import { Blake3Hasher } from '../../common/native.js';
+import { SourceFile, type SourceChunk } from '../../common/native.js';
 import { ModelFormatError } from '../model/errors.js';
 import type { SafetensorsHeader } from '../model/safetensors.js';
 
@@ -17,12 +15,9 @@ export interface SourceHash {
 }
 
 interface OpenFile {
-  handle: FileHandle;
+  file: SourceFile;
   header: SafetensorsHeader;
   rel: string;
-  hasher: Blake3Hasher;
-  /** Next byte the hasher expects. */
-  hashed: number;
 }
 
 export class SourceFiles {
@@ -30,60 +25,41 @@ export class SourceFiles {
 
   static async open(entries: { path: string; rel: string; header: SafetensorsHeader }[]): Promise<SourceFiles> {
     const s = new SourceFiles();
-    try {
-      for (const e of entries) {
-        const handle = await open(e.path, 'r').catch((cause: Error) => {
-          throw new ModelFormatError(e.path, `cannot open: ${cause.message}`, undefined, { cause });
-        });
-        const hasher = new Blake3Hasher();
-        s.files.set(e.path, { handle, header: e.header, rel: e.rel, hasher, hashed: 0 });
-        const head = await s.readRaw(e.path, 0, e.header.dataStart);
-        hasher.update(head);
-        s.files.get(e.path)!.hashed = e.header.dataStart;
+    for (const e of entries) {
+      let file: SourceFile;
+      try {
+        file = SourceFile.open(e.path);
+      } catch (cause) {
+        throw new ModelFormatError(e.path, (cause as Error).message, undefined, { cause });
       }
-    } catch (err) {
-      await s.close();
-      throw err;
+      if (file.size !== e.header.fileBytes) throw new ModelFormatError(e.path, `changed since its header was read (${file.size} bytes, was ${e.header.fileBytes})`);
+      s.files.set(e.path, { file, header: e.header, rel: e.rel });
+      (await s.read(e.path, 0, e.header.dataStart, true)).release();
     }
     return s;
   }
 
-  private async readRaw(path: string, offset: number, length: number): Promise<Buffer> {
-    const f = this.files.get(path)!;
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await f.handle.read(buf, done, length - done, offset + done);
-      if (bytesRead === 0) {
-        throw new ModelFormatError(path, `file ended at byte ${offset + done} while reading ${length} bytes at ${offset} (changed while reading?)`);
-      }
-      done += bytesRead;
+  /** Read `length` bytes at `offset`; `hash` continues the file's in-order hash (first pass only). */
+  async read(path: string, offset: number, length: number, hash: boolean): Promise<SourceChunk> {
+    const f = this.files.get(path);
+    if (!f) throw new Error(`internal: ${path} was not opened`);
+    try {
+      return await f.file.read(offset, length, hash);
+    } catch (cause) {
+      throw new ModelFormatError(path, (cause as Error).message, undefined, { cause });
     }
-    return buf;
-  }
-
-  /** Read `length` bytes at `offset`; `hash` feeds them to the file's hash (first pass only). */
-  async read(path: string, offset: number, length: number, hash: boolean): Promise<Buffer> {
-    const buf = await this.readRaw(path, offset, length);
-    if (hash) {
-      const f = this.files.get(path)!;
-      if (offset !== f.hashed) throw new Error(`internal: ${path} hashed out of order (${offset} != ${f.hashed})`);
-      f.hasher.update(buf);
-      f.hashed += length;
-    }
-    return buf;
   }
 
   /** Per-file hashes, in file order. Every file must have been read to the end. */
   hashes(): SourceHash[] {
     return [...this.files.values()].map((f) => {
-      if (f.hashed !== f.header.fileBytes) throw new Error(`internal: ${f.rel} hashed ${f.hashed} of ${f.header.fileBytes} bytes`);
-      return { file: f.rel, bytes: f.header.fileBytes, blake3: f.hasher.hex() };
+      if (f.file.hashedBytes !== f.header.fileBytes) throw new Error(`internal: ${f.rel} hashed ${f.file.hashedBytes} of ${f.header.fileBytes} bytes`);
+      return { file: f.rel, bytes: f.header.fileBytes, blake3: f.file.blake3Hex() };
     });
   }
 
+  /** Files close when collected; dropping the references is all there is to do. */
   async close(): Promise<void> {
-    await Promise.all([...this.files.values()].map((f) => f.handle.close().catch(() => {})));
     this.files.clear();
   }
 }

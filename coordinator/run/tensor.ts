@@ -1,21 +1,20 @@
 /**
  * One tensor from chunk results to file rows: merge the chunks' quality, walk the fallback ladder
- * while the cosine is below `min_accuracy` (or stop, with `fail_fast`), and as a last resort keep
- * the tensor exactly. Every step taken is recorded on the rows.
+ * while the cosine is below `min_accuracy` (or stop, with `fail_fast`), and report when every
+ * rung failed so the caller keeps the tensor exactly. Every step taken is recorded on the rows.
  */
 import type { PreserveDtype, ResolvedConfig } from '../../common/config/index.js';
-import type { ChunkRowJs, FallbackStepJs, QualityFigures } from '../../common/native.js';
-import type { ChunkOutput } from '../../worker/executor/executor.js';
+import type { ChunkRowJs, FallbackStepJs, ParquetSink, QualityFigures, SourceChunk } from '../../common/native.js';
+import { releaseOutput, type ChunkOutput, type ChunkPayload } from '../../worker/executor/executor.js';
 import { DTYPE_BYTES } from '../model/dtypes.js';
 import type { SchemeChoice } from '../plan/schemes.js';
 import type { TensorPlan } from '../plan/plan.js';
 import { QualityThresholdError } from './errors.js';
 import { keepChunk, storedDtype } from './keep.js';
-import { mergeQuality } from './quality.js';
+import { exactQuality, mergeQuality } from './quality.js';
 
 export interface TensorOutcome {
   plan: TensorPlan;
-  rows: ChunkRowJs[];
   method: string;
   scheme: string;
   bits: number;
@@ -25,7 +24,25 @@ export interface TensorOutcome {
   payloadBytes: number;
 }
 
-/** Runs the tensor's chunks with one scheme (reading them again if needed). */
+/** A row ready for the writer: its columns, and where its payload is. */
+export interface PendingRow {
+  row: ChunkRowJs;
+  payload: ChunkPayload | { kind: 'kept'; chunk: SourceChunk };
+  bytes: number;
+}
+
+export async function pushRow(sink: ParquetSink, p: PendingRow): Promise<void> {
+  switch (p.payload.kind) {
+    case 'native':
+      return sink.pushQuantized(p.row, p.payload.chunk);
+    case 'kept':
+      return sink.pushKept(p.row, p.payload.chunk);
+    case 'bytes':
+      return sink.push({ ...p.row, codes: p.payload.codes, scales: p.payload.scales, zeros: p.payload.zeros });
+  }
+}
+
+/** Runs the tensor's chunks with one scheme (reading them again). */
 export type RunRung = (choice: SchemeChoice) => Promise<ChunkOutput[]>;
 
 function baseRow(plan: TensorPlan, chunkIndex: number) {
@@ -45,45 +62,34 @@ function baseRow(plan: TensorPlan, chunkIndex: number) {
 
 const EMPTY = Buffer.alloc(0);
 
-/** One kept chunk's row (bit-exact, or converted per a preserve rule). */
+/** One kept chunk's row: bit-exact (the bytes move straight to the writer) or converted. */
 export async function keptRow(
   plan: TensorPlan,
   chunkIndex: number,
-  data: Buffer,
+  data: SourceChunk,
   preserve: PreserveDtype,
   fallbacks: FallbackStepJs[],
   requestedBits: number,
-): Promise<ChunkRowJs> {
-  const kept = await keepChunk(data, plan.dtype, preserve, plan.cols);
-  return {
-    ...baseRow(plan, chunkIndex),
-    method: 'keep',
-    scheme: `keep_${kept.dtype}`,
-    bits: 8 * DTYPE_BYTES[kept.dtype]!,
-    groupSize: 0,
-    requestedBits,
-    codes: kept.payload,
-    scales: EMPTY,
-    zeros: EMPTY,
-    quality: kept.quality,
-    fallbacks,
-  };
+): Promise<PendingRow> {
+  const dtype = storedDtype(plan.dtype, preserve);
+  const meta = { ...baseRow(plan, chunkIndex), method: 'keep', scheme: `keep_${dtype}`, bits: 8 * DTYPE_BYTES[dtype]!, groupSize: 0, requestedBits, fallbacks };
+  if (dtype === plan.dtype) {
+    const quality = exactQuality(data.length / DTYPE_BYTES[dtype]!);
+    return { row: { ...meta, quality }, payload: { kind: 'kept', chunk: data }, bytes: data.length };
+  }
+  const bytes = data.bytes();
+  data.release();
+  const kept = await keepChunk(bytes, plan.dtype, preserve, plan.cols);
+  return { row: { ...meta, quality: kept.quality }, payload: { kind: 'bytes', codes: kept.payload, scales: EMPTY, zeros: EMPTY }, bytes: kept.payload.length };
 }
 
-/** What a kept tensor's outcome looks like once its rows are written (rows streamed separately). */
-export function keptOutcome(plan: TensorPlan, preserve: PreserveDtype, rows: ChunkRowJs[], fallbacks: FallbackStepJs[], requestedBits: number): TensorOutcome {
+export function keptOutcome(plan: TensorPlan, preserve: PreserveDtype, qualities: QualityFigures[], fallbacks: FallbackStepJs[], requestedBits: number, payloadBytes: number): TensorOutcome {
   const dtype = storedDtype(plan.dtype, preserve);
-  return {
-    plan,
-    rows: [],
-    method: 'keep',
-    scheme: `keep_${dtype}`,
-    bits: 8 * DTYPE_BYTES[dtype]!,
-    requestedBits,
-    quality: mergeQuality(rows.map((r) => r.quality)),
-    fallbacks,
-    payloadBytes: payload(rows),
-  };
+  return { plan, method: 'keep', scheme: `keep_${dtype}`, bits: 8 * DTYPE_BYTES[dtype]!, requestedBits, quality: mergeQuality(qualities), fallbacks, payloadBytes };
+}
+
+function payloadBytes(o: ChunkOutput): number {
+  return o.payload.kind === 'native' ? o.payload.chunk.payloadBytes : o.payload.codes.length + o.payload.scales.length + o.payload.zeros.length;
 }
 
 /**
@@ -97,28 +103,31 @@ export async function finishTensor(
   config: ResolvedConfig,
   first: Promise<ChunkOutput[]>,
   runRung: RunRung,
-): Promise<{ outcome: TensorOutcome; keep: false } | { keep: true; fallbacks: FallbackStepJs[] }> {
+): Promise<{ keep: false; outcome: TensorOutcome; rows: PendingRow[] } | { keep: true; fallbacks: FallbackStepJs[] }> {
   const fallbacks: FallbackStepJs[] = [];
   for (let rung = 0; rung < ladder.length; rung++) {
     const choice = ladder[rung]!;
     const outputs = rung === 0 ? await first : await runRung(choice);
     const quality = mergeQuality(outputs.map((o) => o.quality));
     if (quality.cosine >= config.min_accuracy) {
-      const rows: ChunkRowJs[] = outputs.map((o, i) => ({
-        ...baseRow(plan, i),
-        method: choice.method,
-        scheme: choice.scheme,
-        bits: choice.bits,
-        groupSize: choice.groupSize,
-        requestedBits,
-        codes: o.codes,
-        scales: o.scales,
-        zeros: o.zeros,
-        quality: o.quality,
-        fallbacks,
+      const rows: PendingRow[] = outputs.map((o, i) => ({
+        row: {
+          ...baseRow(plan, i),
+          method: choice.method,
+          scheme: choice.scheme,
+          bits: choice.bits,
+          groupSize: choice.groupSize,
+          requestedBits,
+          quality: o.quality,
+          fallbacks,
+        },
+        payload: o.payload,
+        bytes: payloadBytes(o),
       }));
-      return { keep: false, outcome: { plan, rows, method: choice.method, scheme: choice.scheme, bits: choice.bits, requestedBits, quality, fallbacks, payloadBytes: payload(rows) } };
+      const total = rows.reduce((s, r) => s + r.bytes, 0);
+      return { keep: false, rows, outcome: { plan, method: choice.method, scheme: choice.scheme, bits: choice.bits, requestedBits, quality, fallbacks, payloadBytes: total } };
     }
+    outputs.forEach(releaseOutput);
     if (config.fail_fast) throw new QualityThresholdError(plan.name, choice.scheme, quality.cosine, config.min_accuracy);
     const next = ladder[rung + 1];
     fallbacks.push({
@@ -131,8 +140,4 @@ export async function finishTensor(
     });
   }
   return { keep: true, fallbacks };
-}
-
-function payload(rows: ChunkRowJs[]): number {
-  return rows.reduce((s, r) => s + r.codes.length + r.scales.length + r.zeros.length, 0);
 }

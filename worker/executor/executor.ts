@@ -1,9 +1,10 @@
 /**
  * The one interface every executor implements: quantize one chunk. The in-process executor
- * calls the native kernels; the cluster's remote executor (issue 4) ships the same job to a
- * worker. Jobs carry everything needed, so results depend only on the job.
+ * calls the native kernels on bytes that stay in Rust; the cluster's remote executor (issue 4)
+ * ships the same job to a worker and gets bytes back. Jobs carry everything needed, so results
+ * depend only on the job.
  */
-import type { FormatSpec, QualityFigures } from '../../common/native.js';
+import type { FormatSpec, QualityFigures, QuantizedChunk, SourceChunk } from '../../common/native.js';
 import type { QuantizableDtype } from '../../coordinator/model/dtypes.js';
 
 export interface ChunkJob {
@@ -18,20 +19,27 @@ export interface ChunkJob {
   scheme: string;
   /** First row of the chunk within the tensor (for error positions). */
   rowStart: number;
-  /** The chunk's source bytes (little-endian `dtype`). */
-  data: Buffer;
+  /** The chunk's source bytes (little-endian `dtype`), held natively; `data.bytes()` copies them out. */
+  data: SourceChunk;
 }
 
+/** A result either stays native (local executor) or arrives as bytes (remote executors). */
+export type ChunkPayload =
+  | { kind: 'native'; chunk: QuantizedChunk }
+  | { kind: 'bytes'; codes: Buffer; /** little-endian f32 */ scales: Buffer; zeros: Buffer };
+
 export interface ChunkOutput {
-  codes: Buffer;
-  /** Little-endian f32. */
-  scales: Buffer;
-  zeros: Buffer;
   quality: QualityFigures;
+  payload: ChunkPayload;
 }
 
 export interface Executor {
   readonly description: string;
   run(job: ChunkJob): Promise<ChunkOutput>;
   close(): Promise<void>;
+}
+
+/** Free a result that will not be written (a rejected fallback rung). */
+export function releaseOutput(o: ChunkOutput): void {
+  if (o.payload.kind === 'native') o.payload.chunk.release();
 }

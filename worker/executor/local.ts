@@ -1,5 +1,5 @@
-/** In-process executor: the native kernels on this machine's cores. */
-import { quantize } from '../../common/native.js';
+/** In-process executor: the native kernels on this machine's cores; bytes never cross into JS. */
+import { quantizeChunk } from '../../common/native.js';
 import { ChunkError } from './errors.js';
 import type { ChunkJob, ChunkOutput, Executor } from './executor.js';
 
@@ -11,14 +11,8 @@ export class LocalExecutor implements Executor {
 
   async run(job: ChunkJob): Promise<ChunkOutput> {
     try {
-      const r = await quantize(job.data, job.dtype, job.rows, job.cols, job.format, { threads: this.threads });
-      return {
-        codes: r.codes,
-        // The file stores scales as little-endian f32 bytes; every supported target is little-endian.
-        scales: Buffer.from(r.scales.buffer, r.scales.byteOffset, r.scales.byteLength),
-        zeros: r.zeros,
-        quality: r.quality,
-      };
+      const chunk = await quantizeChunk(job.data, job.dtype, job.rows, job.cols, job.format, { threads: this.threads });
+      return { quality: chunk.quality, payload: { kind: 'native', chunk } };
     } catch (cause) {
       throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);
     }

@@ -87,9 +87,10 @@ pub struct ChunkRowJs {
     pub bits: u32,
     pub group_size: u32,
     pub requested_bits: u32,
-    pub codes: Buffer,
-    pub scales: Buffer,
-    pub zeros: Buffer,
+    /// Payload, for `push`; `pushQuantized`/`pushKept` take it from a native handle instead.
+    pub codes: Option<Buffer>,
+    pub scales: Option<Buffer>,
+    pub zeros: Option<Buffer>,
     pub quality: ChunkQualityJs,
     pub fallbacks: Vec<FallbackStepJs>,
     pub channel_scales: Option<Buffer>,
@@ -148,8 +149,16 @@ impl From<FallbackStep> for FallbackStepJs {
 }
 
 impl ChunkRowJs {
-    /// Copies the payload out of JS memory (the row outlives this call on another thread).
+    /// The row with the payload copied out of JS memory (it outlives this call on another thread).
     fn to_row(&self) -> Result<ChunkRow> {
+        let copy = |b: &Option<Buffer>, what: &str| {
+            b.as_ref().map(|b| b.to_vec()).ok_or_else(|| Error::new(Status::InvalidArg, format!("row {:?} chunk {} has no {what}", self.name, self.chunk_index)))
+        };
+        let (codes, scales, zeros) = (copy(&self.codes, "codes")?, copy(&self.scales, "scales")?, copy(&self.zeros, "zeros")?);
+        self.to_row_with(codes, scales, zeros)
+    }
+
+    fn to_row_with(&self, codes: Vec<u8>, scales: Vec<u8>, zeros: Vec<u8>) -> Result<ChunkRow> {
         let q = &self.quality;
         Ok(ChunkRow {
             tensor_index: self.tensor_index,
@@ -166,9 +175,9 @@ impl ChunkRowJs {
             bits: self.bits,
             group_size: self.group_size,
             requested_bits: self.requested_bits,
-            codes: self.codes.to_vec(),
-            scales: self.scales.to_vec(),
-            zeros: self.zeros.to_vec(),
+            codes,
+            scales,
+            zeros,
             quality: ChunkQuality {
                 elements: u64_of(q.elements, "quality.elements")?,
                 cosine: q.cosine,
@@ -279,6 +288,21 @@ impl ParquetSink {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn push(&self, row: ChunkRowJs) -> Result<AsyncTask<SinkTask>> {
         let row = row.to_row()?;
+        Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
+    }
+
+    /// Append a row whose payload is a quantized chunk held in Rust (moved, not copied).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn push_quantized(&self, row: ChunkRowJs, chunk: &crate::tasks::QuantizedChunk) -> Result<AsyncTask<SinkTask>> {
+        let (codes, scales, zeros) = chunk.take()?;
+        let row = row.to_row_with(codes, scales, zeros)?;
+        Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
+    }
+
+    /// Append a kept row whose payload is the source chunk itself (moved out of the handle).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn push_kept(&self, row: ChunkRowJs, chunk: &crate::source::SourceChunk) -> Result<AsyncTask<SinkTask>> {
+        let row = row.to_row_with(chunk.take()?, Vec::new(), Vec::new())?;
         Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
     }
 

@@ -12,13 +12,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod convert;
 mod error;
 mod format;
-mod hash;
+mod source;
 mod tasks;
 
 use arrowquant_kernels::Isa;
 use napi_derive::napi;
 
-pub use tasks::{compare_quality, dequantize, quantize};
+pub use tasks::{compare_quality, dequantize, quantize, quantize_chunk};
 
 #[napi(object)]
 pub struct CpuFeatures {

@@ -194,3 +194,125 @@ pub fn compare_quality(
     let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
     Ok(AsyncTask::new(CompareTask { input, dtype, cols: cols as usize, recon, options, error: None }))
 }
+
+/// A quantized chunk held in Rust until the Parquet writer takes it (no copy through JS).
+#[napi]
+pub struct QuantizedChunk {
+    inner: std::sync::Mutex<Option<arrowquant_kernels::Quantized>>,
+    quality: arrowquant_kernels::QualityAcc,
+    payload_bytes: u32,
+}
+
+impl QuantizedChunk {
+    /// The codes, scales (as little-endian bytes) and zero-points, moved out. Releases the handle.
+    pub fn take(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        let q = self.inner.lock().map_err(|_| Error::from_reason("poisoned"))?.take();
+        let q = q.ok_or_else(|| Error::from_reason("quantized chunk already written or released"))?;
+        let scales = q.scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+        Ok((q.codes, scales, q.zeros))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&arrowquant_kernels::Quantized) -> T) -> Result<T> {
+        let g = self.inner.lock().map_err(|_| Error::from_reason("poisoned"))?;
+        g.as_ref().map(f).ok_or_else(|| Error::from_reason("quantized chunk already written or released"))
+    }
+}
+
+#[napi]
+impl QuantizedChunk {
+    #[napi(getter)]
+    pub fn quality(&self) -> QualityFigures {
+        self.quality.into()
+    }
+
+    /// Bytes of codes + scales + zero-points.
+    #[napi(getter)]
+    pub fn payload_bytes(&self) -> u32 {
+        self.payload_bytes
+    }
+
+    #[napi]
+    pub fn codes(&self) -> Result<Buffer> {
+        self.with(|q| q.codes.clone().into())
+    }
+
+    /// Scales as little-endian f32 bytes.
+    #[napi]
+    pub fn scales(&self) -> Result<Buffer> {
+        self.with(|q| q.scales.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>().into())
+    }
+
+    #[napi]
+    pub fn zeros(&self) -> Result<Buffer> {
+        self.with(|q| q.zeros.clone().into())
+    }
+
+    /// Free the buffers now (a rejected fallback rung). Idempotent.
+    #[napi]
+    pub fn release(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.take();
+        }
+    }
+}
+
+pub struct QuantizeChunkTask {
+    data: std::sync::Arc<Vec<u8>>,
+    dtype: Dtype,
+    rows: usize,
+    cols: usize,
+    scheme: Scheme,
+    options: arrowquant_kernels::RunOptions,
+    error: Option<KernelError>,
+}
+
+#[napi]
+impl Task for QuantizeChunkTask {
+    type Output = arrowquant_kernels::Quantized;
+    type JsValue = QuantizedChunk;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || {
+            let elements = Elements::new(&self.data, self.dtype)?;
+            quantize_kernel(&self.scheme, elements.source(), self.rows, self.cols, &self.options)
+        };
+        run().map_err(|e| {
+            self.error = Some(e);
+            error::pending()
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, q: Self::Output) -> Result<Self::JsValue> {
+        let payload = q.codes.len() + 4 * q.scales.len() + q.zeros.len();
+        Ok(QuantizedChunk { quality: q.sums, payload_bytes: payload as u32, inner: std::sync::Mutex::new(Some(q)) })
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+    }
+}
+
+/// Quantize a source chunk held in Rust (see `SourceFile.read`); the result stays in Rust too.
+#[napi]
+pub fn quantize_chunk(
+    env: Env,
+    chunk: &crate::source::SourceChunk,
+    dtype: String,
+    rows: u32,
+    cols: u32,
+    format: FormatSpec,
+    options: Option<KernelOptions>,
+) -> Result<AsyncTask<QuantizeChunkTask>> {
+    let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
+    let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
+    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
+    Ok(AsyncTask::new(QuantizeChunkTask {
+        data: chunk.shared()?,
+        dtype,
+        rows: rows as usize,
+        cols: cols as usize,
+        scheme,
+        options,
+        error: None,
+    }))
+}
