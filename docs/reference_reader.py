@@ -109,6 +109,8 @@ KNOWN_SCHEMES = "rtn_int{2,4,8}_g{32,64,128,256}_{asym,sym}, " + ", ".join(_FIXE
 def _open(path) -> pq.ParquetFile:
     try:
         pf = pq.ParquetFile(path)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
     except (OSError, ValueError) as e:  # pyarrow raises ArrowInvalid (a ValueError) for non-Parquet
         raise NotArrowQuantError(f"{path}: not an ArrowQuant file (not readable as Parquet: {e})") from e
     kv = pf.metadata.metadata or {}
@@ -174,8 +176,8 @@ def tensor_names(path, qualified: bool = False) -> list[str]:
 
 def merge_quality(parts) -> dict:
     """A tensor's figures from its chunks' `quality` structs (FORMAT.md, Quality)."""
-    n = xx = yy = xy = ee = mx = 0.0
     n = 0
+    xx = yy = xy = ee = mx = 0.0
     for q in parts:
         n += q["elements"]
         xx += q["sum_xx"]

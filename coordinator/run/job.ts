@@ -203,7 +203,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     for (const t of plan.tensors) {
       await waitForWriter(t.index);
       if (t.action.kind === 'keep') {
-        const queue = new ChunkQueue<SourceChunk>(1, signal);
+        const queue = new ChunkQueue<SourceChunk>(mode === 'streaming' ? 1 : threads + 1, signal);
         firstPass[t.index] = { kind: 'keep', queue };
         announce[t.index]!();
         for (const c of t.chunks) await queue.put(await files.read(t.file.path, c.offset, c.length, true));
@@ -258,6 +258,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
         if (first.kind === 'keep' && t.action.kind === 'keep') {
           const bits = 8 * DTYPE_BYTES[t.dtype]!;
           outcome = await streamKept(t, t.action.storeDtype, [], bits, () => first.queue.take());
+          first.queue.dispose();
         } else if (first.kind === 'quantize' && t.action.kind === 'quantize') {
           const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, config, first.results, rerun(t));
           if (done.keep) {

@@ -231,6 +231,8 @@ RUNS = {
     "dit-q8_0": ("dit", q("q8_0")),
     "dit-int8_channel": ("dit", q("int8_channel")),
     "dit-fallback": ("dit", FALLBACK + ["--group-size", "32"]),
+    # min_accuracy 1: even INT8 fails, so tensors end at the last rung (kept in the source dtype).
+    "dit-fallback-keep": ("dit", ["--min-accuracy", "1", "--bits", "2", "--group-size", "64"]),
     "dream-rtn4-g64": ("dream", q("rtn", 4, 64)),
     "dream-sym2-g256": ("dream", q("rtn_sym", 2, 256)),
     "dream-sym8-g128": ("dream", q("rtn_sym", 8, 128)),
@@ -561,23 +563,33 @@ def test_footer_metadata(lab):
     assert json.loads(index["metadata"]["arrowquant.config"]) == cfg
 
 
-@pytest.mark.parametrize("run_id", ["dit-fallback", "dream-fallback"])
-def test_fallback_records(lab, run_id):
-    info = rr.tensors(lab.file(run_id))
-    with_fallbacks = [t for t in info if t["fallbacks"]]
-    assert with_fallbacks, "min_accuracy 0.999 at 2 bits should make tensors fall back"
+@pytest.mark.parametrize("run_id, threshold", [("dit-fallback", 0.999), ("dream-fallback", 0.999), ("dit-fallback-keep", 1.0)])
+def test_fallback_records(lab, run_id, threshold):
+    path = lab.file(run_id)
+    info = rr.tensors(path)
+    assert any(t["fallbacks"] for t in info), f"min_accuracy {threshold} at 2 bits should make tensors fall back"
+    if threshold == 1.0:
+        assert any(t["method"] == "keep" and t["fallbacks"] for t in info), "no tensor reached the last rung"
     for t in info:
-        if t["method"] == "keep" and not t["fallbacks"]:
-            continue
-        assert t["requested_bits"] == 2, t["name"]
         steps = t["fallbacks"]
+        if t["method"] == "keep" and not steps:
+            continue  # kept by a rule: requested_bits are the source dtype's
+        assert t["requested_bits"] == 2, t["name"]
         if not steps:
+            assert t["bits"] == 2 and t["quality"]["cosine"] >= threshold
             continue
         for a, b in zip(steps, steps[1:]):
             assert a["to_scheme"] == b["from_scheme"] and a["to_bits"] == b["from_bits"]
         assert steps[0]["from_bits"] == 2 and steps[-1]["to_scheme"] == t["scheme"] and steps[-1]["to_bits"] == t["bits"]
-        assert all(s["cosine"] < s["threshold"] == 0.999 for s in steps)
-        assert t["quality"]["cosine"] >= 0.999 or t["method"] == "keep"
+        assert all(s["cosine"] < s["threshold"] == threshold for s in steps)
+        if t["method"] == "keep":
+            assert t["scheme"] == f"keep_{t['source_dtype']}" and [s["from_bits"] for s in steps] == [2, 4, 8]
+        else:
+            assert t["quality"]["cosine"] >= threshold
+    # The list is the same on every chunk row of a tensor.
+    per_tensor = {}
+    for r in file_rows(path, ["tensor_index", "fallbacks"]):
+        assert per_tensor.setdefault(r["tensor_index"], r["fallbacks"]) == r["fallbacks"]
 
 
 def test_reads_only_the_row_groups_of_the_tensor(lab, monkeypatch):

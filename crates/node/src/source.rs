@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use arrowquant_source::{SourceError, SourceFile};
+use arrowquant_source::{PooledBuf, SourceError, SourceFile};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -19,20 +19,20 @@ pub struct SourceFileJs(Arc<SourceFile>);
 /// A chunk of source bytes held in Rust.
 #[napi]
 pub struct SourceChunk {
-    data: Mutex<Option<Arc<Vec<u8>>>>,
+    data: Mutex<Option<Arc<PooledBuf>>>,
     length: u32,
 }
 
 impl SourceChunk {
     /// The bytes, shared (the caller keeps them alive while it works).
-    pub fn shared(&self) -> Result<Arc<Vec<u8>>> {
+    pub fn shared(&self) -> Result<Arc<PooledBuf>> {
         self.data.lock().map_err(|_| Error::from_reason("poisoned"))?.clone().ok_or_else(|| Error::from_reason("source chunk already released"))
     }
 
     /// The bytes, owned: moved out if nobody else holds them, copied otherwise. Releases the handle.
     pub fn take(&self) -> Result<Vec<u8>> {
         let arc = self.data.lock().map_err(|_| Error::from_reason("poisoned"))?.take().ok_or_else(|| Error::from_reason("source chunk already released"))?;
-        Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| shared.as_ref().clone()))
+        Ok(Arc::try_unwrap(arc).map(PooledBuf::into_vec).unwrap_or_else(|shared| shared.to_vec()))
     }
 }
 
@@ -46,7 +46,7 @@ impl SourceChunk {
     /// A copy of the bytes as a Buffer (for executors that ship them elsewhere, and tests).
     #[napi]
     pub fn bytes(&self) -> Result<Buffer> {
-        Ok(self.shared()?.as_ref().clone().into())
+        Ok(self.shared()?.to_vec().into())
     }
 
     /// Free the bytes now. Idempotent; tasks already holding them keep them until they finish.
@@ -67,7 +67,7 @@ pub struct ReadTask {
 
 #[napi]
 impl Task for ReadTask {
-    type Output = Vec<u8>;
+    type Output = Arc<PooledBuf>;
     type JsValue = SourceChunk;
 
     fn compute(&mut self) -> Result<Self::Output> {
@@ -75,7 +75,7 @@ impl Task for ReadTask {
     }
 
     fn resolve(&mut self, _env: Env, data: Self::Output) -> Result<Self::JsValue> {
-        Ok(SourceChunk { length: data.len() as u32, data: Mutex::new(Some(Arc::new(data))) })
+        Ok(SourceChunk { length: data.len() as u32, data: Mutex::new(Some(data)) })
     }
 }
 

@@ -257,7 +257,7 @@ impl QuantizedChunk {
 }
 
 pub struct QuantizeChunkTask {
-    data: std::sync::Arc<Vec<u8>>,
+    data: std::sync::Arc<arrowquant_source::PooledBuf>,
     dtype: Dtype,
     rows: usize,
     cols: usize,
