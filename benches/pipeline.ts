@@ -52,7 +52,7 @@ function median(xs: number[]): number {
 }
 
 /** Output on tmpfs (memory, like cat's page-cache reads) and on the benchmark folder's disk. */
-const TARGETS = [...(existsSync('/dev/shm') ? [['tmpfs', '/dev/shm']] : []), ['disk', OUT]] as const;
+const TARGETS: readonly (readonly [string, string])[] = [...(existsSync('/dev/shm') ? [['tmpfs', '/dev/shm'] as const] : []), ['disk', OUT] as const];
 
 function bench(dir: string, label: string, modes: ('threaded' | 'streaming')[], targets: readonly (readonly [string, string])[] = TARGETS) {
   const fs = files(dir);
