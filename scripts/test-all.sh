@@ -6,16 +6,16 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "Rust: kernel unit, property and determinism tests (x86-64, every ISA this CPU has)"
+step "Rust: kernels, Parquet format, source reads (x86-64, every ISA this CPU has)"
 cargo test --workspace --release
 
 step "Build: native addon (napi-rs, release) and TypeScript"
 npm run build
 
-step "Node: binding tests"
+step "Node: binding, config, generator, pipeline and CLI tests"
 node --test dist/tests/
 
-step "Python: byte-for-byte cross-checks against gguf-py (llama.cpp) and ml_dtypes"
+step "Python: byte-for-byte cross-checks (gguf-py, ml_dtypes) and docs/reference_reader.py equal to the TypeScript reader"
 bash scripts/setup-python.sh
 (cd tests/python && ../../.venv/bin/python -m pytest -q)
 

@@ -75,11 +75,11 @@ export function verifyCommand(): Command {
           chunk.release();
           let cosine: number;
           if (info.scheme === `keep_${info.sourceDtype}`) {
-            const stored = Buffer.concat((await f.chunks(info.name)).map((c) => c.codes));
+            const stored = Buffer.concat((await f.chunks(info)).map((c) => c.codes));
             cosine = stored.equals(data) ? 1 : 0;
             if (cosine !== 1) problems.push(`${label}: kept bytes differ from the source`);
           } else if (isQuantizable(info.sourceDtype)) {
-            const recon = (await f.dequantize(info.name)) as Float32Array;
+            const recon = (await f.dequantize(info)) as Float32Array;
             const cols = info.shape.length <= 1 ? 1 : info.shape[info.shape.length - 1]!;
             cosine = (await compareQuality(data, info.sourceDtype, cols, recon, { threads: 0 })).cosine;
             if (Math.abs(cosine - info.quality.cosine) > COSINE_TOLERANCE) {

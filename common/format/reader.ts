@@ -129,17 +129,35 @@ export class QuantizedFile {
     return this.source.fileBytes;
   }
 
+  /**
+   * A tensor by name, or by `component/name` when a diffusers pipeline has the same name in
+   * several components (SDXL's two text encoders share `text_model.*`).
+   */
   tensor(name: string): TensorInfo {
-    const t = this.tensors.find((x) => x.name === name);
-    if (!t) throw new ArrowQuantError(`${this.path}: no tensor named "${name}"`);
-    return t;
+    let matches = this.tensors.filter((x) => x.name === name);
+    if (matches.length === 0) matches = this.tensors.filter((x) => x.component !== undefined && `${x.component}/${x.name}` === name);
+    if (matches.length === 0) throw new ArrowQuantError(`${this.path}: no tensor named "${name}"`);
+    if (matches.length > 1) {
+      const options = matches.map((x) => `"${x.component ?? ''}/${x.name}"`).join(', ');
+      throw new ArrowQuantError(`${this.path}: "${name}" is in several components; name one of ${options}`);
+    }
+    return matches[0]!;
   }
 
   /** The tensor's values in its original (row-major) shape, flattened. */
-  async dequantize(name: string): Promise<TensorValues> {
-    const t = this.tensor(name);
+  async dequantize(which: string | TensorInfo): Promise<TensorValues> {
+    const t = typeof which === 'string' ? this.tensor(which) : which;
+    const name = t.name;
     const chunks = await this.source.tensorChunks(t.index).catch((e: unknown) => Promise.reject(fromNative(e)));
     const cols = t.shape.length <= 1 ? 1 : t.shape[t.shape.length - 1]!;
+    const rows = cols === 0 ? 0 : t.elements / cols;
+    // The chunks must tile the tensor's rows exactly, in order.
+    let next = 0;
+    for (const c of chunks) {
+      if (c.rowStart !== next) throw new ArrowQuantError(`${this.path}: tensor "${name}": chunk ${c.chunkIndex} starts at row ${c.rowStart}, expected ${next}`);
+      next += c.rowCount;
+    }
+    if (next !== rows) throw new ArrowQuantError(`${this.path}: tensor "${name}": chunks cover ${next} of ${rows} rows`);
     if (t.method === 'keep') {
       const dtype = t.scheme.replace(/^keep_/, '');
       return keptValues(dtype, Buffer.concat(chunks.map((c) => c.codes)));
@@ -155,8 +173,8 @@ export class QuantizedFile {
   }
 
   /** The raw (undequantized) chunk rows of a tensor. */
-  chunks(name: string) {
-    return this.source.tensorChunks(this.tensor(name).index);
+  chunks(which: string | TensorInfo) {
+    return this.source.tensorChunks((typeof which === 'string' ? this.tensor(which) : which).index);
   }
 }
 

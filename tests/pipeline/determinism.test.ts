@@ -75,3 +75,31 @@ test('tensors split into many chunks reassemble exactly like one chunk', async (
     assert.ok(Math.abs(fc.tensor(name).quality.cosine - fw.tensor(name).quality.cosine) < 1e-9);
   }
 });
+
+test('the reader refuses a name two components share and accepts component/name', async () => {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const dir = tempDir('ambiguous');
+  const m = join(dir, 'sdxl-like');
+  // SDXL's two text encoders share tensor names; build that shape by hand.
+  mkdirSync(m);
+  writeFileSync(join(m, 'model_index.json'), JSON.stringify({ _class_name: 'StableDiffusionXLPipeline', text_encoder: ['transformers', 'CLIPTextModel'], text_encoder_2: ['transformers', 'CLIPTextModelWithProjection'] }));
+  for (const [component, k] of [['text_encoder', 1], ['text_encoder_2', 2]] as const) {
+    mkdirSync(join(m, component));
+    writeFileSync(join(m, component, 'config.json'), '{}');
+    await writeSafetensors(join(m, component, 'model.safetensors'), [
+      { name: 'text_model.encoder.layers.0.mlp.fc1.weight', dtype: 'F32', shape: [64, 96], fill: (r0, _n, out) => out.forEach((_, i) => (out[i] = Math.sin(k * (i + r0 * 96)))) },
+    ]);
+  }
+  const out = join(dir, 'o.parquet');
+  const r = await runCli(['quantize', m, '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const f = await openQuantized(out);
+  await assert.rejects(f.dequantize('text_model.encoder.layers.0.mlp.fc1.weight'), /is in several components; name one of "text_encoder\/text_model/);
+  const a = await f.dequantize('text_encoder/text_model.encoder.layers.0.mlp.fc1.weight');
+  const b = await f.dequantize('text_encoder_2/text_model.encoder.layers.0.mlp.fc1.weight');
+  assert.notDeepEqual(a, b);
+  assert.deepEqual(b, await f.dequantize(f.tensors[1]!));
+  await assert.rejects(f.dequantize('no/such.tensor'), /no tensor named "no\/such\.tensor"/);
+  const v = await runCli(['verify', out, m]);
+  assert.equal(v.code, 0, v.stderr);
+});
