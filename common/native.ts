@@ -13,7 +13,6 @@ import { ArrowQuantError, fromNative } from './errors.js';
 
 export type {
   ChunkPayloadJs,
-  ChunkQualityJs,
   ChunkRowJs,
   CpuFeatures,
   FallbackStepJs,

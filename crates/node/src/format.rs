@@ -9,6 +9,9 @@ use arrowquant_format::{
     ChunkQuality, ChunkRow, FallbackStep, FileReader, FileWriter, FormatError, IndexRow, TimeGroupParams, WriterOptions,
 };
 use napi::bindgen_prelude::*;
+
+// Chunk quality crosses as the kernels' figures plus the sums behind them.
+use crate::convert::QualityFigures;
 use napi_derive::napi;
 
 /// A failed file operation: kept until `reject`, where the typed JS error is built.
@@ -37,19 +40,6 @@ fn u64_of(v: f64, field: &str) -> Result<u64> {
     } else {
         Err(Error::new(Status::InvalidArg, format!("{field} must be a non-negative integer, got {v}")))
     }
-}
-
-#[napi(object)]
-pub struct ChunkQualityJs {
-    pub elements: f64,
-    pub cosine: f64,
-    pub rel_mse: f64,
-    pub sqnr_db: f64,
-    pub max_abs_err: f64,
-    pub sum_xx: f64,
-    pub sum_yy: f64,
-    pub sum_xy: f64,
-    pub sum_ee: f64,
 }
 
 #[napi(object)]
@@ -91,7 +81,7 @@ pub struct ChunkRowJs {
     pub codes: Option<Buffer>,
     pub scales: Option<Buffer>,
     pub zeros: Option<Buffer>,
-    pub quality: ChunkQualityJs,
+    pub quality: QualityFigures,
     pub fallbacks: Vec<FallbackStepJs>,
     pub channel_scales: Option<Buffer>,
     pub time_groups: Option<Vec<TimeGroupJs>>,
@@ -114,14 +104,14 @@ pub struct IndexRowJs {
     pub bits: u32,
     pub group_size: u32,
     pub requested_bits: u32,
-    pub quality: ChunkQualityJs,
+    pub quality: QualityFigures,
     pub fallbacks: Vec<FallbackStepJs>,
     pub stored_bytes: f64,
 }
 
-impl From<ChunkQuality> for ChunkQualityJs {
+impl From<ChunkQuality> for QualityFigures {
     fn from(q: ChunkQuality) -> Self {
-        ChunkQualityJs {
+        QualityFigures {
             elements: q.elements as f64,
             cosine: q.cosine,
             rel_mse: q.rel_mse,

@@ -33,20 +33,33 @@ pub struct QuantizeTask {
 
 pub struct QuantizeOutput(arrowquant_kernels::Quantized);
 
+/// Quantize raw little-endian bytes of `dtype` (shared by the Buffer and the native-handle entry points).
+fn quantize_bytes(
+    bytes: &[u8],
+    dtype: Dtype,
+    rows: usize,
+    cols: usize,
+    scheme: &Scheme,
+    options: &arrowquant_kernels::RunOptions,
+) -> std::result::Result<arrowquant_kernels::Quantized, KernelError> {
+    let elements = Elements::new(bytes, dtype)?;
+    quantize_kernel(scheme, elements.source(), rows, cols, options)
+}
+
+/// Keep the typed error for `reject` (which has the `Env` to build it) and fail the task.
+fn hold(slot: &mut Option<KernelError>, e: KernelError) -> Error {
+    *slot = Some(e);
+    error::pending()
+}
+
 #[napi]
 impl Task for QuantizeTask {
     type Output = QuantizeOutput;
     type JsValue = QuantizeResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let run = || -> std::result::Result<_, KernelError> {
-            let elements = Elements::new(&self.input, self.dtype)?;
-            quantize_kernel(&self.scheme, elements.source(), self.rows, self.cols, &self.options)
-        };
-        run().map(QuantizeOutput).map_err(|e| {
-            self.error = Some(e);
-            error::pending()
-        })
+        let out = quantize_bytes(&self.input, self.dtype, self.rows, self.cols, &self.scheme, &self.options);
+        out.map(QuantizeOutput).map_err(|e| hold(&mut self.error, e))
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
@@ -272,14 +285,8 @@ impl Task for QuantizeChunkTask {
     type JsValue = QuantizedChunk;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let run = || {
-            let elements = Elements::new(&self.data, self.dtype)?;
-            quantize_kernel(&self.scheme, elements.source(), self.rows, self.cols, &self.options)
-        };
-        run().map_err(|e| {
-            self.error = Some(e);
-            error::pending()
-        })
+        let out = quantize_bytes(&self.data, self.dtype, self.rows, self.cols, &self.scheme, &self.options);
+        out.map_err(|e| hold(&mut self.error, e))
     }
 
     fn resolve(&mut self, _env: Env, q: Self::Output) -> Result<Self::JsValue> {
