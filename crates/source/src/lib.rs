@@ -50,7 +50,7 @@ impl SourceFile {
         let file = File::open(path).map_err(io("open"))?;
         let size = file.metadata().map_err(io("stat"))?.len();
         // Bounded: if hashing falls behind, reads wait rather than pile up buffers.
-        let (tx, rx) = sync_channel::<Arc<PooledBuf>>(4);
+        let (tx, rx) = sync_channel::<Arc<PooledBuf>>(2);
         let worker = std::thread::Builder::new()
             .name("arrowquant-hash".into())
             .spawn(move || {
@@ -65,7 +65,7 @@ impl SourceFile {
             path: path.to_path_buf(),
             file,
             size,
-            pool: BufferPool::new(),
+            pool: BufferPool::global(),
             hash: Mutex::new(HashState { sent: 0, tx: Some(tx), worker: Some(worker), done: None }),
         })
     }
