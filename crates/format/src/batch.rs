@@ -9,7 +9,7 @@ use arrow_array::{Array, ArrayRef, BinaryArray, ListArray, RecordBatch, StructAr
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, Fields};
 
-use crate::row::{ChunkQuality, ChunkRow, FallbackStep, TimeGroupParams};
+use crate::row::{ChunkQuality, ChunkRow, FallbackStep, Payload, TimeGroupParams};
 use crate::schema::{self, fallback_fields, list_item, quality_fields, shape_item, time_group_fields};
 
 fn i32_of(v: u32, what: &str, row: &ChunkRow) -> Result<i32, ArrowError> {
@@ -46,19 +46,23 @@ fn list_column<T>(
     ListArray::new(list_item(fields), OffsetBuffer::from_lengths(lengths), Arc::new(values), nulls)
 }
 
-/// A binary column from owned values. One value (the writer's case: one row per batch) moves
-/// into the Arrow buffer without a copy; several are concatenated.
-fn binary_column(values: Vec<Vec<u8>>) -> BinaryArray {
-    let lengths: Vec<usize> = values.iter().map(Vec::len).collect();
-    let data = if values.len() == 1 { values.into_iter().next().unwrap_or_default() } else { values.concat() };
-    BinaryArray::new(OffsetBuffer::from_lengths(lengths), arrow_buffer::Buffer::from_vec(data), None)
+/// A binary column from payloads. One value (the writer's case: one row per batch) becomes
+/// the column's data buffer as it is, without a copy; several are concatenated.
+fn binary_column(values: Vec<Payload>) -> BinaryArray {
+    let lengths: Vec<usize> = values.iter().map(|v| v.len()).collect();
+    let data = if values.len() == 1 {
+        values.into_iter().next().unwrap_or_else(|| Payload::from_vec(Vec::<u8>::new()))
+    } else {
+        Payload::from_vec(values.iter().flat_map(|v| v.as_slice().iter().copied()).collect::<Vec<u8>>())
+    };
+    BinaryArray::new(OffsetBuffer::from_lengths(lengths), data, None)
 }
 
 /// Build a batch, taking the rows' payload vectors (they are moved, not copied, into the batch).
 pub fn to_batch(mut rows: Vec<ChunkRow>) -> Result<RecordBatch, ArrowError> {
-    let codes_col = binary_column(rows.iter_mut().map(|r| std::mem::take(&mut r.codes)).collect());
-    let scales_col = binary_column(rows.iter_mut().map(|r| std::mem::take(&mut r.scales)).collect());
-    let zeros_col = binary_column(rows.iter_mut().map(|r| std::mem::take(&mut r.zeros)).collect());
+    let codes_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.codes, Payload::from_vec(Vec::<u8>::new()))).collect());
+    let scales_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.scales, Payload::from_vec(Vec::<u8>::new()))).collect());
+    let zeros_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.zeros, Payload::from_vec(Vec::<u8>::new()))).collect());
     let rows = &rows[..];
     let n = rows.len();
     let mut tensor_index = Int32Builder::with_capacity(n);

@@ -18,5 +18,5 @@ mod writer;
 
 pub use error::{FormatError, Result};
 pub use reader::{FileReader, IndexRow};
-pub use row::{ChunkQuality, ChunkRow, FallbackStep, TimeGroupParams};
+pub use row::{shared_payload, ChunkQuality, ChunkRow, FallbackStep, Payload, TimeGroupParams};
 pub use writer::{FileWriter, WriteSummary, WriterOptions};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::batch::Columns;
 use crate::error::{FormatError, Result};
-use crate::row::{ChunkQuality, ChunkRow, FallbackStep};
+use crate::row::{ChunkQuality, ChunkRow, FallbackStep, Payload};
 use crate::schema::{keys, FORMAT_VERSION, INDEX_COLUMNS};
 
 /// A row without its payload columns, plus where it lives.
@@ -196,9 +196,9 @@ impl FileReader {
             bits: r.bits,
             group_size: r.group_size,
             requested_bits: r.requested_bits,
-            codes: c.bytes("codes", i)?.unwrap_or_default(),
-            scales: c.bytes("scales", i)?.unwrap_or_default(),
-            zeros: c.bytes("zeros", i)?.unwrap_or_default(),
+            codes: Payload::from_vec(c.bytes("codes", i)?.unwrap_or_default()),
+            scales: Payload::from_vec(c.bytes("scales", i)?.unwrap_or_default()),
+            zeros: Payload::from_vec(c.bytes("zeros", i)?.unwrap_or_default()),
             quality: r.quality,
             fallbacks: r.fallbacks,
             channel_scales: c.bytes("channel_scales", i)?,

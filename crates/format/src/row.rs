@@ -1,3 +1,23 @@
+/// Payload bytes: an immutable, shareable buffer, so a row can carry bytes that are owned
+/// elsewhere (a pooled read buffer, a kernel's output) into the writer without a copy.
+pub use arrow_buffer::Buffer as Payload;
+
+/// A payload over bytes owned by `owner` (no copy); the owner is dropped when the writer is done
+/// with the bytes.
+pub fn shared_payload<T>(owner: std::sync::Arc<T>) -> Payload
+where
+    T: AsRef<[u8]> + Send + Sync + std::panic::RefUnwindSafe + 'static,
+{
+    let bytes = (*owner).as_ref();
+    let (ptr, len) = (bytes.as_ptr(), bytes.len());
+    match std::ptr::NonNull::new(ptr as *mut u8) {
+        // SAFETY: `ptr..ptr+len` is owned by `owner`'s heap allocation, which the Arc keeps alive
+        // and immutable for as long as the Buffer (which holds the Arc) exists.
+        Some(nn) if len > 0 => unsafe { Payload::from_custom_allocation(nn, len, owner) },
+        _ => Payload::from_vec(Vec::<u8>::new()),
+    }
+}
+
 /// One row of the file: a run of whole rows (`row_start..row_start+row_count` of the tensor's 2-D
 /// view `[product of leading dims, last dim]`) of one tensor, quantized or kept.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,11 +44,11 @@ pub struct ChunkRow {
     pub group_size: u32,
     /// Bits the plan asked for before any fallback.
     pub requested_bits: u32,
-    pub codes: Vec<u8>,
+    pub codes: Payload,
     /// Little-endian f32 scales.
-    pub scales: Vec<u8>,
+    pub scales: Payload,
     /// u8 zero-points.
-    pub zeros: Vec<u8>,
+    pub zeros: Payload,
     pub quality: ChunkQuality,
     /// The tensor's fallback steps (same list on every chunk row of the tensor).
     pub fallbacks: Vec<FallbackStep>,

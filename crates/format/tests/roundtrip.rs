@@ -22,9 +22,9 @@ fn row(tensor: u32, chunk: u32, count: u32, payload: usize) -> ChunkRow {
         bits: 4,
         group_size: 32,
         requested_bits: if tensor == 1 { 2 } else { 4 },
-        codes: fill(0),
-        scales: fill(1)[..payload / 4 * 4].to_vec(),
-        zeros: fill(2)[..payload / 8].to_vec(),
+        codes: fill(0).into(),
+        scales: fill(1)[..payload / 4 * 4].to_vec().into(),
+        zeros: fill(2)[..payload / 8].to_vec().into(),
         quality: ChunkQuality {
             elements: 120,
             cosine: 0.99 - tensor as f64 * 1e-3,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arrowquant_format::{
-    ChunkQuality, ChunkRow, FallbackStep, FileReader, FileWriter, FormatError, IndexRow, TimeGroupParams, WriterOptions,
+    ChunkQuality, ChunkRow, FallbackStep, FileReader, FileWriter, FormatError, IndexRow, Payload, TimeGroupParams, WriterOptions,
 };
 use napi::bindgen_prelude::*;
 
@@ -27,6 +27,11 @@ impl Pending {
     fn reject(&mut self, env: Env, err: Error) -> Error {
         self.0.take().map_or(err, |e| crate::error::format_to_js(env, &e))
     }
+}
+
+/// The bytes of a payload as a Vec (moved when the payload owns its Vec, as the reader's do).
+fn payload_vec(p: Payload) -> Vec<u8> {
+    p.into_vec::<u8>().unwrap_or_else(|shared| shared.as_slice().to_vec())
 }
 
 /// For synchronous calls.
@@ -142,13 +147,13 @@ impl ChunkRowJs {
     /// The row with the payload copied out of JS memory (it outlives this call on another thread).
     fn to_row(&self) -> Result<ChunkRow> {
         let copy = |b: &Option<Buffer>, what: &str| {
-            b.as_ref().map(|b| b.to_vec()).ok_or_else(|| Error::new(Status::InvalidArg, format!("row {:?} chunk {} has no {what}", self.name, self.chunk_index)))
+            b.as_ref().map(|b| Payload::from_vec(b.to_vec())).ok_or_else(|| Error::new(Status::InvalidArg, format!("row {:?} chunk {} has no {what}", self.name, self.chunk_index)))
         };
         let (codes, scales, zeros) = (copy(&self.codes, "codes")?, copy(&self.scales, "scales")?, copy(&self.zeros, "zeros")?);
         self.to_row_with(codes, scales, zeros)
     }
 
-    fn to_row_with(&self, codes: Vec<u8>, scales: Vec<u8>, zeros: Vec<u8>) -> Result<ChunkRow> {
+    fn to_row_with(&self, codes: Payload, scales: Payload, zeros: Payload) -> Result<ChunkRow> {
         let q = &self.quality;
         Ok(ChunkRow {
             tensor_index: self.tensor_index,
@@ -285,14 +290,15 @@ impl ParquetSink {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn push_quantized(&self, row: ChunkRowJs, chunk: &crate::tasks::QuantizedChunk) -> Result<AsyncTask<SinkTask>> {
         let (codes, scales, zeros) = chunk.take()?;
-        let row = row.to_row_with(codes, scales, zeros)?;
+        let row = row.to_row_with(Payload::from_vec(codes), Payload::from_vec(scales), Payload::from_vec(zeros))?;
         Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
     }
 
     /// Append a kept row whose payload is the source chunk itself (moved out of the handle).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn push_kept(&self, row: ChunkRowJs, chunk: &crate::source::SourceChunk) -> Result<AsyncTask<SinkTask>> {
-        let row = row.to_row_with(chunk.take()?, Vec::new(), Vec::new())?;
+        let empty = || Payload::from_vec(Vec::<u8>::new());
+        let row = row.to_row_with(chunk.take_payload()?, empty(), empty())?;
         Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
     }
 
@@ -413,9 +419,9 @@ impl Task for ChunksTask {
                 row_start: r.row_start as f64,
                 row_count: r.row_count as f64,
                 scheme: r.scheme,
-                codes: r.codes.into(),
-                scales: r.scales.into(),
-                zeros: r.zeros.into(),
+                codes: payload_vec(r.codes).into(),
+                scales: payload_vec(r.scales).into(),
+                zeros: payload_vec(r.zeros).into(),
                 channel_scales: r.channel_scales.map(Into::into),
                 time_groups: r.time_groups.map(|gs| {
                     gs.into_iter()

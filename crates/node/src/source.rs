@@ -29,10 +29,11 @@ impl SourceChunk {
         self.data.lock().map_err(|_| Error::from_reason("poisoned"))?.clone().ok_or_else(|| Error::from_reason("source chunk already released"))
     }
 
-    /// The bytes, owned: moved out if nobody else holds them, copied otherwise. Releases the handle.
-    pub fn take(&self) -> Result<Vec<u8>> {
+    /// The bytes as a file payload, without a copy (the pooled buffer goes back to the pool when
+    /// the writer has encoded it). Releases the handle.
+    pub fn take_payload(&self) -> Result<arrowquant_format::Payload> {
         let arc = self.data.lock().map_err(|_| Error::from_reason("poisoned"))?.take().ok_or_else(|| Error::from_reason("source chunk already released"))?;
-        Ok(Arc::try_unwrap(arc).map(PooledBuf::into_vec).unwrap_or_else(|shared| shared.to_vec()))
+        Ok(arrowquant_format::shared_payload(arc))
     }
 }
 

@@ -57,6 +57,12 @@ impl PooledBuf {
     }
 }
 
+impl AsRef<[u8]> for PooledBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
 impl Deref for PooledBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
