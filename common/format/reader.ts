@@ -3,7 +3,7 @@
  * figures, and dequantize any tensor back to its original shape. Kept float tensors come back as
  * exact f32 (F64 as f64); kept integer/bool tensors come back as their own typed values.
  */
-import { dequantize, ParquetSource, type IndexRowJs } from '../native.js';
+import { dequantize, ParquetSource, type ChunkPayloadJs, type IndexRowJs } from '../native.js';
 import { fromNative, ArrowQuantError } from '../errors.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../half.js';
 
@@ -74,6 +74,14 @@ function keptValues(dtype: string, bytes: Buffer): TensorValues {
   const view = INT_VIEWS[dtype];
   if (!view) throw new ArrowQuantError(`kept dtype ${dtype} is not known to this reader`);
   return view(copy.buffer);
+}
+
+/** Decode one stored chunk: dequantized f32, or a kept chunk's values. */
+async function decodeChunk(t: TensorInfo, c: ChunkPayloadJs, cols: number): Promise<TensorValues> {
+  if (t.method === 'keep') return keptValues(c.scheme.replace(/^keep_/, ''), c.codes);
+  const scales = new Float32Array(c.scales.length / 4);
+  new Uint8Array(scales.buffer).set(c.scales);
+  return dequantize({ name: c.scheme }, c.rowCount, cols, c.codes, scales, c.zeros);
 }
 
 export class QuantizedFile {
@@ -163,13 +171,20 @@ export class QuantizedFile {
       return keptValues(dtype, Buffer.concat(chunks.map((c) => c.codes)));
     }
     const out = new Float32Array(t.elements);
-    for (const c of chunks) {
-      const scales = new Float32Array(c.scales.length / 4);
-      new Uint8Array(scales.buffer).set(c.scales);
-      const part = await dequantize({ name: c.scheme }, c.rowCount, cols, c.codes, scales, c.zeros);
-      out.set(part, c.rowStart * cols);
-    }
+    for (const c of chunks) out.set((await decodeChunk(t, c, cols)) as Float32Array, c.rowStart * cols);
     return out;
+  }
+
+  /**
+   * One stored chunk: its first row and row count, the raw row, and its values (f32 for quantized
+   * chunks; as `dequantize` returns them for kept ones). Reads only that chunk's row group.
+   */
+  async chunk(t: TensorInfo, chunkIndex: number): Promise<{ rowStart: number; rowCount: number; raw: ChunkPayloadJs; values: TensorValues }> {
+    const rows = await this.source.tensorChunk(t.index, chunkIndex).catch((e: unknown) => Promise.reject(fromNative(e)));
+    const raw = rows[0];
+    if (!raw) throw new ArrowQuantError(`${this.path}: tensor "${t.name}" has no chunk ${chunkIndex}`);
+    const cols = t.shape.length <= 1 ? 1 : t.shape[t.shape.length - 1]!;
+    return { rowStart: raw.rowStart, rowCount: raw.rowCount, raw, values: await decodeChunk(t, raw, cols) };
   }
 
   /** The raw (undequantized) chunk rows of a tensor. */

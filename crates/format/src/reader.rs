@@ -160,16 +160,32 @@ impl FileReader {
     /// The full rows of tensor `tensor_index`, in chunk order. `index` is this file's
     /// [`FileReader::index`] (pass it to avoid re-reading).
     pub fn tensor_chunks(&self, index: &[IndexRow], tensor_index: u32) -> Result<Vec<ChunkRow>> {
-        let mut groups: Vec<usize> = index.iter().filter(|r| r.tensor_index == tensor_index).map(|r| r.row_group).collect();
+        self.read_chunks(index, tensor_index, None)
+    }
+
+    /// One chunk row of a tensor (reads only the row group holding it: memory stays bounded
+    /// by a row group however large the tensor).
+    pub fn tensor_chunk(&self, index: &[IndexRow], tensor_index: u32, chunk_index: u32) -> Result<ChunkRow> {
+        self.read_chunks(index, tensor_index, Some(chunk_index))?
+            .pop()
+            .ok_or_else(|| self.corrupt(format!("tensor {tensor_index} has no chunk {chunk_index}")))
+    }
+
+    fn read_chunks(&self, index: &[IndexRow], tensor_index: u32, chunk: Option<u32>) -> Result<Vec<ChunkRow>> {
+        let wanted = |r: &IndexRow| r.tensor_index == tensor_index && chunk.is_none_or(|c| r.chunk_index == c);
+        let mut groups: Vec<usize> = index.iter().filter(|r| wanted(r)).map(|r| r.row_group).collect();
         groups.dedup();
         if groups.is_empty() {
-            return Err(self.corrupt(format!("no tensor with index {tensor_index}")));
+            return Err(self.corrupt(format!("no tensor with index {tensor_index}{}", chunk.map(|c| format!(" chunk {c}")).unwrap_or_default())));
         }
         let mut rows = Vec::new();
         for batch in self.read(groups, None)? {
             let c = Columns::new(&batch);
             for i in 0..batch.num_rows() {
                 if c.u32("tensor_index", i).map_err(|e| self.corrupt(e))? != tensor_index {
+                    continue;
+                }
+                if chunk.is_some_and(|k| c.u32("chunk_index", i).ok() != Some(k)) {
                     continue;
                 }
                 rows.push(self.chunk_row(&c, i).map_err(|e| self.corrupt(e))?);

@@ -381,6 +381,8 @@ pub struct ChunksTask {
     reader: Arc<FileReader>,
     index: Arc<Vec<IndexRow>>,
     tensor: u32,
+    /// One chunk, or all of them.
+    chunk: Option<u32>,
     failed: Pending,
 }
 
@@ -403,7 +405,10 @@ impl Task for ChunksTask {
     type JsValue = Vec<ChunkPayloadJs>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let result = self.reader.tensor_chunks(&self.index, self.tensor);
+        let result = match self.chunk {
+            Some(c) => self.reader.tensor_chunk(&self.index, self.tensor, c).map(|r| vec![r]),
+            None => self.reader.tensor_chunks(&self.index, self.tensor),
+        };
         result.map_err(|e| self.failed.hold(e))
     }
 
@@ -462,6 +467,18 @@ impl ParquetSource {
 
     #[napi(ts_return_type = "Promise<ChunkPayloadJs[]>")]
     pub fn tensor_chunks(&self, tensor_index: u32) -> AsyncTask<ChunksTask> {
-        AsyncTask::new(ChunksTask { reader: self.reader.clone(), index: self.index.clone(), tensor: tensor_index, failed: Pending::default() })
+        AsyncTask::new(ChunksTask { reader: self.reader.clone(), index: self.index.clone(), tensor: tensor_index, chunk: None, failed: Pending::default() })
+    }
+
+    /// One chunk of a tensor (only its row group is read).
+    #[napi(ts_return_type = "Promise<ChunkPayloadJs[]>")]
+    pub fn tensor_chunk(&self, tensor_index: u32, chunk_index: u32) -> AsyncTask<ChunksTask> {
+        AsyncTask::new(ChunksTask {
+            reader: self.reader.clone(),
+            index: self.index.clone(),
+            tensor: tensor_index,
+            chunk: Some(chunk_index),
+            failed: Pending::default(),
+        })
     }
 }
