@@ -19,10 +19,14 @@ export function program(): Command {
 }
 
 async function main(): Promise<void> {
-  // `arrowquant inspect f | head` closes the pipe early; that is not an error.
+  // `arrowquant inspect f | head` closes the pipe early; that is not an error. A closed stderr
+  // (logs piped into `head`) must not crash a running job either: logging just stops.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
+  });
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
   });
   const p = program();
   try {

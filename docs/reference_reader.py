@@ -380,7 +380,8 @@ def dequantize(path, name: str) -> np.ndarray:
     ctx = f"{path}: tensor {first['name']!r}"
     shape = tuple(int(d) for d in first["shape"])
     elements = math.prod(shape)
-    rows, cols = (elements, 1) if len(shape) <= 1 else ((elements // shape[-1] if shape[-1] else 0), shape[-1])
+    # 2-D view (FORMAT.md): rows = first dimension, cols = product of the others.
+    rows, cols = (elements, 1) if len(shape) <= 1 else ((shape[0] if elements else 0), int(np.prod(shape[1:], dtype=np.int64)))
 
     # Chunks: 0..chunk_count-1, contiguous runs of whole rows covering the 2-D view.
     count = first["chunk_count"]

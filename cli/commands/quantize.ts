@@ -82,10 +82,15 @@ export function quantizeCommand(): Command {
       for (const w of resolution.warnings) log(mode, 'warning', `warning: ${w}`, {}, 'warn');
       log(mode, 'config', `configuration:\n${describeConfig(resolution)}`, { config: resolution.config }, 'debug');
 
+      // First Ctrl-C/SIGTERM: stop at the next chunk and clean up. A second one exits at once
+      // (the job's exit hook still deletes the temporary file).
       const controller = new AbortController();
-      const interrupt = (signal: NodeJS.Signals) => controller.abort(new Error(`received ${signal}`));
-      process.once('SIGINT', interrupt);
-      process.once('SIGTERM', interrupt);
+      const interrupt = (signal: NodeJS.Signals) => {
+        if (controller.signal.aborted) process.exit(130);
+        controller.abort(new Error(`received ${signal}`));
+      };
+      process.on('SIGINT', interrupt);
+      process.on('SIGTERM', interrupt);
       const progress = new Progress(mode);
       const startedAt = new Date();
       try {

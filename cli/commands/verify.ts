@@ -7,6 +7,7 @@ import { Command } from 'commander';
 
 import { ArrowQuantError } from '../../common/errors.js';
 import { openQuantized } from '../../common/format/reader.js';
+import { view2d } from '../../common/format/view.js';
 import { compareQuality } from '../../common/native.js';
 import { discoverModel } from '../../coordinator/model/discover.js';
 import { DTYPE_BYTES, isQuantizable, type QuantizableDtype } from '../../coordinator/model/dtypes.js';
@@ -72,7 +73,7 @@ export function verifyCommand(): Command {
             continue;
           }
           // Chunk by chunk, so memory stays bounded by a chunk however large the tensor.
-          const cols = info.shape.length <= 1 ? 1 : info.shape[info.shape.length - 1]!;
+          const { cols } = view2d(info.shape);
           const rowBytes = cols * DTYPE_BYTES[info.sourceDtype]!;
           const exact = info.scheme === `keep_${info.sourceDtype}`;
           if (!exact && !isQuantizable(info.sourceDtype)) {

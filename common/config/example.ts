@@ -27,6 +27,10 @@ const SAMPLES: Partial<Record<ConfigKey, string[]>> = {
     '    bit_width: 8',
     "  - pattern: '\\.(down_proj|ff\\.net\\.2)\\.weight$'",
     '    bit_width: 8',
+    '  # quantize a tensor a built-in rule would keep (here the caption projection) at 8 bits',
+    "  - pattern: '^context_embedder\\.weight$'",
+    '    quantize: true',
+    '    bit_width: 8',
   ],
 };
 

@@ -83,13 +83,19 @@ const pattern = z
     error: (iss) => `must be a valid regular expression (${patternProblem(String(iss.input)) ?? 'invalid'})`,
   });
 
-/** One entry of `overrides`. A pattern-only entry is allowed: it shields its tensors from later entries. */
+/** One entry of `overrides` (first match wins). A pattern-only entry shields its tensors from later entries. */
 export const OverrideSchema = z.strictObject(
   {
     pattern: pattern.describe('JavaScript regular expression matched (unanchored) against the tensor name.'),
     bit_width: bitWidth().optional().describe('Bit width for matching tensors (rtn and rtn_sym).'),
     method: method().optional().describe('Method for matching tensors.'),
     group_size: groupSize().optional().describe('Group size for matching tensors.'),
+    quantize: z
+      .boolean()
+      .optional()
+      .describe(
+        'true: quantize matching tensors even where a built-in name rule (embedder, adaLN, output layer) would keep them. Without it an override only changes how tensors that are quantized anyway are quantized. 1-D, tiny and non-float tensors are always kept.',
+      ),
   },
   must(RULES.overrides.replace(/^a list of /, 'a mapping like ').replace(/ entries$/, '')),
 );

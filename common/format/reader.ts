@@ -6,6 +6,7 @@
 import { dequantize, ParquetSource, type ChunkPayloadJs, type IndexRowJs } from '../native.js';
 import { fromNative, ArrowQuantError } from '../errors.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../half.js';
+import { view2d } from './view.js';
 
 export interface TensorInfo {
   index: number;
@@ -157,8 +158,7 @@ export class QuantizedFile {
     const t = typeof which === 'string' ? this.tensor(which) : which;
     const name = t.name;
     const chunks = await this.source.tensorChunks(t.index).catch((e: unknown) => Promise.reject(fromNative(e)));
-    const cols = t.shape.length <= 1 ? 1 : t.shape[t.shape.length - 1]!;
-    const rows = cols === 0 ? 0 : t.elements / cols;
+    const { rows, cols } = view2d(t.shape);
     // The chunks must tile the tensor's rows exactly, in order.
     let next = 0;
     for (const c of chunks) {
@@ -183,7 +183,7 @@ export class QuantizedFile {
     const rows = await this.source.tensorChunk(t.index, chunkIndex).catch((e: unknown) => Promise.reject(fromNative(e)));
     const raw = rows[0];
     if (!raw) throw new ArrowQuantError(`${this.path}: tensor "${t.name}" has no chunk ${chunkIndex}`);
-    const cols = t.shape.length <= 1 ? 1 : t.shape[t.shape.length - 1]!;
+    const { cols } = view2d(t.shape);
     return { rowStart: raw.rowStart, rowCount: raw.rowCount, raw, values: await decodeChunk(t, raw, cols) };
   }
 

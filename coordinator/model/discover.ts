@@ -26,6 +26,14 @@ export interface ModelLayout {
   files: ModelFile[];
   /** Parsed JSON of config.json / model_index.json / metadata.json found at the root (and per component). */
   configs: { file: string; json: unknown }[];
+  /** The `*.safetensors.index.json` files: tensor name → absolute shard path. */
+  weightMaps: WeightMap[];
+}
+
+export interface WeightMap {
+  index: string;
+  component?: string;
+  map: Map<string, string>;
 }
 
 const WEIGHT_NAMES = ['model.safetensors', 'diffusion_pytorch_model.safetensors'];
@@ -52,7 +60,7 @@ async function readJson(path: string): Promise<unknown> {
 }
 
 /** The weight files of one directory (a plain model or one diffusers component). */
-async function weightFiles(dir: string): Promise<{ files: string[]; sharded: boolean } | undefined> {
+async function weightFiles(dir: string): Promise<{ files: string[]; sharded: boolean; weightMap?: WeightMap } | undefined> {
   for (const base of WEIGHT_NAMES) {
     const index = join(dir, `${base}.index.json`);
     if (await exists(index)) {
@@ -73,7 +81,8 @@ async function weightFiles(dir: string): Promise<{ files: string[]; sharded: boo
           throw new ModelFormatError(index, `shard ${shard} is missing (looked for ${join(dir, shard)})`);
         }
       }
-      return { files: shards.map((s) => join(dir, s)), sharded: true };
+      const map = new Map(Object.entries(json.weight_map as Record<string, string>).map(([t, f]) => [t, join(dir, f)]));
+      return { files: shards.map((s) => join(dir, s)), sharded: true, weightMap: { index, map } };
     }
     if (await exists(join(dir, base))) return { files: [join(dir, base)], sharded: false };
   }
@@ -103,12 +112,13 @@ export async function discoverModel(input: string): Promise<ModelLayout> {
   if (st.isFile()) {
     if (!path.endsWith('.safetensors')) throw new ModelFormatError(path, 'is not a .safetensors file or a model directory');
     const root = dirname(path);
-    return { root, kind: 'file', files: [{ path, rel: basename(path) }], configs: await configsIn(root) };
+    return { root, kind: 'file', files: [{ path, rel: basename(path) }], configs: await configsIn(root), weightMaps: [] };
   }
   const configs = await configsIn(path);
   const modelIndex = configs.find((c) => basename(c.file) === 'model_index.json');
   if (modelIndex) {
     const files: ModelFile[] = [];
+    const weightMaps: WeightMap[] = [];
     const index = modelIndex.json as Record<string, unknown>;
     for (const [component, spec] of Object.entries(index)) {
       if (component.startsWith('_') || !Array.isArray(spec)) continue;
@@ -117,10 +127,11 @@ export async function discoverModel(input: string): Promise<ModelLayout> {
       const found = await weightFiles(dir);
       if (!found) continue;
       configs.push(...(await configsIn(dir)).map((c) => ({ ...c })));
+      if (found.weightMap) weightMaps.push({ ...found.weightMap, component });
       for (const f of found.files) files.push({ path: f, rel: relative(path, f), component });
     }
     if (files.length === 0) throw new ModelFormatError(modelIndex.file, 'no component folder holds .safetensors weights');
-    return { root: path, kind: 'diffusers', files, configs };
+    return { root: path, kind: 'diffusers', files, configs, weightMaps };
   }
   const found = await weightFiles(path);
   if (!found) throw new ModelFormatError(path, 'no model.safetensors, diffusion_pytorch_model.safetensors or *.safetensors.index.json here');
@@ -129,5 +140,29 @@ export async function discoverModel(input: string): Promise<ModelLayout> {
     kind: found.sharded ? 'sharded' : 'directory',
     files: found.files.map((f) => ({ path: f, rel: relative(path, f) })),
     configs,
+    weightMaps: found.weightMap ? [found.weightMap] : [],
   };
+}
+
+/**
+ * Cross-file checks once every header is read: each `weight_map` entry is in the shard it names
+ * (a stale shard would otherwise drop tensors silently), and no tensor name appears twice within
+ * one component (two rows with one name could not be told apart).
+ */
+export function checkTensorNames(layout: ModelLayout, headers: { file: ModelFile; names: Set<string> }[]): void {
+  for (const wm of layout.weightMaps) {
+    for (const [tensor, shard] of wm.map) {
+      const h = headers.find((x) => x.file.path === shard);
+      if (!h?.names.has(tensor)) throw new ModelFormatError(wm.index, `weight_map puts it in ${basename(shard)}, which does not hold it`, tensor);
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const h of headers) {
+    for (const name of h.names) {
+      const key = `${h.file.component ?? ''}\u0000${name}`;
+      const other = seen.get(key);
+      if (other !== undefined) throw new ModelFormatError(h.file.path, `also in ${other}; tensor names must be unique within a model${h.file.component ? ' component' : ''}`, name);
+      seen.set(key, h.file.rel);
+    }
+  }
 }

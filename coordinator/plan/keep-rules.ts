@@ -2,8 +2,8 @@
  * The built-in rules that keep tensors unquantized, following what diffusion tools keep in float
  * (city96's GGUF conversion tools, ViDiT-Q, diffusers' quantizers): tensors too small or too
  * sensitive to be worth quantizing. Structural rules (dtype, 1-D, tiny) always apply; name rules
- * apply while `keep_default_rules` is on, and a user `overrides` entry can opt a tensor back in.
- * Documented in docs/CONFIGURATION.md.
+ * apply while `keep_default_rules` is on, and an `overrides` entry with `quantize: true` opts a
+ * tensor back in. Documented in README.md ("What happens to each tensor").
  */
 import { isQuantizable } from '../model/dtypes.js';
 
@@ -38,7 +38,9 @@ export const NAME_KEEP_RULES: readonly { rule: string; pattern: RegExp; reason: 
   },
   {
     rule: 'output',
-    pattern: /(^|\.)(final_layer|proj_out|lm_head|conv_out|output|head|final_proj)(\.|$)/,
+    // Top-level only (optionally under model./encoder./decoder.): a UNet's nested
+    // `attentions.N.proj_out` or BERT's `layer.N.output.dense` are ordinary layers.
+    pattern: /^((model|encoder|decoder)\.)?(final_layer|proj_out|lm_head|conv_out|output|head|final_proj)(\.|$)/,
     reason: 'final/output layer or head',
   },
 ];

@@ -6,9 +6,10 @@
  * which is what makes every executor produce the same file.
  */
 import { compilePattern, type Method, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
+import { view2d } from '../../common/format/view.js';
 import { DTYPE_BYTES } from '../model/dtypes.js';
 import type { ModelFile } from '../model/discover.js';
-import { elementCount, type SafetensorsHeader } from '../model/safetensors.js';
+import type { SafetensorsHeader } from '../model/safetensors.js';
 import { nameKeep, structuralKeep } from './keep-rules.js';
 import { fallbackLadder, fitsRow, methodBits, schemeFor, type SchemeChoice } from './schemes.js';
 
@@ -32,7 +33,7 @@ export interface TensorPlan {
   file: ModelFile;
   dtype: string;
   shape: number[];
-  /** 2-D view: rows × cols (cols = last dim; 0-D/1-D tensors are rows = elements, cols = 1). */
+  /** 2-D view (common/format/view.ts): rows = first dim, cols = the rest; 0-D/1-D: [elements, 1]. */
   rows: number;
   cols: number;
   offset: number;
@@ -46,11 +47,7 @@ export interface Plan {
   sourceBytes: number;
 }
 
-export function view2d(shape: readonly number[]): { rows: number; cols: number } {
-  if (shape.length <= 1) return { rows: elementCount(shape), cols: 1 };
-  const cols = shape[shape.length - 1]!;
-  return { rows: cols === 0 ? 0 : elementCount(shape) / cols, cols };
-}
+export { view2d };
 
 export function chunksOf(rows: number, cols: number, elemBytes: number, offset: number, chunkBytes: number): Chunk[] {
   const rowBytes = cols * elemBytes;
@@ -66,7 +63,7 @@ export function chunksOf(rows: number, cols: number, elemBytes: number, offset: 
 
 interface CompiledRules {
   preserve: [RegExp, PreserveDtype][];
-  overrides: { pattern: RegExp; bit_width?: number; method?: Method; group_size?: number }[];
+  overrides: { pattern: RegExp; bit_width?: number; method?: Method; group_size?: number; quantize?: boolean }[];
 }
 
 function compile(config: ResolvedConfig): CompiledRules {
@@ -76,14 +73,22 @@ function compile(config: ResolvedConfig): CompiledRules {
   };
 }
 
+/**
+ * What happens to one tensor, in this order: non-float dtypes are carried through; a `preserve`
+ * rule keeps the tensor (in the dtype it names); 1-D and tiny tensors are kept; the first
+ * matching `overrides` entry sets method/bits/group (and with `quantize: true` overrides the name
+ * rules); otherwise the built-in name rules keep embedders, adaLN and output layers; the rest is
+ * quantized with the configured method.
+ */
 function decide(name: string, dtype: string, shape: number[], cols: number, config: ResolvedConfig, rules: CompiledRules): TensorAction {
   const structural = structuralKeep(dtype, shape);
-  if (structural) return { kind: 'keep', storeDtype: 'source', ...structural };
+  if (structural?.rule === 'dtype') return { kind: 'keep', storeDtype: 'source', ...structural };
   for (const [re, storeDtype] of rules.preserve) {
     if (re.test(name)) return { kind: 'keep', storeDtype, rule: 'preserve', reason: `preserve rule /${re.source}/ → ${storeDtype}` };
   }
+  if (structural) return { kind: 'keep', storeDtype: 'source', ...structural };
   const override = rules.overrides.find((o) => o.pattern.test(name));
-  if (!override && config.keep_default_rules) {
+  if (config.keep_default_rules && !override?.quantize) {
     const byName = nameKeep(name);
     if (byName) return { kind: 'keep', storeDtype: 'source', ...byName };
   }

@@ -3,27 +3,23 @@ export class ChunkQueue<T> {
   private items: T[] = [];
   private takers: { resolve: (v: T) => void; reject: (e: unknown) => void }[] = [];
   private putters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private failure: { reason: unknown } | undefined;
 
-  private readonly onAbort = () => {
-    for (const w of [...this.takers.splice(0), ...this.putters.splice(0)]) w.reject(this.signal.reason);
-  };
+  constructor(private readonly capacity: number) {}
 
-  constructor(
-    private readonly capacity: number,
-    private readonly signal: AbortSignal,
-  ) {
-    // One listener for the queue's lifetime (not one per wait), removed by `dispose`.
-    signal.addEventListener('abort', this.onAbort, { once: true });
+  /** Reject every waiter and every later call (the job was aborted). */
+  fail(reason: unknown): void {
+    this.failure = { reason };
+    for (const w of [...this.takers.splice(0), ...this.putters.splice(0)]) w.reject(reason);
   }
 
-  /** The tensor is done: stop listening for aborts. */
-  dispose(): void {
-    this.signal.removeEventListener('abort', this.onAbort);
+  private check(): void {
+    if (this.failure) throw this.failure.reason;
   }
 
   async put(item: T): Promise<void> {
     for (;;) {
-      this.signal.throwIfAborted();
+      this.check();
       const taker = this.takers.shift();
       if (taker) return taker.resolve(item);
       if (this.items.length < this.capacity) {
@@ -35,7 +31,7 @@ export class ChunkQueue<T> {
   }
 
   async take(): Promise<T> {
-    this.signal.throwIfAborted();
+    this.check();
     if (this.items.length > 0) {
       const item = this.items.shift()!;
       this.putters.shift()?.resolve();

@@ -15,7 +15,7 @@ import { ParquetSink, type FallbackStepJs, type SourceChunk } from '../../common
 import { fromNative } from '../../common/errors.js';
 import type { ChunkOutput, Executor } from '../../worker/executor/executor.js';
 import { LocalExecutor } from '../../worker/executor/local.js';
-import { discoverModel, type ModelLayout } from '../model/discover.js';
+import { checkTensorNames, discoverModel, type ModelLayout } from '../model/discover.js';
 import { DTYPE_BYTES, isQuantizable } from '../model/dtypes.js';
 import { detectModality } from '../model/modality.js';
 import { readHeader } from '../model/safetensors.js';
@@ -113,6 +113,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   const layout = await discoverModel(opts.modelPath);
   const headers = [];
   for (const file of layout.files) headers.push({ file, header: await readHeader(file.path) });
+  checkTensorNames(layout, headers.map((h) => ({ file: h.file, names: new Set(h.header.tensors.map((t) => t.name)) })));
   await checkOutput(opts.outputPath, layout.files.map((f) => f.path));
   const detected = detectModality(layout.configs.map((c) => ({ file: relative(layout.root, c.file) || c.file, json: c.json })));
   const modality = config.modality ?? detected.modality;
@@ -146,16 +147,23 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     throw fromNative(err);
   }
 
+  // A process exit while the job runs (a second Ctrl-C, an uncaught error) still removes the
+  // temporary file: abort() is synchronous.
+  const removeTemp = () => sink?.abort();
+  process.once('exit', removeTemp);
+
   // Streaming: one chunk in memory at a time (the kernel splits it across threads). Threaded:
   // reads run ahead of the kernels so I/O and compute overlap.
   const inFlight = new Semaphore(mode === 'streaming' ? 1 : threads + 1, signal);
-  const tensorsAhead = mode === 'streaming' ? 1 : 4 * threads;
+  // Read-ahead is bounded in source bytes of tensors read but not yet written (the tensor at the
+  // head may always start): streaming holds about one chunk, threaded a few per thread.
+  const chunkBytes = config.chunk_mib * 1024 * 1024;
+  const aheadBudget = mode === 'streaming' ? chunkBytes : 2 * (threads + 1) * chunkBytes;
 
   const quantizeChunk = async (t: TensorPlan, chunkIndex: number, choice: SchemeChoice, data: SourceChunk): Promise<ChunkOutput> => {
     const c = t.chunks[chunkIndex]!;
     if (!isQuantizable(t.dtype)) throw new Error(`internal: ${t.name} (${t.dtype}) planned for quantization`);
-    return executor
-      .run({
+    const job = {
       tensorIndex: t.index,
       chunkIndex,
       tensorName: t.name,
@@ -166,9 +174,9 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       scheme: choice.scheme,
       rowStart: c.rowStart,
       data,
-    })
-      // The kernel is done with the source bytes: free them now, not at the next GC.
-      .finally(() => data.release());
+    };
+    // The kernel is done with the source bytes: free them now, not at the next GC.
+    return executor.run(job).finally(() => data.release());
   };
   // Fallback rungs and last-resort keeps read the tensor again (not hashed: the first pass did).
   const rerun = (t: TensorPlan) => (choice: SchemeChoice) =>
@@ -184,26 +192,36 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     );
 
   // First pass, in model order. Quantized chunks are dispatched as they are read; kept chunks
-  // are handed to the writer one at a time, so a huge kept embedding never sits in memory whole.
+  // are handed to the writer through a small queue, so a huge kept embedding never sits in
+  // memory whole.
   type FirstPass = { kind: 'quantize'; results: Promise<ChunkOutput[]> } | { kind: 'keep'; queue: ChunkQueue<SourceChunk> };
   const firstPass: (FirstPass | undefined)[] = [];
+  const liveQueues = new Set<ChunkQueue<SourceChunk>>();
   const announce: (() => void)[] = [];
   const announced = plan.tensors.map(() => new Promise<void>((r) => announce.push(r)));
   let written = 0;
+  let aheadBytes = 0;
   let wake: (() => void) | undefined;
-  signal.addEventListener('abort', () => wake?.());
-  const waitForWriter = async (index: number) => {
-    while (index - written > tensorsAhead) {
+  const onAbort = () => {
+    wake?.();
+    for (const q of liveQueues) q.fail(signal.reason);
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  const waitForWriter = async (t: TensorPlan) => {
+    while (t.index > written && aheadBytes + t.bytes > aheadBudget) {
       signal.throwIfAborted();
       await new Promise<void>((r) => (wake = r));
     }
+    signal.throwIfAborted();
   };
 
   const reader = (async () => {
     for (const t of plan.tensors) {
-      await waitForWriter(t.index);
+      await waitForWriter(t);
+      aheadBytes += t.bytes;
       if (t.action.kind === 'keep') {
-        const queue = new ChunkQueue<SourceChunk>(mode === 'streaming' ? 1 : threads + 1, signal);
+        const queue = new ChunkQueue<SourceChunk>(mode === 'streaming' ? 1 : threads + 1);
+        liveQueues.add(queue);
         firstPass[t.index] = { kind: 'keep', queue };
         announce[t.index]!();
         for (const c of t.chunks) await queue.put(await files.read(t.file.path, c.offset, c.length, true));
@@ -219,10 +237,14 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
           inFlight.release();
           throw err;
         }
-        parts.push(quantizeChunk(t, c.chunkIndex, t.action.ladder[0]!, data).finally(() => inFlight.release()));
+        const part = quantizeChunk(t, c.chunkIndex, t.action.ladder[0]!, data).finally(() => inFlight.release());
+        // Observed by the writer through Promise.all below; until then a failure (a NaN in this
+        // chunk) must not count as an unhandled rejection while later chunks are still read.
+        part.catch(() => {});
+        parts.push(part);
       }
       const results = Promise.all(parts);
-      results.catch(() => {}); // the writer observes it; avoid an unhandled rejection meanwhile
+      results.catch(() => {});
       firstPass[t.index] = { kind: 'quantize', results };
       announce[t.index]!();
     }
@@ -248,41 +270,47 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
 
   const outcomes: TensorOutcome[] = [];
   let bytesDone = 0;
-  try {
-    const writer = (async () => {
-      for (const t of plan.tensors) {
-        await Promise.race([announced[t.index], readerFailed]);
-        signal.throwIfAborted();
-        const first = firstPass[t.index]!;
-        let outcome: TensorOutcome;
-        if (first.kind === 'keep' && t.action.kind === 'keep') {
-          const bits = 8 * DTYPE_BYTES[t.dtype]!;
-          outcome = await streamKept(t, t.action.storeDtype, [], bits, () => first.queue.take());
-          first.queue.dispose();
-        } else if (first.kind === 'quantize' && t.action.kind === 'quantize') {
-          const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, config, first.results, rerun(t));
-          if (done.keep) {
-            let next = 0;
-            outcome = await streamKept(t, 'source', done.fallbacks, t.action.requestedBits, () => {
-              const c = t.chunks[next++]!;
-              return files.read(t.file.path, c.offset, c.length, false);
-            });
-          } else {
-            outcome = done.outcome;
-            for (const row of done.rows) await pushRow(sink!, row);
-          }
+  const writer = (async () => {
+    for (const t of plan.tensors) {
+      await Promise.race([announced[t.index], readerFailed]);
+      signal.throwIfAborted();
+      const first = firstPass[t.index]!;
+      let outcome: TensorOutcome;
+      if (first.kind === 'keep' && t.action.kind === 'keep') {
+        const bits = 8 * DTYPE_BYTES[t.dtype]!;
+        outcome = await streamKept(t, t.action.storeDtype, [], bits, () => first.queue.take());
+        liveQueues.delete(first.queue);
+      } else if (first.kind === 'quantize' && t.action.kind === 'quantize') {
+        const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, config, first.results, rerun(t));
+        if (done.keep) {
+          let next = 0;
+          outcome = await streamKept(t, 'source', done.fallbacks, t.action.requestedBits, () => {
+            const c = t.chunks[next++]!;
+            return files.read(t.file.path, c.offset, c.length, false);
+          });
         } else {
-          throw new Error(`internal: ${t.name} first pass does not match its plan`);
+          outcome = done.outcome;
+          for (const row of done.rows) {
+            signal.throwIfAborted();
+            await pushRow(sink!, row);
+          }
         }
-        for (const f of outcome.fallbacks) emit({ type: 'fallback', tensor: t.name, from: f.fromScheme, to: f.toScheme, cosine: f.cosine, threshold: f.threshold });
-        firstPass[t.index] = undefined;
-        outcomes.push(outcome);
-        written = t.index + 1;
-        wake?.();
-        bytesDone += t.bytes;
-        emit({ type: 'tensor', outcome, done: written, bytesDone });
+      } else {
+        throw new Error(`internal: ${t.name} first pass does not match its plan`);
       }
-    })();
+      for (const f of outcome.fallbacks) emit({ type: 'fallback', tensor: t.name, from: f.fromScheme, to: f.toScheme, cosine: f.cosine, threshold: f.threshold });
+      firstPass[t.index] = undefined;
+      outcomes.push(outcome);
+      written = t.index + 1;
+      aheadBytes -= t.bytes;
+      wake?.();
+      bytesDone += t.bytes;
+      emit({ type: 'tensor', outcome, done: written, bytesDone });
+    }
+  })();
+  writer.catch(() => {});
+
+  try {
     await Promise.all([reader, writer]);
     const sources = files.hashes();
     const partial = summarize(outcomes, plan, 0, 0);
@@ -306,11 +334,14 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   } catch (err) {
     controller.abort(err);
     sink.abort();
-    await reader.catch(() => {});
+    // Both sides stop before the files close: nothing touches the sink or the files after this.
+    await Promise.allSettled([reader, writer]);
     if (opts.signal?.aborted && err === opts.signal.reason) throw new JobAbortedError(err);
     throw fromNative(err);
   } finally {
     sink.abort();
+    process.off('exit', removeTemp);
+    signal.removeEventListener('abort', onAbort);
     await files.close();
     if (!opts.executor) await executor.close();
   }

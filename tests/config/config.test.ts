@@ -497,6 +497,7 @@ test('config.example.yaml resolves as is, and with every setting uncommented', (
   assert.deepEqual(all.config.overrides, [
     { pattern: '\\.(v_proj|to_v)\\.weight$', bit_width: 8 },
     { pattern: '\\.(down_proj|ff\\.net\\.2)\\.weight$', bit_width: 8 },
+    { pattern: '^context_embedder\\.weight$', quantize: true, bit_width: 8 },
   ]);
   assert.ok(new RegExp(all.config.overrides[1]!.pattern).test('blocks.0.ff.net.2.weight'));
 });

@@ -23,26 +23,28 @@ test('usage errors exit 2', async () => {
   assert.match(r.stderr, /required option '-o, --output <file>'/);
 });
 
-test('Ctrl-C mid-job exits 130, leaves no partial output and keeps the previous file', async () => {
-  const dir = tempDir('sigint');
-  await synth('dit', 'single', join(dir, 'm'), 'small');
-  const out = join(dir, 'o.parquet');
-  writeFileSync(out, 'previous');
-  let sent = false;
-  const r = await runCli(['quantize', join(dir, 'm'), '-o', out, '--mode', 'streaming', '--threads', '1', '--method', 'fp8_e4m3', '--verbose'], {
-    onStderrLine: (line, child) => {
-      if (!sent && line.includes('"event":"progress"')) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    },
+for (const mode of ['streaming', 'threaded']) {
+  test(`Ctrl-C mid-job (${mode}) exits 130, leaves no partial output and keeps the previous file`, async () => {
+    const dir = tempDir(`sigint-${mode}`);
+    await synth('dit', 'single', join(dir, 'm'), 'small');
+    const out = join(dir, 'o.parquet');
+    writeFileSync(out, 'previous');
+    let sent = false;
+    const r = await runCli(['quantize', join(dir, 'm'), '-o', out, '--mode', mode, '--threads', '1', '--method', 'fp8_e4m3', '--verbose'], {
+      onStderrLine: (line, child) => {
+        if (!sent && line.includes('"event":"progress"')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    assert.ok(sent, 'the job never reported progress');
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /interrupted \(received SIGINT\); no output was written/);
+    assert.equal(readFileSync(out, 'utf8'), 'previous');
+    assert.deepEqual(readdirSync(dir).sort(), ['m', 'o.parquet']);
   });
-  assert.ok(sent, 'the job never reported progress');
-  assert.equal(r.code, 130, r.stderr);
-  assert.match(r.stderr, /interrupted \(received SIGINT\); no output was written/);
-  assert.equal(readFileSync(out, 'utf8'), 'previous');
-  assert.deepEqual(readdirSync(dir).sort(), ['m', 'o.parquet']);
-});
+}
 
 test('modality is detected and logged with its reason; --modality overrides it', async () => {
   const dir = tempDir('modality');

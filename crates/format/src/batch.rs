@@ -48,21 +48,28 @@ fn list_column<T>(
 
 /// A binary column from payloads. One value (the writer's case: one row per batch) becomes
 /// the column's data buffer as it is, without a copy; several are concatenated.
-fn binary_column(values: Vec<Payload>) -> BinaryArray {
+fn binary_column(values: Vec<Payload>, what: &str) -> Result<BinaryArray, ArrowError> {
     let lengths: Vec<usize> = values.iter().map(|v| v.len()).collect();
+    // Binary columns have i32 offsets: refuse (rather than panic on) 2 GiB or more per batch.
+    let total: usize = lengths.iter().sum();
+    if total > i32::MAX as usize {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "{what} payload of {total} bytes exceeds the 2 GiB a row can hold; use a smaller chunk_mib"
+        )));
+    }
     let data = if values.len() == 1 {
         values.into_iter().next().unwrap_or_else(|| Payload::from_vec(Vec::<u8>::new()))
     } else {
         Payload::from_vec(values.iter().flat_map(|v| v.as_slice().iter().copied()).collect::<Vec<u8>>())
     };
-    BinaryArray::new(OffsetBuffer::from_lengths(lengths), data, None)
+    Ok(BinaryArray::new(OffsetBuffer::from_lengths(lengths), data, None))
 }
 
 /// Build a batch, taking the rows' payload vectors (they are moved, not copied, into the batch).
 pub fn to_batch(mut rows: Vec<ChunkRow>) -> Result<RecordBatch, ArrowError> {
-    let codes_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.codes, Payload::from_vec(Vec::<u8>::new()))).collect());
-    let scales_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.scales, Payload::from_vec(Vec::<u8>::new()))).collect());
-    let zeros_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.zeros, Payload::from_vec(Vec::<u8>::new()))).collect());
+    let codes_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.codes, Payload::from_vec(Vec::<u8>::new()))).collect(), "codes")?;
+    let scales_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.scales, Payload::from_vec(Vec::<u8>::new()))).collect(), "scales")?;
+    let zeros_col = binary_column(rows.iter_mut().map(|r| std::mem::replace(&mut r.zeros, Payload::from_vec(Vec::<u8>::new()))).collect(), "zeros")?;
     let rows = &rows[..];
     let n = rows.len();
     let mut tensor_index = Int32Builder::with_capacity(n);

@@ -141,7 +141,7 @@ fn bad_output_locations_are_named() {
     let err = FileWriter::create(&missing, &meta(), WriterOptions::default()).err().unwrap().to_string();
     assert!(err.contains("no/such/dir") && err.contains("output directory"), "{err}");
     let err = FileWriter::create(dir.path(), &meta(), WriterOptions::default()).err().unwrap().to_string();
-    assert!(err.contains("directory"), "{err}");
+    assert!(err.contains("cannot write the output file: it is a directory"), "{err}");
 }
 
 #[test]
@@ -149,12 +149,26 @@ fn files_that_are_not_arrowquant_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.parquet");
     std::fs::write(&path, b"PAR1 this is not parquet").unwrap();
-    let err = FileReader::open(&path).err().unwrap().to_string();
-    assert!(err.contains("x.parquet"), "{err}");
+    let err = FileReader::open(&path).err().unwrap();
+    assert!(matches!(err, arrowquant_format::FormatError::NotArrowQuant { .. }), "{err:?}");
+    assert!(err.to_string().contains("x.parquet: not an ArrowQuant file"), "{err}");
     let truncated = dir.path().join("t.parquet");
     write(&truncated, rows(), 60_000);
     let bytes = std::fs::read(&truncated).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
-    let err = FileReader::open(&truncated).err().unwrap().to_string();
-    assert!(err.contains("t.parquet"), "{err}");
+    let err = FileReader::open(&truncated).err().unwrap();
+    assert!(matches!(err, arrowquant_format::FormatError::NotArrowQuant { .. } | arrowquant_format::FormatError::Parquet { .. }), "{err:?}");
+    assert!(err.to_string().starts_with(&truncated.display().to_string()), "{err}");
+    // A valid Parquet file without ArrowQuant's footer key is refused too.
+    let plain = dir.path().join("plain.parquet");
+    {
+        use std::sync::Arc;
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("x", arrow_schema::DataType::Int32, false)]));
+        let batch = arrow_array::RecordBatch::try_new(schema.clone(), vec![Arc::new(arrow_array::Int32Array::from(vec![1, 2]))]).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&plain).unwrap(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+    let err = FileReader::open(&plain).err().unwrap().to_string();
+    assert!(err.contains("the footer has no arrowquant.format_version key"), "{err}");
 }

@@ -311,9 +311,8 @@ impl ParquetSink {
     /// Delete the temporary file; the output path is left as it was. Idempotent.
     #[napi]
     pub fn abort(&self) {
-        if let Ok(mut w) = self.writer.lock() {
-            w.abort();
-        }
+        // Even after a panic elsewhere poisoned the lock, the temporary file must go.
+        self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).abort();
     }
 }
 

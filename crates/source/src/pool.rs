@@ -13,6 +13,9 @@ pub struct BufferPool {
 /// shared by all files (a per-file pool kept ~100 MiB per shard alive on a 7B model).
 const KEEP: usize = 4;
 
+/// Buffers larger than this (a whole-tensor read) are freed, not kept.
+const MAX_POOLED: usize = 256 << 20;
+
 impl BufferPool {
     pub fn new() -> Arc<BufferPool> {
         Arc::new(BufferPool::default())
@@ -74,7 +77,7 @@ impl Drop for PooledBuf {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
             let mut free = pool.free.lock().unwrap_or_else(|p| p.into_inner());
-            if free.len() < KEEP && self.data.capacity() > 0 {
+            if free.len() < KEEP && self.data.capacity() > 0 && self.data.capacity() <= MAX_POOLED {
                 free.push(std::mem::take(&mut self.data));
             }
         }
