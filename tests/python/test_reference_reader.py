@@ -458,7 +458,7 @@ def crafted_file(path, template, rng):
     rows_out = []
     for ti, scheme in enumerate(schemes):
         shape = [7, 96] if scheme.startswith("q") else [7, 2, 83]  # 83: short tail groups/blocks
-        rows, cols = math.prod(shape[:-1]), shape[-1]
+        rows, cols = shape[0], math.prod(shape[1:])  # the 2-D view: first dimension, the rest
         for ci, (r0, n) in enumerate([(0, rows // 2), (rows // 2, rows - rows // 2)]):  # two chunks
             nc, ns, nz = layout_sizes(scheme, n, cols)
             codes = rng.integers(0, 256, nc, dtype=np.uint8)
@@ -523,7 +523,7 @@ def test_file_level_rules(lab, run_id):
         next_row += r["row_count"]
         if r["chunk_index"] + 1 == r["chunk_count"]:
             shape = r["shape"]
-            rows_2d = math.prod(shape) if len(shape) <= 1 else (math.prod(shape) // shape[-1] if shape[-1] else 0)
+            rows_2d = math.prod(shape) if len(shape) <= 1 else (shape[0] if math.prod(shape) else 0)
             assert next_row == rows_2d
             expect_t, expect_c, next_row = expect_t + 1, 0, 0
         else:
