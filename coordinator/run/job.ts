@@ -153,12 +153,14 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   process.once('exit', removeTemp);
 
   // Streaming: one chunk in memory at a time (the kernel splits it across threads). Threaded:
-  // reads run ahead of the kernels so I/O and compute overlap.
-  const inFlight = new Semaphore(mode === 'streaming' ? 1 : threads + 1, signal);
+  // one chunk per thread in flight, so reads overlap the kernels. More read-ahead was slower on
+  // the benchmark machine (2 cores: 3 in flight and 6 chunks ahead took 2.1 s where 2 and 4 took
+  // 1.4 s for 1.44 GB; benches/RESULTS.md).
+  const inFlight = new Semaphore(mode === 'streaming' ? 1 : threads, signal);
   // Read-ahead is bounded in source bytes of tensors read but not yet written (the tensor at the
-  // head may always start): streaming holds about one chunk, threaded a few per thread.
+  // head may always start): streaming holds about one chunk, threaded two per thread.
   const chunkBytes = config.chunk_mib * 1024 * 1024;
-  const aheadBudget = mode === 'streaming' ? chunkBytes : 2 * (threads + 1) * chunkBytes;
+  const aheadBudget = mode === 'streaming' ? chunkBytes : 2 * threads * chunkBytes;
 
   const quantizeChunk = async (t: TensorPlan, chunkIndex: number, choice: SchemeChoice, data: SourceChunk): Promise<ChunkOutput> => {
     const c = t.chunks[chunkIndex]!;
@@ -220,7 +222,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       await waitForWriter(t);
       aheadBytes += t.bytes;
       if (t.action.kind === 'keep') {
-        const queue = new ChunkQueue<SourceChunk>(mode === 'streaming' ? 1 : threads + 1);
+        const queue = new ChunkQueue<SourceChunk>(mode === 'streaming' ? 1 : threads);
         liveQueues.add(queue);
         firstPass[t.index] = { kind: 'keep', queue };
         announce[t.index]!();
