@@ -4,7 +4,7 @@ import { existsSync, openSync, readdirSync, readFileSync, writeSync, closeSync, 
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { jsonLines, runCli, synth, tempDir } from '../helpers/cli.js';
+import { CLI, jsonLines, runCli, synth, tempDir } from '../helpers/cli.js';
 
 test('--help works on every command and teaches with examples', async () => {
   for (const args of [['--help'], ['quantize', '--help'], ['inspect', '--help'], ['verify', '--help']]) {
@@ -87,4 +87,20 @@ test('inspect reports tensors, sizes and quality; verify passes, then catches a 
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /transformer\/diffusion_pytorch_model\.safetensors differs from the one quantized/);
   assert.ok(existsSync(out));
+});
+
+test('on a terminal: a progress bar and the summary table (run under script(1) for a pty)', async () => {
+  const dir = tempDir('tty');
+  await synth('dit', 'single', join(dir, 'm'));
+  const out = join(dir, 'o.parquet');
+  const { spawnSync } = await import('node:child_process');
+  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} quantize ${JSON.stringify(join(dir, 'm'))} -o ${JSON.stringify(out)}`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', COLUMNS: '120' } });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  // cli-progress draws "░"/"█" with tensor and byte counts; the table has the summary rows.
+  assert.match(r.stdout, /[█░]+ \d+% \| \d+\/\d+ tensors \| [\d.]+ (B|KiB|MiB)\/[\d.]+ (KiB|MiB)/);
+  assert.match(r.stdout, /compression ratio\s+│\s+[\d.]+×/);
+  assert.match(r.stdout, /cosine \(min \/ mean\)/);
+  assert.doesNotMatch(r.stdout, /\u001b\[3\dm/, 'NO_COLOR is set, yet colors were printed');
+  assert.doesNotMatch(r.stdout, /^\{"event"/m, 'JSON lines on a terminal');
 });
