@@ -135,3 +135,12 @@ export async function quantizeChunk(
     throw fromNative(err);
   }
 }
+
+/** Bytes a scheme stores for `rows × cols` (codes + 4·scales + zero-points), from its layout. */
+export function payloadSize(scheme: string, rows: number, cols: number): number {
+  try {
+    return addon.payloadSize({ name: scheme }, rows, cols).bytes;
+  } catch (err) {
+    throw fromNative(err);
+  }
+}

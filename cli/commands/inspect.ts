@@ -39,7 +39,7 @@ export function inspectCommand(): Command {
         process.stdout.write(`${JSON.stringify({ file, metadata: f.metadata, totals, tensors }, null, 2)}\n`);
         return;
       }
-      const t = table(mode, ['#', 'tensor', 'shape', 'dtype', 'scheme', 'bits', 'cosine', 'SQNR dB', 'fallbacks']);
+      const t = table(mode, ['#', 'tensor', 'shape', 'dtype', 'scheme', 'bits', 'stored', 'cosine', 'SQNR dB', 'fallbacks']);
       for (const x of f.tensors) {
         t.push([
           x.index,
@@ -48,6 +48,7 @@ export function inspectCommand(): Command {
           x.sourceDtype,
           x.scheme,
           x.bits,
+          formatBytes(x.storedBytes),
           x.quality.cosine.toFixed(5),
           Number.isFinite(x.quality.sqnrDb) ? x.quality.sqnrDb.toFixed(1) : 'exact',
           x.fallbacks.map((s) => `${s.fromScheme}→${s.toScheme}`).join(', '),

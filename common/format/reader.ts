@@ -3,7 +3,7 @@
  * figures, and dequantize any tensor back to its original shape. Kept float tensors come back as
  * exact f32 (F64 as f64); kept integer/bool tensors come back as their own typed values.
  */
-import { dequantize, ParquetSource, type ChunkPayloadJs, type IndexRowJs } from '../native.js';
+import { dequantize, ParquetSource, payloadSize, type ChunkPayloadJs, type IndexRowJs } from '../native.js';
 import { fromNative, ArrowQuantError } from '../errors.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../half.js';
 import { view2d } from './view.js';
@@ -21,7 +21,7 @@ export interface TensorInfo {
   requestedBits: number;
   chunks: number;
   elements: number;
-  /** Payload-column bytes as stored (approximate share of the row groups). */
+  /** Payload bytes stored for the tensor (codes + scales + zero-points, or the kept bytes). */
   storedBytes: number;
   quality: { cosine: number; sqnrDb: number; relMse: number; maxAbsErr: number };
   fallbacks: IndexRowJs['fallbacks'];
@@ -77,6 +77,15 @@ function keptValues(dtype: string, bytes: Buffer): TensorValues {
   return view(copy.buffer);
 }
 
+const KEPT_BYTES: Record<string, number> = { BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8 };
+
+/** A chunk's payload bytes, from its scheme's layout (no payload read). */
+function chunkPayloadBytes(r: IndexRowJs): number {
+  const { cols } = view2d(r.shape);
+  if (r.method === 'keep') return r.rowCount * cols * (KEPT_BYTES[r.scheme.replace(/^keep_/, '')] ?? 0);
+  return payloadSize(r.scheme, r.rowCount, cols);
+}
+
 /** Decode one stored chunk: dequantized f32, or a kept chunk's values. */
 async function decodeChunk(t: TensorInfo, c: ChunkPayloadJs, cols: number): Promise<TensorValues> {
   if (t.method === 'keep') return keptValues(c.scheme.replace(/^keep_/, ''), c.codes);
@@ -122,7 +131,7 @@ export class QuantizedFile {
           requestedBits: r0.requestedBits,
           chunks: rows.length,
           elements: r0.shape.reduce((a, b) => a * b, 1),
-          storedBytes: rows.reduce((s, r) => s + r.storedBytes, 0),
+          storedBytes: rows.reduce((s, r) => s + chunkPayloadBytes(r), 0),
           quality: mergeFigures(rows),
           fallbacks: r0.fallbacks,
         };

@@ -63,10 +63,14 @@ test('inspect reports tensors, sizes and quality; verify passes, then catches a 
   const dir = tempDir('inspect');
   await synth('dit', 'diffusers', join(dir, 'm'));
   const out = join(dir, 'o.parquet');
-  assert.equal((await runCli(['quantize', join(dir, 'm'), '-o', out])).code, 0);
+  const report = join(dir, 'report.json');
+  assert.equal((await runCli(['quantize', join(dir, 'm'), '-o', out, '--report', report])).code, 0);
   const i = await runCli(['inspect', out, '--json']);
   assert.equal(i.code, 0, i.stderr);
-  const doc = JSON.parse(i.stdout) as { totals: { tensors: number; quantized: number; compressionRatio: number; minCosine: number }; tensors: { component?: string; scheme: string }[] };
+  const doc = JSON.parse(i.stdout) as { totals: { tensors: number; quantized: number; compressionRatio: number; minCosine: number }; tensors: { component?: string; scheme: string; storedBytes: number }[] };
+  // Per-tensor sizes from the schemes' layouts add up to the payload the job wrote.
+  const rep = JSON.parse(readFileSync(report, 'utf8')) as { summary: { payloadBytes: number } };
+  assert.equal(doc.tensors.reduce((s, t) => s + t.storedBytes, 0), rep.summary.payloadBytes);
   assert.ok(doc.totals.quantized > 0 && doc.totals.tensors > doc.totals.quantized);
   assert.ok(doc.totals.compressionRatio > 1);
   assert.ok(doc.totals.minCosine > 0.9);
