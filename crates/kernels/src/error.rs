@@ -25,6 +25,10 @@ pub enum KernelError {
     #[error("{what} has {actual} bytes/elements, expected {expected}")]
     BufferSize { what: &'static str, expected: usize, actual: usize },
 
+    /// A calibration Hessian (after dampening) is not positive definite.
+    #[error("the Hessian is not positive definite at column {column} even after dampening (calibration data degenerate?)")]
+    NotPositiveDefinite { column: usize },
+
     /// The thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(String),
@@ -39,6 +43,7 @@ impl KernelError {
             KernelError::RowLength { .. } => "RowLength",
             KernelError::InvalidParameter { .. } => "InvalidParameter",
             KernelError::BufferSize { .. } => "BufferSize",
+            KernelError::NotPositiveDefinite { .. } => "NotPositiveDefinite",
             KernelError::ThreadPool(_) => "ThreadPool",
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod formats;
+pub mod gptq;
 pub mod pack;
 pub mod parallel;
 pub mod quality;

@@ -38,6 +38,9 @@ fn build(env: Env, e: &KernelError) -> napi::Result<Error> {
             obj.set("cols", *cols as f64)?;
             obj.set("multiple", *multiple as f64)?;
         }
+        KernelError::NotPositiveDefinite { column } => {
+            obj.set("column", *column as f64)?;
+        }
         KernelError::ThreadPool(_) => {}
     }
     Ok(Error::from(obj.to_unknown()))
