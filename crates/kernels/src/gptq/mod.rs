@@ -19,8 +19,11 @@
 //! Rows are independent given `Hinv`, so this runs row tiles in parallel and does the
 //! published algorithm's lazy block updates implicitly: each tile streams `Hinv` once.
 
+mod axpy;
 mod linalg;
 
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
@@ -49,8 +52,12 @@ impl Default for GptqOptions {
     }
 }
 
-/// Rows processed together: each reuses the `Hinv` row it streams `TILE` times.
-const TILE: usize = 8;
+/// Rows processed together (one rayon task): the trailing update of each column block is a
+/// `TILE × BLOCK` by `BLOCK × rest` matrix product.
+const TILE: usize = 32;
+/// Columns per block (the published lazy batch size): inside a block errors are pushed column
+/// by column; onto the columns after it, once per block as a matrix product.
+const BLOCK: usize = 128;
 
 struct Prepared {
     /// Column processing order (identity without act-order).
@@ -131,9 +138,10 @@ pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts
     let tiles: Vec<usize> = (0..rows).step_by(TILE).collect();
     let run_tile = |r0: usize| -> (Vec<u8>, Vec<f32>, Vec<u8>, QualityAcc) {
         let n = TILE.min(rows - r0);
-        // Working rows in processing (permuted) order; dead inputs zeroed.
-        let mut work: Vec<Vec<f32>> = (0..n)
-            .map(|t| prep.perm.iter().map(|&c| if prep.dead[c] { 0.0 } else { w[(r0 + t) * cols + c] }).collect())
+        // Working rows in processing (permuted) order, row-major n × cols; dead inputs zeroed.
+        let (perm, dead) = (&prep.perm, &prep.dead);
+        let mut work: Vec<f32> = (0..n)
+            .flat_map(|t| perm.iter().map(move |&c| if dead[c] { 0.0 } else { w[(r0 + t) * cols + c] }))
             .collect();
         // Static groups: parameters from the (dead-zeroed) original weights, per original group.
         let mut params: Vec<Vec<GroupParams>> = (0..n)
@@ -147,32 +155,45 @@ pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts
             .collect();
         let mut q = vec![vec![0u8; cols]; n];
         let mut current: Vec<Option<GroupParams>> = vec![None; n];
-        for p in 0..cols {
-            let c = prep.perm[p];
-            let d = prep.hinv[p * cols + p];
-            let hrow = &prep.hinv[p * cols + p + 1..(p + 1) * cols];
-            for t in 0..n {
-                let gp = if opts.static_groups {
-                    params[t][c / spec.group]
-                } else {
-                    // No act-order here, so p == c: a group starts at multiples of the group size.
-                    if c % spec.group == 0 {
-                        let end = (p + spec.group).min(cols);
-                        current[t] = Some(params_of(spec, &work[t][p..end]));
-                    }
-                    current[t].expect("group parameters set at the group start")
-                };
-                if !opts.static_groups && c % spec.group == 0 {
-                    params[t].push(gp);
+        let hinv_all = MatRef::from_row_major_slice(&prep.hinv, cols, cols);
+        let mut errs = vec![0f32; n * BLOCK];
+        for b0 in (0..cols).step_by(BLOCK) {
+            let b1 = (b0 + BLOCK).min(cols);
+            for p in b0..b1 {
+                let c = prep.perm[p];
+                let d = prep.hinv[p * cols + p];
+                let hrow = &prep.hinv[p * cols + p + 1..p * cols + b1];
+                for t in 0..n {
+                    let row = &mut work[t * cols..(t + 1) * cols];
+                    let gp = if opts.static_groups {
+                        params[t][c / spec.group]
+                    } else {
+                        // No act-order here, so p == c. At a group start every column ≥ p has
+                        // received the updates of all columns < p (block updates are applied at
+                        // block ends, and groups never straddle a block start mid-block).
+                        if c % spec.group == 0 {
+                            let end = (p + spec.group).min(cols);
+                            let gp = params_of(spec, &row[p..end]);
+                            current[t] = Some(gp);
+                            params[t].push(gp);
+                        }
+                        current[t].expect("group parameters set at the group start")
+                    };
+                    let x = row[p];
+                    let code = quantize_one(&gp, x);
+                    q[t][c] = code as u8;
+                    let err = (x - dequantize_one(gp.scale, gp.zero, code)) / d;
+                    errs[t * BLOCK + (p - b0)] = err;
+                    axpy::axpy_neg(&mut row[p + 1..b1], err, hrow);
                 }
-                let x = work[t][p];
-                let code = quantize_one(&gp, x);
-                q[t][c] = code as u8;
-                let err = (x - dequantize_one(gp.scale, gp.zero, code)) / d;
-                let rest = &mut work[t][p + 1..];
-                for (wv, &hv) in rest.iter_mut().zip(hrow) {
-                    *wv -= err * hv;
-                }
+            }
+            if b1 < cols {
+                // work[:, b1..] −= E · Hinv[b0..b1, b1..]
+                let width = b1 - b0;
+                let e = MatRef::from_row_major_slice(&errs[..n * BLOCK], n, BLOCK).subcols(0, width);
+                let h = hinv_all.submatrix(b0, b1, width, cols - b1);
+                let dst = MatMut::from_row_major_slice_mut(&mut work, n, cols).subcols_mut(b1, cols - b1);
+                matmul(dst, Accum::Add, e, h, -1.0f32, Par::Seq);
             }
         }
         // Pack in the RTN layout and measure against the original weights.
