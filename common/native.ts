@@ -144,3 +144,25 @@ export function payloadSize(scheme: string, rows: number, cols: number): number 
     throw fromNative(err);
   }
 }
+
+/**
+ * GPTQ a `[rows, cols]` weight (raw little-endian `dtype` bytes) with its input Hessian
+ * `[cols, cols]` onto an RTN grid; the result stays in Rust (`QuantizedChunk`) and decodes as
+ * that RTN scheme.
+ */
+export async function gptqQuantize(
+  weights: Uint8Array,
+  dtype: Dtype,
+  rows: number,
+  cols: number,
+  hessian: Float32Array,
+  format: Addon.FormatSpec,
+  options?: Addon.GptqOptionsJs,
+): Promise<Addon.QuantizedChunk> {
+  const buf = Buffer.isBuffer(weights) ? weights : Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength);
+  try {
+    return await addon.gptqQuantize(buf, dtype, rows, cols, hessian, format, options);
+  } catch (err) {
+    throw fromNative(err);
+  }
+}

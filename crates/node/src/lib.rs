@@ -18,7 +18,7 @@ mod tasks;
 use arrowquant_kernels::Isa;
 use napi_derive::napi;
 
-pub use tasks::{compare_quality, dequantize, payload_size, quantize, quantize_chunk};
+pub use tasks::{compare_quality, dequantize, gptq_quantize, payload_size, quantize, quantize_chunk};
 
 #[napi(object)]
 pub struct CpuFeatures {

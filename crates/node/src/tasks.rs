@@ -216,6 +216,13 @@ pub struct QuantizedChunk {
     payload_bytes: u32,
 }
 
+impl From<arrowquant_kernels::Quantized> for QuantizedChunk {
+    fn from(q: arrowquant_kernels::Quantized) -> Self {
+        let payload = q.codes.len() + 4 * q.scales.len() + q.zeros.len();
+        QuantizedChunk { quality: q.sums, payload_bytes: payload as u32, inner: std::sync::Mutex::new(Some(q)) }
+    }
+}
+
 impl QuantizedChunk {
     /// The codes, scales (as little-endian bytes) and zero-points, moved out. Releases the handle.
     pub fn take(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
@@ -290,8 +297,7 @@ impl Task for QuantizeChunkTask {
     }
 
     fn resolve(&mut self, _env: Env, q: Self::Output) -> Result<Self::JsValue> {
-        let payload = q.codes.len() + 4 * q.scales.len() + q.zeros.len();
-        Ok(QuantizedChunk { quality: q.sums, payload_bytes: payload as u32, inner: std::sync::Mutex::new(Some(q)) })
+        Ok(q.into())
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
@@ -340,4 +346,87 @@ pub fn payload_size(env: Env, format: FormatSpec, rows: u32, cols: u32) -> Resul
     let l = scheme.layout(rows as usize, cols as usize).map_err(|e| sync_error(&env, e))?;
     let (c, s, z) = (l.code_bytes() as f64, l.scales() as f64, l.zeros() as f64);
     Ok(PayloadSize { code_bytes: c, scales: s, zeros: z, bytes: c + 4.0 * s + z })
+}
+
+#[napi(object)]
+#[derive(Clone, Default)]
+pub struct GptqOptionsJs {
+    /// Dampening as a fraction of mean(diag H) (default 0.01).
+    pub damp: Option<f64>,
+    /// Quantize columns by decreasing H_jj, with static groups (default false).
+    pub act_order: Option<bool>,
+    /// 0 = all cores (default 0).
+    pub threads: Option<u32>,
+}
+
+pub struct GptqTask {
+    weights: Buffer,
+    dtype: Dtype,
+    rows: usize,
+    cols: usize,
+    hessian: Float32Array,
+    spec: arrowquant_kernels::RtnSpec,
+    options: arrowquant_kernels::gptq::GptqOptions,
+    error: Option<KernelError>,
+}
+
+#[napi]
+impl Task for GptqTask {
+    type Output = arrowquant_kernels::Quantized;
+    type JsValue = QuantizedChunk;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || {
+            let elements = Elements::new(&self.weights, self.dtype)?;
+            let src = elements.source();
+            let mut scratch = Vec::new();
+            let w = src.segment_f32(0, src.len(), &mut scratch).to_vec();
+            arrowquant_kernels::gptq::gptq(&self.spec, &w, self.rows, self.cols, &self.hessian, &self.options)
+        };
+        run().map_err(|e| hold(&mut self.error, e))
+    }
+
+    fn resolve(&mut self, _env: Env, q: Self::Output) -> Result<Self::JsValue> {
+        Ok(q.into())
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+    }
+}
+
+/// GPTQ a `[rows, cols]` weight (raw `dtype` bytes) with the layer's input Hessian `[cols, cols]`
+/// onto the RTN grid `format` (`{name: "rtn", bits, groupSize, symmetric}`); the result decodes
+/// as that RTN scheme.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn gptq_quantize(
+    env: Env,
+    weights: Buffer,
+    dtype: String,
+    rows: u32,
+    cols: u32,
+    hessian: Float32Array,
+    format: FormatSpec,
+    options: Option<GptqOptionsJs>,
+) -> Result<AsyncTask<GptqTask>> {
+    let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
+    let spec = match format.to_scheme().map_err(|e| sync_error(&env, e))? {
+        Scheme::Rtn(spec) => spec,
+        other => {
+            return Err(sync_error(
+                &env,
+                KernelError::InvalidParameter { field: "format", value: other.name(), allowed: "GPTQ quantizes onto the rtn grids" },
+            ))
+        }
+    };
+    let o = options.unwrap_or_default();
+    let act_order = o.act_order.unwrap_or(false);
+    let options = arrowquant_kernels::gptq::GptqOptions {
+        damp: o.damp.unwrap_or(0.01),
+        act_order,
+        static_groups: act_order,
+        threads: o.threads.unwrap_or(0) as usize,
+    };
+    Ok(AsyncTask::new(GptqTask { weights, dtype, rows: rows as usize, cols: cols as usize, hessian, spec, options, error: None }))
 }
