@@ -6,6 +6,8 @@
 import { dequantize, ParquetSource, payloadSize, type ChunkPayloadJs, type IndexRowJs } from '../native.js';
 import { fromNative, ArrowQuantError } from '../errors.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../half.js';
+import { DTYPE_BYTES } from './dtypes.js';
+import { mergeQuality } from './quality.js';
 import { view2d } from './view.js';
 
 export interface TensorInfo {
@@ -28,24 +30,6 @@ export interface TensorInfo {
 }
 
 export type TensorValues = Float32Array | Float64Array | BigInt64Array | BigUint64Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array;
-
-function mergeFigures(rows: IndexRowJs[]) {
-  let [xx, yy, xy, ee, max] = [0, 0, 0, 0, 0];
-  for (const r of rows) {
-    xx += r.quality.sumXx;
-    yy += r.quality.sumYy;
-    xy += r.quality.sumXy;
-    ee += r.quality.sumEe;
-    max = Math.max(max, r.quality.maxAbsErr);
-  }
-  const denom = Math.sqrt(xx * yy);
-  return {
-    cosine: denom > 0 ? Math.min(1, Math.max(-1, xy / denom)) : ee === 0 ? 1 : 0,
-    sqnrDb: ee === 0 ? Infinity : 10 * Math.log10(xx / ee),
-    relMse: xx > 0 ? ee / xx : ee === 0 ? 0 : Infinity,
-    maxAbsErr: max,
-  };
-}
 
 const INT_VIEWS: Record<string, (b: ArrayBuffer) => TensorValues> = {
   I64: (b) => new BigInt64Array(b),
@@ -77,12 +61,10 @@ function keptValues(dtype: string, bytes: Buffer): TensorValues {
   return view(copy.buffer);
 }
 
-const KEPT_BYTES: Record<string, number> = { BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8 };
-
 /** A chunk's payload bytes, from its scheme's layout (no payload read). */
 function chunkPayloadBytes(r: IndexRowJs): number {
   const { cols } = view2d(r.shape);
-  if (r.method === 'keep') return r.rowCount * cols * (KEPT_BYTES[r.scheme.replace(/^keep_/, '')] ?? 0);
+  if (r.method === 'keep') return r.rowCount * cols * (DTYPE_BYTES[r.scheme.replace(/^keep_/, '')] ?? 0);
   return payloadSize(r.scheme, r.rowCount, cols);
 }
 
@@ -132,7 +114,7 @@ export class QuantizedFile {
           chunks: rows.length,
           elements: r0.shape.reduce((a, b) => a * b, 1),
           storedBytes: rows.reduce((s, r) => s + chunkPayloadBytes(r), 0),
-          quality: mergeFigures(rows),
+          quality: mergeQuality(rows.map((r) => r.quality)),
           fallbacks: r0.fallbacks,
         };
       });

@@ -6,7 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 
-import { DTYPE_BYTES } from './dtypes.js';
+import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import { ModelFormatError } from './errors.js';
 
 /** Same bound as the reference implementation (huggingface/safetensors): 100 MB of JSON. */

@@ -5,7 +5,7 @@
  * apply while `keep_default_rules` is on, and an `overrides` entry with `quantize: true` opts a
  * tensor back in. Documented in README.md ("What happens to each tensor").
  */
-import { isQuantizable } from '../model/dtypes.js';
+import { isQuantizable } from '../../common/format/dtypes.js';
 
 export interface KeepDecision {
   rule: string;

@@ -7,7 +7,7 @@
  */
 import { compilePattern, type Method, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
 import { view2d } from '../../common/format/view.js';
-import { DTYPE_BYTES } from '../model/dtypes.js';
+import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import type { ModelFile } from '../model/discover.js';
 import type { SafetensorsHeader } from '../model/safetensors.js';
 import { nameKeep, structuralKeep } from './keep-rules.js';

@@ -16,7 +16,7 @@ import { fromNative } from '../../common/errors.js';
 import type { ChunkOutput, Executor } from '../../worker/executor/executor.js';
 import { LocalExecutor } from '../../worker/executor/local.js';
 import { checkTensorNames, discoverModel, type ModelLayout } from '../model/discover.js';
-import { DTYPE_BYTES, isQuantizable } from '../model/dtypes.js';
+import { DTYPE_BYTES, isQuantizable } from '../../common/format/dtypes.js';
 import { detectModality } from '../model/modality.js';
 import { readHeader } from '../model/safetensors.js';
 import { planModel, type Plan, type TensorPlan } from '../plan/plan.js';
@@ -84,7 +84,8 @@ async function checkOutput(outputPath: string, inputs: string[]): Promise<void> 
   }
 }
 
-function summarize(outcomes: TensorOutcome[], plan: Plan, fileBytes: number, rowGroups: number): JobSummary {
+/** Figures over the written tensors (the file size and row groups are added once it is closed). */
+function summarize(outcomes: TensorOutcome[], plan: Plan): Omit<JobSummary, 'fileBytes' | 'compressionRatio' | 'rowGroups'> {
   const quantized = outcomes.filter((o) => o.method !== 'keep');
   const cos = quantized.map((o) => o.quality.cosine);
   return {
@@ -93,12 +94,9 @@ function summarize(outcomes: TensorOutcome[], plan: Plan, fileBytes: number, row
     kept: outcomes.length - quantized.length,
     sourceBytes: plan.sourceBytes,
     payloadBytes: outcomes.reduce((s, o) => s + o.payloadBytes, 0),
-    fileBytes,
-    compressionRatio: fileBytes > 0 ? plan.sourceBytes / fileBytes : 0,
     minCosine: cos.length ? Math.min(...cos) : 1,
     meanCosine: cos.length ? cos.reduce((a, b) => a + b, 0) / cos.length : 1,
     fallbacks: outcomes.reduce((s, o) => s + o.fallbacks.length, 0),
-    rowGroups,
   };
 }
 
@@ -315,13 +313,14 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   try {
     await Promise.all([reader, writer]);
     const sources = files.hashes();
-    const partial = summarize(outcomes, plan, 0, 0);
-    const { fileBytes: _f, compressionRatio: _c, rowGroups: _r, ...deterministic } = partial;
+    // The footer gets the figures known before the file is closed; the file size is added after.
+    const deterministic = summarize(outcomes, plan);
     const written$ = await sink.finish({
       'arrowquant.sources': JSON.stringify(sources),
       'arrowquant.summary': JSON.stringify(deterministic),
     });
-    const summary = summarize(outcomes, plan, written$.bytes, written$.rowGroups);
+    const fileBytes = written$.bytes;
+    const summary: JobSummary = { ...deterministic, fileBytes, compressionRatio: fileBytes > 0 ? plan.sourceBytes / fileBytes : 0, rowGroups: written$.rowGroups };
     return {
       outputPath: resolve(opts.outputPath),
       modality,

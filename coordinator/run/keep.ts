@@ -6,8 +6,8 @@
 import type { PreserveDtype } from '../../common/config/index.js';
 import { bf16BitsToF32, f16BitsToF32, f32BitsToBf16Bits, f32BitsToF16Bits } from '../../common/half.js';
 import { compareQuality, type QualityFigures } from '../../common/native.js';
-import { DTYPE_BYTES, isQuantizable, type QuantizableDtype } from '../model/dtypes.js';
-import { exactQuality } from './quality.js';
+import { DTYPE_BYTES, isQuantizable, type QuantizableDtype } from '../../common/format/dtypes.js';
+import { exactQuality } from '../../common/format/quality.js';
 
 const STORE_DTYPE: Record<Exclude<PreserveDtype, 'source'>, QuantizableDtype> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
 

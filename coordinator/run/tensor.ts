@@ -6,12 +6,12 @@
 import type { PreserveDtype, ResolvedConfig } from '../../common/config/index.js';
 import type { ChunkRowJs, FallbackStepJs, ParquetSink, QualityFigures, SourceChunk } from '../../common/native.js';
 import { releaseOutput, type ChunkOutput, type ChunkPayload } from '../../worker/executor/executor.js';
-import { DTYPE_BYTES } from '../model/dtypes.js';
+import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import type { SchemeChoice } from '../plan/schemes.js';
 import type { TensorPlan } from '../plan/plan.js';
 import { QualityThresholdError } from './errors.js';
 import { keepChunk, storedDtype } from './keep.js';
-import { exactQuality, mergeQuality } from './quality.js';
+import { exactQuality, mergeQuality } from '../../common/format/quality.js';
 
 export interface TensorOutcome {
   plan: TensorPlan;

@@ -5,7 +5,7 @@
  * depend only on the job.
  */
 import type { FormatSpec, QualityFigures, QuantizedChunk, SourceChunk } from '../../common/native.js';
-import type { QuantizableDtype } from '../../coordinator/model/dtypes.js';
+import type { QuantizableDtype } from '../../common/format/dtypes.js';
 
 export interface ChunkJob {
   tensorIndex: number;

@@ -1,5 +1,8 @@
-/** Merging chunk quality sums into a tensor's figures (same rules as the kernels' QualityAcc). */
-import type { QualityFigures } from '../../common/native.js';
+/**
+ * Merging chunk quality sums into a tensor's figures (same rules as the kernels' QualityAcc):
+ * used by the job, by `verify` and by the file reader.
+ */
+import type { QualityFigures } from '../native.js';
 
 export type Sums = Pick<QualityFigures, 'elements' | 'sumXx' | 'sumYy' | 'sumXy' | 'sumEe' | 'maxAbsErr'>;
 
