@@ -52,6 +52,11 @@ fn hold(slot: &mut Option<KernelError>, e: KernelError) -> Error {
     error::pending()
 }
 
+/// In `reject`: the typed JS error for what `hold` kept, else the error as it came.
+fn held(slot: &mut Option<KernelError>, env: Env, err: Error) -> Error {
+    slot.take().map_or(err, |e| error::to_js(env, &e))
+}
+
 #[napi]
 impl Task for QuantizeTask {
     type Output = QuantizeOutput;
@@ -76,7 +81,7 @@ impl Task for QuantizeTask {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
-        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+        Err(held(&mut self.error, env, err))
     }
 }
 
@@ -129,10 +134,7 @@ impl Task for DequantizeTask {
         let mut out = vec![0f32; self.rows * self.cols];
         dequantize_kernel(&self.scheme, self.rows, self.cols, &self.codes, &self.scales, &self.zeros, &mut out)
             .map(|_| out)
-            .map_err(|e| {
-                self.error = Some(e);
-                error::pending()
-            })
+            .map_err(|e| hold(&mut self.error, e))
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
@@ -140,7 +142,7 @@ impl Task for DequantizeTask {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
-        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+        Err(held(&mut self.error, env, err))
     }
 }
 
@@ -178,10 +180,7 @@ impl Task for CompareTask {
             let elements = Elements::new(&self.input, self.dtype)?;
             arrowquant_kernels::compare(elements.source(), &self.recon, self.cols, &self.options)
         };
-        run().map_err(|e| {
-            self.error = Some(e);
-            error::pending()
-        })
+        run().map_err(|e| hold(&mut self.error, e))
     }
 
     fn resolve(&mut self, _env: Env, acc: Self::Output) -> Result<Self::JsValue> {
@@ -189,7 +188,7 @@ impl Task for CompareTask {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
-        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+        Err(held(&mut self.error, env, err))
     }
 }
 
@@ -301,7 +300,7 @@ impl Task for QuantizeChunkTask {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
-        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+        Err(held(&mut self.error, env, err))
     }
 }
 
@@ -391,7 +390,7 @@ impl Task for GptqTask {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
-        Err(self.error.take().map_or(err, |e| error::to_js(env, &e)))
+        Err(held(&mut self.error, env, err))
     }
 }
 
