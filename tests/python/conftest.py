@@ -61,3 +61,11 @@ def awkward(rows, cols, seed):
             s[:] = np.arange(32, dtype=np.float32) + np.float32(0.5)
             s[0] = np.float32(127.0)
     return x
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """The generated models and their quantized files, shared by the reference-reader tests."""
+    from reader_lab import Lab
+
+    return Lab(tmp_path_factory.mktemp("reference_reader"))
