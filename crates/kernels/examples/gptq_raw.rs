@@ -6,7 +6,7 @@
 mod raw_io;
 
 use arrowquant_kernels::gptq::{gptq, GptqOptions};
-use arrowquant_kernels::RtnSpec;
+use arrowquant_kernels::{RtnSpec, Scheme};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ fn run(args: &[String]) -> Result<(), String> {
         return Err("usage: gptq_raw <bits> <group> <sym|asym> <act_order 0|1> <in.f32> <rows> <cols> <hessian.f32> <threads> <out-prefix>".into());
     };
     let num = |s: &str, what: &str| s.parse::<usize>().map_err(|e| format!("{what} {s:?}: {e}"));
-    let spec = RtnSpec::new(num(bits, "bits")? as u32, num(group, "group")?, sym == "sym").map_err(|e| e.to_string())?;
+    let spec = Scheme::Rtn(RtnSpec::new(num(bits, "bits")? as u32, num(group, "group")?, sym == "sym").map_err(|e| e.to_string())?);
     let act_order = act == "1";
     let opts = GptqOptions { act_order, static_groups: act_order, threads: num(threads, "threads")?, ..GptqOptions::default() };
     let (w, h) = (raw_io::read_f32(input)?, raw_io::read_f32(hessian)?);

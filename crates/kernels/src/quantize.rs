@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
-use crate::formats::{fp8, int8_channel, nf4, q4_0, q8_0, rtn, Layout, Scheme};
+use crate::formats::{codec, fp8, int8_channel, nf4, q4_0, q8_0, rtn, Layout, Scheme};
 use crate::parallel::{pool, resolve_threads};
 use crate::quality::{Quality, QualityAcc};
 use crate::row::{quantize_row, RowOut};
@@ -192,6 +192,8 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
             }
             Scheme::Q8_0 => q8_0::dequantize_row(c, o),
             Scheme::Q4_0 => q4_0::dequantize_row(c, o),
+            Scheme::Hqq(spec) => codec::dequantize_row(spec, c, s, z, o),
+            Scheme::R2q(spec) => codec::dequantize_row(spec, c, s, z, o),
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! A SIMD kernel is only called after `Isa::is_available` said the CPU has it (checked once per
 //! call in `quantize`), which is what makes the `unsafe` calls below sound.
 
-use crate::formats::{fp8, int8_channel, nf4, q4_0, q8_0, rtn, Scheme};
+use crate::formats::{codec, fp8, int8_channel, nf4, q4_0, q8_0, rtn, Scheme};
 use crate::quality::QualityAcc;
 use crate::simd::Isa;
 
@@ -25,6 +25,9 @@ pub(crate) fn quantize_row(
 ) -> Result<(), usize> {
     match scheme {
         Scheme::Rtn(spec) => rtn_row(spec, isa, x, out, acc),
+        // Iterative fits, scalar on every ISA: the fit, not memory, bounds their speed.
+        Scheme::Hqq(spec) => codec::quantize_row(spec, x, out.codes, out.scales, out.zeros, acc),
+        Scheme::R2q(spec) => codec::quantize_row(spec, x, out.codes, out.scales, out.zeros, acc),
         Scheme::Int8PerChannel => match isa {
             Isa::Scalar => int8_channel::quantize_row_ref(x, out.codes, &mut out.scales[0], acc),
             _ => {

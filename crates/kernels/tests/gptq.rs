@@ -1,9 +1,10 @@
-//! GPTQ's contract on the Rust side: the output decodes as plain RTN of the same spec, beats RTN
+//! GPTQ's contract on the Rust side: the output decodes as the plain scheme it targets (RTN, R2Q,
+//! HQQ), beats that scheme
 //! on the layer output, is independent of the thread count, and bad input is a clear error.
 
 use arrowquant_kernels::gptq::{gptq, GptqOptions};
 use arrowquant_kernels::testdata::Rng;
-use arrowquant_kernels::{dequantize, quantize, KernelError, RtnSpec, RunOptions, Scheme, Source};
+use arrowquant_kernels::{dequantize, quantize, HqqSpec, KernelError, R2qSpec, RtnSpec, RunOptions, Scheme, Source};
 
 /// W [rows, cols]; X [n, cols] with correlated channels and two outlier channels; H = XᵀX/n.
 fn layer(rows: usize, cols: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -46,20 +47,28 @@ fn output_error(x: &[f32], w: &[f32], wq: &[f32], n: usize, rows: usize, cols: u
 fn gptq_decodes_as_rtn_beats_rtn_and_ignores_thread_count() {
     let (rows, cols, n) = (40, 200, 300);
     let (w, x, h) = layer(rows, cols, n, 5);
-    for (bits, group, act) in [(4, 64, false), (2, 32, false), (4, 128, true)] {
-        let spec = RtnSpec::new(bits, group, false).unwrap();
+    let rtn = |bits, group| Scheme::Rtn(RtnSpec::new(bits, group, false).unwrap());
+    for (spec, act) in [
+        (rtn(4, 64), false),
+        (rtn(2, 32), false),
+        (rtn(4, 128), true),
+        (Scheme::R2q(R2qSpec::new(64).unwrap()), false),
+        (Scheme::Hqq(HqqSpec::new(2, 64).unwrap()), false),
+        (Scheme::R2q(R2qSpec::new(32).unwrap()), true),
+    ] {
+        let name = spec.name();
         let opts = GptqOptions { act_order: act, static_groups: act, threads: 1, ..GptqOptions::default() };
         let q1 = gptq(&spec, &w, rows, cols, &h, &opts).unwrap();
         let q2 = gptq(&spec, &w, rows, cols, &h, &GptqOptions { threads: 3, ..opts }).unwrap();
         assert_eq!((&q1.codes, &q1.scales, &q1.zeros), (&q2.codes, &q2.scales, &q2.zeros));
-        let scheme = Scheme::Rtn(spec);
+        let scheme = spec;
         let mut deq = vec![0f32; rows * cols];
         dequantize(&scheme, rows, cols, &q1.codes, &q1.scales, &q1.zeros, &mut deq).unwrap();
         let r = quantize(&scheme, Source::F32(&w), rows, cols, &RunOptions::default()).unwrap();
         let mut deq_rtn = vec![0f32; rows * cols];
         dequantize(&scheme, rows, cols, &r.codes, &r.scales, &r.zeros, &mut deq_rtn).unwrap();
         let (e_gptq, e_rtn) = (output_error(&x, &w, &deq, n, rows, cols), output_error(&x, &w, &deq_rtn, n, rows, cols));
-        assert!(e_gptq < e_rtn, "int{bits} g{group} act={act}: gptq {e_gptq} vs rtn {e_rtn}");
+        assert!(e_gptq < e_rtn, "{name} act={act}: gptq {e_gptq} vs plain {e_rtn}");
         // The weight-space figures it reports are those of its own reconstruction.
         let dot: f64 = w.iter().zip(&deq).map(|(a, b)| *a as f64 * *b as f64).sum();
         let nw: f64 = w.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
@@ -72,8 +81,9 @@ fn gptq_decodes_as_rtn_beats_rtn_and_ignores_thread_count() {
 fn bad_inputs_are_named_errors() {
     let (rows, cols) = (8, 64);
     let (w, _, h) = layer(rows, cols, 100, 1);
-    let spec = RtnSpec::new(4, 32, false).unwrap();
+    let spec = Scheme::Rtn(RtnSpec::new(4, 32, false).unwrap());
     let opts = GptqOptions::default();
+    assert!(matches!(gptq(&Scheme::Q4_0, &w, rows, cols, &h, &opts), Err(KernelError::InvalidParameter { field: "scheme", .. })));
     assert!(matches!(gptq(&spec, &w[1..], rows, cols, &h, &opts), Err(KernelError::ShapeMismatch { .. })));
     assert!(matches!(gptq(&spec, &w, rows, cols, &h[1..], &opts), Err(KernelError::BufferSize { what: "hessian", .. })));
     let act = GptqOptions { act_order: true, ..opts };

@@ -101,11 +101,14 @@ fn canonical_names_parse_back() {
         ("fp8_e5m2_channel", 8, 0, false),
         ("q8_0", 8, 0, false),
         ("q4_0", 4, 0, false),
+        ("hqq", 2, 64, false),
+        ("hqq", 4, 128, false),
+        ("r2q", 2, 256, false),
     ] {
         let scheme = Scheme::parse(name, bits, group.max(32), sym).unwrap();
         assert_eq!(Scheme::from_name(&scheme.name()).unwrap(), scheme, "{}", scheme.name());
     }
-    for bad in ["rtn_int3_g128_asym", "rtn_int4_g100_asym", "rtn_int4_128_asym", "rtn_int4_g128_x", "int4"] {
+    for bad in ["rtn_int3_g128_asym", "rtn_int4_g100_asym", "rtn_int4_128_asym", "rtn_int4_g128_x", "int4", "hqq_int3_g64", "hqq_int2_64", "r2q_g100", "r2q_64"] {
         assert!(Scheme::from_name(bad).is_err(), "{bad} parsed");
     }
 }

@@ -2,15 +2,21 @@
 //! per weight in the module comment, a scalar reference quantizer (`quantize_row_ref`) and a
 //! dequantizer. SIMD variants live in `crate::simd` and are tested equal to these references.
 
+pub mod codec;
 pub mod fp8;
+pub mod hqq;
 pub mod int8_channel;
 pub mod nf4;
 pub mod q4_0;
 pub mod q8_0;
+pub mod r2q;
 pub mod rtn;
 
 use crate::error::{KernelError, Result};
+pub use codec::GroupCodec;
 pub use fp8::Fp8Kind;
+pub use hqq::HqqSpec;
+pub use r2q::R2qSpec;
 pub use rtn::RtnSpec;
 
 /// A quantization format with its parameters.
@@ -22,6 +28,8 @@ pub enum Scheme {
     Fp8 { kind: Fp8Kind, per_channel: bool },
     Q8_0,
     Q4_0,
+    Hqq(HqqSpec),
+    R2q(R2qSpec),
 }
 
 /// Sizes of a quantized `[rows, cols]` tensor's buffers. Every format stores the same number of
@@ -55,7 +63,8 @@ impl Layout {
 }
 
 impl Scheme {
-    /// Parse a format name as the CLI and config spell it: `rtn` needs `bits`/`group`/`symmetric`;
+    /// Parse a format name as the CLI and config spell it: `rtn` needs `bits`/`group`/`symmetric`,
+    /// `hqq` `bits`/`group`, `r2q` `group`;
     /// the others are fixed (`int8_channel`, `nf4`, `fp8_e4m3`, `fp8_e5m2` (+`_channel`), `q8_0`, `q4_0`).
     pub fn parse(name: &str, bits: u32, group: usize, symmetric: bool) -> Result<Scheme> {
         Ok(match name {
@@ -68,11 +77,13 @@ impl Scheme {
             "fp8_e5m2_channel" => Scheme::Fp8 { kind: Fp8Kind::E5M2, per_channel: true },
             "q8_0" => Scheme::Q8_0,
             "q4_0" => Scheme::Q4_0,
+            "hqq" => Scheme::Hqq(HqqSpec::new(bits, group)?),
+            "r2q" => Scheme::R2q(R2qSpec::new(group)?),
             other => {
                 return Err(KernelError::InvalidParameter {
                     field: "format",
                     value: other.to_string(),
-                    allowed: "rtn, int8_channel, nf4, fp8_e4m3[_channel], fp8_e5m2[_channel], q8_0, q4_0",
+                    allowed: "rtn, hqq, r2q, int8_channel, nf4, fp8_e4m3[_channel], fp8_e5m2[_channel], q8_0, q4_0",
                 })
             }
         })
@@ -102,6 +113,18 @@ impl Scheme {
                 allowed: "rtn_int<bits>_g<group>_<sym|asym>",
             });
         }
+        let grouped = |prefix: &str| -> Option<(u32, usize)> {
+            let rest = name.strip_prefix(prefix)?;
+            let (bits, group) = rest.split_once("_g")?;
+            Some((if bits.is_empty() { 2 } else { bits.parse().ok()? }, group.parse().ok()?))
+        };
+        if name.starts_with("hqq_int") || name.starts_with("r2q_") {
+            return match (grouped("hqq_int"), grouped("r2q")) {
+                (Some((bits, group)), _) => Ok(Scheme::Hqq(HqqSpec::new(bits, group)?)),
+                (_, Some((_, group))) => Ok(Scheme::R2q(R2qSpec::new(group)?)),
+                _ => Err(KernelError::InvalidParameter { field: "scheme", value: name.to_string(), allowed: "hqq_int<bits>_g<group> or r2q_g<group>" }),
+            };
+        }
         Scheme::parse(name, 0, 0, false)
     }
 
@@ -119,6 +142,8 @@ impl Scheme {
             ),
             Scheme::Q8_0 => "q8_0".into(),
             Scheme::Q4_0 => "q4_0".into(),
+            Scheme::Hqq(s) => format!("hqq_int{}_g{}", s.bits, s.group),
+            Scheme::R2q(s) => format!("r2q_g{}", s.group),
         }
     }
 
@@ -128,6 +153,8 @@ impl Scheme {
             Scheme::Rtn(s) => s.bits,
             Scheme::Nf4 | Scheme::Q4_0 => 4,
             Scheme::Int8PerChannel | Scheme::Fp8 { .. } | Scheme::Q8_0 => 8,
+            Scheme::Hqq(s) => s.bits,
+            Scheme::R2q(_) => 2,
         }
     }
 
@@ -145,6 +172,8 @@ impl Scheme {
                 let g = s.groups_per_row(cols);
                 l(s.row_code_bytes(cols), g, if s.symmetric { 0 } else { g }, 0)
             }
+            Scheme::Hqq(s) => l(s.row_code_bytes(cols), 2 * s.groups_per_row(cols), 0, 0),
+            Scheme::R2q(s) => l(s.row_code_bytes(cols), 2 * s.groups_per_row(cols), 0, 0),
             Scheme::Int8PerChannel => l(cols, 1, 0, 0),
             Scheme::Nf4 => l(nf4::row_code_bytes(cols), cols.div_ceil(nf4::BLOCK), 0, 0),
             Scheme::Fp8 { per_channel: true, .. } => l(cols, 1, 0, 0),

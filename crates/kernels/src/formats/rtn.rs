@@ -15,6 +15,7 @@
 //!   asymmetric variant one u8 zero-point.
 //! - Bits per weight: asymmetric `bits + 40/group` (INT4 g128: 4.31), symmetric `bits + 32/group`.
 
+use super::codec::GroupCodec;
 use crate::error::{KernelError, Result};
 use crate::pack::{pack, packed_len, unpack_one};
 use crate::quality::QualityAcc;
@@ -103,6 +104,47 @@ pub fn quantize_one(p: &GroupParams, x: f32) -> f32 {
 #[inline(always)]
 pub fn dequantize_one(p_scale: f32, zero: f32, q: f32) -> f32 {
     (q - zero) * p_scale
+}
+
+/// RTN as a group codec (what GPTQ refits at each group start). The plain row quantizer keeps
+/// its own SIMD paths; this is the scalar rule they are tested equal to.
+impl GroupCodec for RtnSpec {
+    type Params = GroupParams;
+    fn bits(&self) -> u32 {
+        self.bits
+    }
+    fn group(&self) -> usize {
+        self.group
+    }
+    fn scales_per_group(&self) -> usize {
+        1
+    }
+    fn zeros_per_group(&self) -> usize {
+        usize::from(!self.symmetric)
+    }
+    fn fit(&self, x: &[f32]) -> GroupParams {
+        let min = x.iter().copied().fold(f32::INFINITY, f32::min);
+        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        group_params(self.bits, self.symmetric, min, max)
+    }
+    #[inline]
+    fn encode(&self, p: &GroupParams, x: f32) -> u8 {
+        quantize_one(p, x) as u8
+    }
+    #[inline]
+    fn decode(&self, p: &GroupParams, code: u8) -> f32 {
+        dequantize_one(p.scale, p.zero, code as f32)
+    }
+    fn store(&self, p: &GroupParams, scales: &mut [f32], zeros: &mut [u8]) {
+        scales[0] = p.scale;
+        if !self.symmetric {
+            zeros[0] = p.zero as u8;
+        }
+    }
+    fn load(&self, scales: &[f32], zeros: &[u8]) -> GroupParams {
+        let zero = if self.symmetric { (1u32 << (self.bits - 1)) as f32 } else { zeros[0] as f32 };
+        GroupParams { scale: scales[0], inv: 0.0, zero, lo_code: 0.0, hi_code: 0.0 }
+    }
 }
 
 /// Offset of the first NaN/Inf in `x`, if any.

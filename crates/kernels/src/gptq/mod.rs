@@ -1,4 +1,4 @@
-//! GPTQ (Frantar et al., 2022) onto the RTN integer grids: quantize a linear layer's weight one
+//! GPTQ (Frantar et al., 2022) onto a group codec's grid (RTN, HQQ or R2Q, `crate::formats::codec`): quantize a linear layer's weight one
 //! input column at a time and push each column's rounding error onto the columns not yet
 //! quantized, weighted by the inverse Hessian of the layer's inputs, so the layer's *output*
 //! error ‖X(W − Ŵ)ᵀ‖ is small rather than the weight error.
@@ -9,12 +9,13 @@
 //!   optional act-order (columns by decreasing `H_jj`); dampening `λ = damp·mean(diag H)` on the
 //!   diagonal; `Hinv` = upper Cholesky factor of `H⁻¹`.
 //! - For column `j`: `q = quant(w_j)`, `e = (w_j − q̂) / Hinv_jj`, `w_{j+1..} −= e · Hinv_{j, j+1..}`.
-//!   Group parameters (scale/zero of the RTN grid) are computed at each group start on the
+//!   Group parameters (the codec's fit: RTN min/max, HQQ's optimised scale/zero, R2Q's two
+//!   magnitudes) are computed at each group start on the
 //!   weights as updated so far; with act-order the groups are static (computed up front on the
-//!   original weights, in original column order), so the file layout is plain RTN.
-//! - Output: exactly the RTN layout of `spec` (codes, scales, zero-points), so every reader
-//!   dequantizes it as `rtn_int{b}_g{g}_{sym|asym}`; the quality figures compare with the
-//!   original weights.
+//!   original weights, in original column order), so the file layout is the plain format's.
+//! - Output: exactly the layout of the target scheme (codes, scales, zero-points), so every
+//!   reader dequantizes it as that scheme (`rtn_int4_g128_asym`, `hqq_int2_g64`, `r2q_g64`); the
+//!   quality figures compare with the original weights.
 //!
 //! Rows are independent given `Hinv`, so this runs row tiles in parallel and does the
 //! published algorithm's lazy block updates implicitly: each tile streams `Hinv` once.
@@ -27,8 +28,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
-use crate::formats::rtn::{dequantize_one, group_params, quantize_one, GroupParams, RtnSpec};
-use crate::formats::Scheme;
+use crate::formats::{GroupCodec, Scheme};
 use crate::pack::{pack, packed_len};
 use crate::parallel::{pool, resolve_threads};
 use crate::quality::QualityAcc;
@@ -59,7 +59,11 @@ const TILE: usize = 32;
 /// by column; onto the columns after it, once per block as a matrix product.
 const BLOCK: usize = 128;
 
-struct Prepared {
+/// A layer's Hessian made ready for GPTQ: computed once per layer and shared by all of its row
+/// chunks (the Cholesky factorisation costs O(cols³); the chunks only read it).
+pub struct Prepared {
+    cols: usize,
+    act_order: bool,
     /// Column processing order (identity without act-order).
     perm: Vec<usize>,
     /// Upper Cholesky factor of the dampened inverse Hessian, permuted, f32, row-major.
@@ -67,7 +71,19 @@ struct Prepared {
     dead: Vec<bool>,
 }
 
-fn prepare(h: &[f32], cols: usize, opts: &GptqOptions) -> Result<Prepared> {
+impl Prepared {
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// Check `h` (`[cols, cols]`) and factor it as GPTQ needs (dead columns, act-order, dampening,
+/// Cholesky of the inverse).
+pub fn prepare(h: &[f32], cols: usize, opts: &GptqOptions) -> Result<Prepared> {
+    if h.len() != cols * cols {
+        return Err(KernelError::BufferSize { what: "hessian", expected: cols * cols, actual: h.len() });
+    }
+    check_options(opts)?;
     if let Some(bad) = h.iter().position(|v| !v.is_finite()) {
         return Err(KernelError::NonFinite { index: bad, row: bad / cols, col: bad % cols, value: h[bad] });
     }
@@ -95,23 +111,10 @@ fn prepare(h: &[f32], cols: usize, opts: &GptqOptions) -> Result<Prepared> {
         hp[j * cols + j] += lambda;
     }
     let u = linalg::inverse_upper_factor(&hp, cols).map_err(|c| KernelError::NotPositiveDefinite { column: perm[c.min(cols - 1)] })?;
-    Ok(Prepared { perm, hinv: u.iter().map(|&v| v as f32).collect(), dead })
+    Ok(Prepared { cols, act_order: opts.act_order, perm, hinv: u.iter().map(|&v| v as f32).collect(), dead })
 }
 
-fn params_of(spec: &RtnSpec, x: &[f32]) -> GroupParams {
-    let min = x.iter().copied().fold(f32::INFINITY, f32::min);
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    group_params(spec.bits, spec.symmetric, min, max)
-}
-
-/// GPTQ-quantize `w` (`[rows, cols]`, row-major) with the Hessian `h` (`[cols, cols]`).
-pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts: &GptqOptions) -> Result<Quantized> {
-    if w.len() != rows * cols {
-        return Err(KernelError::ShapeMismatch { rows, cols, expected: rows * cols, actual: w.len() });
-    }
-    if h.len() != cols * cols {
-        return Err(KernelError::BufferSize { what: "hessian", expected: cols * cols, actual: h.len() });
-    }
+fn check_options(opts: &GptqOptions) -> Result<()> {
     if opts.act_order && !opts.static_groups {
         return Err(KernelError::InvalidParameter {
             field: "act_order",
@@ -122,18 +125,54 @@ pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts
     if !(opts.damp.is_finite() && opts.damp >= 0.0) {
         return Err(KernelError::InvalidParameter { field: "damp", value: opts.damp.to_string(), allowed: "a finite value ≥ 0" });
     }
+    Ok(())
+}
+
+/// GPTQ-quantize `w` (`[rows, cols]`, row-major) with the Hessian `h` (`[cols, cols]`) onto the
+/// grid of `scheme` (RTN, HQQ or R2Q).
+pub fn gptq(scheme: &Scheme, w: &[f32], rows: usize, cols: usize, h: &[f32], opts: &GptqOptions) -> Result<Quantized> {
+    if w.len() != rows * cols {
+        return Err(KernelError::ShapeMismatch { rows, cols, expected: rows * cols, actual: w.len() });
+    }
+    check_options(opts)?;
+    let prep = prepare(h, cols, opts)?;
+    gptq_prepared(scheme, w, rows, cols, &prep, opts)
+}
+
+/// [`gptq`] with a Hessian already [`prepare`]d (one layer's row chunks share it). `opts` must
+/// have the `act_order` the Hessian was prepared with; `threads` and `static_groups` apply here.
+pub fn gptq_prepared(scheme: &Scheme, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Result<Quantized> {
+    if prep.cols != cols {
+        return Err(KernelError::BufferSize { what: "hessian columns", expected: cols, actual: prep.cols });
+    }
+    if prep.act_order != opts.act_order {
+        return Err(KernelError::InvalidParameter { field: "act_order", value: opts.act_order.to_string(), allowed: "the act_order the Hessian was prepared with" });
+    }
+    match scheme {
+        Scheme::Rtn(spec) => run(spec, scheme, w, rows, cols, prep, opts),
+        Scheme::Hqq(spec) => run(spec, scheme, w, rows, cols, prep, opts),
+        Scheme::R2q(spec) => run(spec, scheme, w, rows, cols, prep, opts),
+        other => Err(KernelError::InvalidParameter { field: "scheme", value: other.name(), allowed: "GPTQ targets the rtn, hqq and r2q grids" }),
+    }
+}
+
+fn run<C: GroupCodec>(spec: &C, scheme: &Scheme, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Result<Quantized> {
+    if w.len() != rows * cols {
+        return Err(KernelError::ShapeMismatch { rows, cols, expected: rows * cols, actual: w.len() });
+    }
+    check_options(opts)?;
     if let Some(bad) = w.iter().position(|v| !v.is_finite()) {
         return Err(KernelError::NonFinite { index: bad, row: bad / cols.max(1), col: bad % cols.max(1), value: w[bad] });
     }
-    let scheme = Scheme::Rtn(*spec);
     let layout = scheme.layout(rows, cols)?;
-    let prep = prepare(h, cols, opts)?;
-    let groups = spec.groups_per_row(cols);
+    let group = spec.group();
+    let (sp, zp) = (spec.scales_per_group(), spec.zeros_per_group());
     let row_code_bytes = layout.row_code_bytes;
+    let (row_scales, row_zeros) = (layout.row_scales, layout.row_zeros);
 
     let mut codes = vec![0u8; layout.code_bytes()];
-    let mut scales = vec![0f32; rows * groups];
-    let mut zeros = vec![0u8; if spec.symmetric { 0 } else { rows * groups }];
+    let mut scales = vec![0f32; layout.scales()];
+    let mut zeros = vec![0u8; layout.zeros()];
 
     let tiles: Vec<usize> = (0..rows).step_by(TILE).collect();
     let run_tile = |r0: usize| -> (Vec<u8>, Vec<f32>, Vec<u8>, QualityAcc) {
@@ -144,17 +183,17 @@ pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts
             .flat_map(|t| perm.iter().map(move |&c| if dead[c] { 0.0 } else { w[(r0 + t) * cols + c] }))
             .collect();
         // Static groups: parameters from the (dead-zeroed) original weights, per original group.
-        let mut params: Vec<Vec<GroupParams>> = (0..n)
+        let mut params: Vec<Vec<C::Params>> = (0..n)
             .map(|t| {
                 if !opts.static_groups {
                     return Vec::new();
                 }
                 let row: Vec<f32> = (0..cols).map(|c| if prep.dead[c] { 0.0 } else { w[(r0 + t) * cols + c] }).collect();
-                row.chunks(spec.group).map(|g| params_of(spec, g)).collect()
+                row.chunks(group).map(|g| spec.fit(g)).collect()
             })
             .collect();
         let mut q = vec![vec![0u8; cols]; n];
-        let mut current: Vec<Option<GroupParams>> = vec![None; n];
+        let mut current: Vec<Option<C::Params>> = vec![None; n];
         let hinv_all = MatRef::from_row_major_slice(&prep.hinv, cols, cols);
         let mut errs = vec![0f32; n * BLOCK];
         for b0 in (0..cols).step_by(BLOCK) {
@@ -166,23 +205,23 @@ pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts
                 for t in 0..n {
                     let row = &mut work[t * cols..(t + 1) * cols];
                     let gp = if opts.static_groups {
-                        params[t][c / spec.group]
+                        params[t][c / group]
                     } else {
                         // No act-order here, so p == c. At a group start every column ≥ p has
                         // received the updates of all columns < p (block updates are applied at
                         // block ends, and groups never straddle a block start mid-block).
-                        if c % spec.group == 0 {
-                            let end = (p + spec.group).min(cols);
-                            let gp = params_of(spec, &row[p..end]);
+                        if c % group == 0 {
+                            let end = (p + group).min(cols);
+                            let gp = spec.fit(&row[p..end]);
                             current[t] = Some(gp);
                             params[t].push(gp);
                         }
                         current[t].expect("group parameters set at the group start")
                     };
                     let x = row[p];
-                    let code = quantize_one(&gp, x);
-                    q[t][c] = code as u8;
-                    let err = (x - dequantize_one(gp.scale, gp.zero, code)) / d;
+                    let code = spec.encode(&gp, x);
+                    q[t][c] = code;
+                    let err = (x - spec.decode(&gp, code)) / d;
                     errs[t * BLOCK + (p - b0)] = err;
                     axpy::axpy_neg(&mut row[p + 1..b1], err, hrow);
                 }
@@ -196,25 +235,23 @@ pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts
                 matmul(dst, Accum::Add, e, h, -1.0f32, Par::Seq);
             }
         }
-        // Pack in the RTN layout and measure against the original weights.
+        // Pack in the scheme's layout and measure against the original weights.
         let mut tcodes = vec![0u8; n * row_code_bytes];
-        let mut tscales = Vec::with_capacity(n * groups);
-        let mut tzeros = Vec::with_capacity(if spec.symmetric { 0 } else { n * groups });
+        let mut tscales = vec![0f32; n * row_scales];
+        let mut tzeros = vec![0u8; n * row_zeros];
         let mut acc = QualityAcc::default();
         for t in 0..n {
             let mut off = 0;
-            for (g, gq) in q[t].chunks(spec.group).enumerate() {
+            for (g, gq) in q[t].chunks(group).enumerate() {
                 let gp = params[t][g];
-                let nb = packed_len(gq.len(), spec.bits);
-                pack(spec.bits, gq, &mut tcodes[t * row_code_bytes + off..t * row_code_bytes + off + nb]);
+                let nb = packed_len(gq.len(), spec.bits());
+                pack(spec.bits(), gq, &mut tcodes[t * row_code_bytes + off..t * row_code_bytes + off + nb]);
                 off += nb;
-                tscales.push(gp.scale);
-                if !spec.symmetric {
-                    tzeros.push(gp.zero as u8);
-                }
+                let (s0, z0) = (t * row_scales + g * sp, t * row_zeros + g * zp);
+                spec.store(&gp, &mut tscales[s0..s0 + sp], &mut tzeros[z0..z0 + zp]);
                 for (k, &code) in gq.iter().enumerate() {
-                    let col = g * spec.group + k;
-                    acc.add(w[(r0 + t) * cols + col], dequantize_one(gp.scale, gp.zero, code as f32));
+                    let col = g * group + k;
+                    acc.add(w[(r0 + t) * cols + col], spec.decode(&gp, code));
                 }
             }
         }
@@ -231,10 +268,8 @@ pub fn gptq(spec: &RtnSpec, w: &[f32], rows: usize, cols: usize, h: &[f32], opts
     for (i, (c, s, z, a)) in parts.into_iter().enumerate() {
         let r0 = tiles[i];
         codes[r0 * row_code_bytes..r0 * row_code_bytes + c.len()].copy_from_slice(&c);
-        scales[r0 * groups..r0 * groups + s.len()].copy_from_slice(&s);
-        if !spec.symmetric {
-            zeros[r0 * groups..r0 * groups + z.len()].copy_from_slice(&z);
-        }
+        scales[r0 * row_scales..r0 * row_scales + s.len()].copy_from_slice(&s);
+        zeros[r0 * row_zeros..r0 * row_zeros + z.len()].copy_from_slice(&z);
         acc.merge(&a);
     }
     Ok(Quantized { layout, codes, scales, zeros, quality: acc.finish(), sums: acc })

@@ -1,0 +1,83 @@
+//! Group codecs: the formats whose every group is "fit parameters to the group, then map each
+//! element to the nearest of a few levels" (RTN, HQQ, R2Q). One trait lets the plain row
+//! quantizer and GPTQ (which refits a group's parameters on the error-updated weights at each
+//! group start) share the same encode/decode rules, so a GPTQ result decodes exactly like the
+//! plain format it targets.
+//!
+//! Storage of a row, for every codec: codes packed per group with `crate::pack` at `bits()`
+//! (each group starts on a byte boundary), then `scales_per_group()` f32 values per group in the
+//! scales buffer, and `zeros_per_group()` u8 values per group in the zero-points buffer.
+
+use crate::pack::{pack, packed_len, unpack_one};
+use crate::quality::QualityAcc;
+
+pub trait GroupCodec: Sync {
+    type Params: Copy + Send + Sync;
+    fn bits(&self) -> u32;
+    fn group(&self) -> usize;
+    fn scales_per_group(&self) -> usize;
+    fn zeros_per_group(&self) -> usize;
+    /// Parameters for one group of finite values.
+    fn fit(&self, x: &[f32]) -> Self::Params;
+    /// The code of the level nearest to `x` (ties as the format's comment says).
+    fn encode(&self, p: &Self::Params, x: f32) -> u8;
+    fn decode(&self, p: &Self::Params, code: u8) -> f32;
+    /// Write `p` to `scales` (length `scales_per_group`) and `zeros` (length `zeros_per_group`).
+    fn store(&self, p: &Self::Params, scales: &mut [f32], zeros: &mut [u8]);
+    /// Read back what `store` wrote.
+    fn load(&self, scales: &[f32], zeros: &[u8]) -> Self::Params;
+
+    fn groups_per_row(&self, cols: usize) -> usize {
+        cols.div_ceil(self.group())
+    }
+    fn row_code_bytes(&self, cols: usize) -> usize {
+        let (g, b) = (self.group(), self.bits());
+        (cols / g) * packed_len(g, b) + packed_len(cols % g, b)
+    }
+}
+
+/// Scalar quantizer of one row through a codec. Returns the offset of a non-finite input.
+pub fn quantize_row<C: GroupCodec>(
+    codec: &C,
+    x: &[f32],
+    codes: &mut [u8],
+    scales: &mut [f32],
+    zeros: &mut [u8],
+    acc: &mut QualityAcc,
+) -> std::result::Result<(), usize> {
+    let (g, bits) = (codec.group(), codec.bits());
+    let (sp, zp) = (codec.scales_per_group(), codec.zeros_per_group());
+    let mut q = vec![0u8; g];
+    let mut code_off = 0;
+    for (k, grp) in x.chunks(g).enumerate() {
+        if let Some(bad) = grp.iter().position(|v| !v.is_finite()) {
+            return Err(k * g + bad);
+        }
+        let p = codec.fit(grp);
+        for (qi, &v) in q.iter_mut().zip(grp) {
+            *qi = codec.encode(&p, v);
+            acc.add(v, codec.decode(&p, *qi));
+        }
+        let nb = packed_len(grp.len(), bits);
+        pack(bits, &q[..grp.len()], &mut codes[code_off..code_off + nb]);
+        code_off += nb;
+        codec.store(&p, &mut scales[k * sp..(k + 1) * sp], &mut zeros[k * zp..(k + 1) * zp]);
+    }
+    Ok(())
+}
+
+/// Decode one row written by [`quantize_row`] (or by GPTQ onto the same codec).
+pub fn dequantize_row<C: GroupCodec>(codec: &C, codes: &[u8], scales: &[f32], zeros: &[u8], out: &mut [f32]) {
+    let (g, bits) = (codec.group(), codec.bits());
+    let (sp, zp) = (codec.scales_per_group(), codec.zeros_per_group());
+    let mut code_off = 0;
+    for (k, grp) in out.chunks_mut(g).enumerate() {
+        let p = codec.load(&scales[k * sp..(k + 1) * sp], &zeros[k * zp..(k + 1) * zp]);
+        let nb = packed_len(grp.len(), bits);
+        let packed = &codes[code_off..code_off + nb];
+        for (i, o) in grp.iter_mut().enumerate() {
+            *o = codec.decode(&p, unpack_one(bits, packed, i));
+        }
+        code_off += nb;
+    }
+}
