@@ -47,13 +47,13 @@ fn quantize_bytes(
 }
 
 /// Keep the typed error for `reject` (which has the `Env` to build it) and fail the task.
-fn hold(slot: &mut Option<KernelError>, e: KernelError) -> Error {
+pub(crate) fn hold(slot: &mut Option<KernelError>, e: KernelError) -> Error {
     *slot = Some(e);
     error::pending()
 }
 
 /// In `reject`: the typed JS error for what `hold` kept, else the error as it came.
-fn held(slot: &mut Option<KernelError>, env: Env, err: Error) -> Error {
+pub(crate) fn held(slot: &mut Option<KernelError>, env: Env, err: Error) -> Error {
     slot.take().map_or(err, |e| error::to_js(env, &e))
 }
 
@@ -85,7 +85,7 @@ impl Task for QuantizeTask {
     }
 }
 
-fn sync_error(env: &Env, e: KernelError) -> Error {
+pub(crate) fn sync_error(env: &Env, e: KernelError) -> Error {
     error::to_js(*env, &e)
 }
 
@@ -364,7 +364,7 @@ pub struct GptqTask {
     rows: usize,
     cols: usize,
     hessian: Float32Array,
-    spec: arrowquant_kernels::RtnSpec,
+    spec: Scheme,
     options: arrowquant_kernels::gptq::GptqOptions,
     error: Option<KernelError>,
 }
@@ -395,8 +395,8 @@ impl Task for GptqTask {
 }
 
 /// GPTQ a `[rows, cols]` weight (raw `dtype` bytes) with the layer's input Hessian `[cols, cols]`
-/// onto the RTN grid `format` (`{name: "rtn", bits, groupSize, symmetric}`); the result decodes
-/// as that RTN scheme.
+/// onto the grid `format` (`{name: "rtn", bits, groupSize, symmetric}`, `hqq`, `r2q`); the result
+/// decodes as that scheme.
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn gptq_quantize(
@@ -411,11 +411,11 @@ pub fn gptq_quantize(
 ) -> Result<AsyncTask<GptqTask>> {
     let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
     let spec = match format.to_scheme().map_err(|e| sync_error(&env, e))? {
-        Scheme::Rtn(spec) => spec,
+        s @ (Scheme::Rtn(_) | Scheme::Hqq(_) | Scheme::R2q(_)) => s,
         other => {
             return Err(sync_error(
                 &env,
-                KernelError::InvalidParameter { field: "format", value: other.name(), allowed: "GPTQ quantizes onto the rtn grids" },
+                KernelError::InvalidParameter { field: "format", value: other.name(), allowed: "GPTQ quantizes onto the rtn, hqq and r2q grids" },
             ))
         }
     };

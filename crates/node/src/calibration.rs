@@ -1,0 +1,197 @@
+//! Calibrated layers: a layer's Hessian (factored once, lazily, on a worker thread, then shared
+//! by all of its row chunks), its spatial-smoothing factors, and the α search. Conversions only;
+//! the logic is `arrowquant_kernels::{gptq, layer, smoothing}`.
+
+use std::sync::{Arc, OnceLock};
+
+use arrowquant_kernels::gptq::{prepare, GptqOptions, Prepared};
+use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration as KernelLayer};
+use arrowquant_kernels::smoothing::{smooth_hessian, SmoothingSearch as KernelSearch};
+use arrowquant_kernels::{KernelError, Scheme};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::convert::{Dtype, Elements, FormatSpec, KernelOptions};
+use crate::source::SourceChunk;
+use crate::tasks::{held, hold, sync_error, GptqOptionsJs, QuantizedChunk};
+
+struct Shared {
+    cols: usize,
+    /// Raw little-endian f32 `[cols, cols]`, dropped once factored.
+    hessian: std::sync::Mutex<Option<Arc<arrowquant_source::PooledBuf>>>,
+    channel_scales: Option<Vec<f32>>,
+    gptq: GptqOptions,
+    prepared: OnceLock<std::result::Result<Prepared, KernelError>>,
+}
+
+impl Shared {
+    fn prepared(&self) -> std::result::Result<Option<&Prepared>, KernelError> {
+        let has_hessian = self.prepared.get().is_some() || self.hessian.lock().map(|h| h.is_some()).unwrap_or(false);
+        if !has_hessian {
+            return Ok(None);
+        }
+        let r = self.prepared.get_or_init(|| {
+            let bytes = self.hessian.lock().ok().and_then(|mut h| h.take()).ok_or(KernelError::InvalidParameter {
+                field: "hessian",
+                value: "released".into(),
+                allowed: "a Hessian still held",
+            })?;
+            if bytes.len() != self.cols * self.cols * 4 {
+                return Err(KernelError::BufferSize { what: "hessian bytes", expected: self.cols * self.cols * 4, actual: bytes.len() });
+            }
+            let h: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let h = match &self.channel_scales {
+                Some(s) => smooth_hessian(&h, s),
+                None => h,
+            };
+            prepare(&h, self.cols, &self.gptq)
+        });
+        r.as_ref().map(Some).map_err(Clone::clone)
+    }
+}
+
+/// One layer's calibration as the kernels use it: create once per tensor, pass to every
+/// `quantizeLayerChunk` of the tensor.
+#[napi]
+pub struct LayerCalibration {
+    /// `None` once released; tasks already running keep their own reference.
+    shared: std::sync::Mutex<Option<Arc<Shared>>>,
+}
+
+impl LayerCalibration {
+    fn get(&self) -> Result<Arc<Shared>> {
+        self.shared.lock().map_err(|_| Error::from_reason("poisoned"))?.clone().ok_or_else(|| Error::from_reason("layer calibration already released"))
+    }
+}
+
+#[napi]
+impl LayerCalibration {
+    /// `hessian`: the layer's `[cols, cols]` f32 Hessian as read from the calibration file (a
+    /// `SourceChunk` of little-endian f32), or null for no GPTQ. `channelScales`: smoothing factors
+    /// `s` (`cols` values) or null.
+    #[napi(factory)]
+    pub fn create(env: Env, cols: u32, hessian: Option<&SourceChunk>, channel_scales: Option<Float32Array>, gptq: Option<GptqOptionsJs>) -> Result<Self> {
+        let g = gptq.unwrap_or_default();
+        let act_order = g.act_order.unwrap_or(false);
+        let opts = GptqOptions { damp: g.damp.unwrap_or(0.01), act_order, static_groups: act_order, threads: 0 };
+        let cols = cols as usize;
+        if let Some(s) = &channel_scales {
+            if s.len() != cols {
+                return Err(sync_error(&env, KernelError::BufferSize { what: "channel scales", expected: cols, actual: s.len() }));
+            }
+            if let Some(bad) = s.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(sync_error(&env, KernelError::InvalidParameter { field: "channel scales", value: format!("{} at channel {bad}", s[bad]), allowed: "finite values > 0" }));
+            }
+        }
+        let hessian = match hessian {
+            Some(h) => Some(h.shared()?),
+            None => None,
+        };
+        let shared = Shared { cols, hessian: std::sync::Mutex::new(hessian), channel_scales: channel_scales.map(|s| s.to_vec()), gptq: opts, prepared: OnceLock::new() };
+        Ok(LayerCalibration { shared: std::sync::Mutex::new(Some(Arc::new(shared))) })
+    }
+
+    /// Free the Hessian and its factorisation now rather than at the next GC (idempotent).
+    #[napi]
+    pub fn release(&self) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.take();
+        }
+    }
+}
+
+pub struct LayerChunkTask {
+    data: Arc<arrowquant_source::PooledBuf>,
+    dtype: Dtype,
+    rows: usize,
+    cols: usize,
+    scheme: Scheme,
+    layer: Arc<Shared>,
+    options: arrowquant_kernels::RunOptions,
+    error: Option<KernelError>,
+}
+
+#[napi]
+impl Task for LayerChunkTask {
+    type Output = arrowquant_kernels::Quantized;
+    type JsValue = QuantizedChunk;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || {
+            if self.layer.cols != self.cols {
+                return Err(KernelError::BufferSize { what: "calibration columns", expected: self.cols, actual: self.layer.cols });
+            }
+            let elements = Elements::new(&self.data, self.dtype)?;
+            let calib = KernelLayer { hessian: self.layer.prepared()?, channel_scales: self.layer.channel_scales.as_deref(), gptq: self.layer.gptq };
+            quantize_layer_chunk(&self.scheme, elements.source(), self.rows, self.cols, &calib, &self.options)
+        };
+        run().map_err(|e| hold(&mut self.error, e))
+    }
+
+    fn resolve(&mut self, _env: Env, q: Self::Output) -> Result<Self::JsValue> {
+        Ok(q.into())
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        Err(held(&mut self.error, env, err))
+    }
+}
+
+/// Quantize a row chunk of a calibrated layer (GPTQ when the layer has a Hessian; smoothed when
+/// it has channel scales). The result stays in Rust, like `quantizeChunk`'s.
+#[napi]
+pub fn quantize_layer_chunk_task(
+    env: Env,
+    chunk: &SourceChunk,
+    dtype: String,
+    rows: u32,
+    cols: u32,
+    format: FormatSpec,
+    layer: &LayerCalibration,
+    options: Option<KernelOptions>,
+) -> Result<AsyncTask<LayerChunkTask>> {
+    let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
+    let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
+    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
+    Ok(AsyncTask::new(LayerChunkTask { data: chunk.shared()?, dtype, rows: rows as usize, cols: cols as usize, scheme, layer: layer.get()?, options, error: None }))
+}
+
+#[napi(object)]
+pub struct SmoothingChoiceJs {
+    /// The α chosen, or null when smoothing did not lower the estimated error.
+    pub alpha: Option<f64>,
+    pub scales: Float32Array,
+    pub error_unsmoothed: f64,
+    pub error_chosen: f64,
+}
+
+/// Spatial-smoothing α search over one pass of a tensor's row chunks (in order).
+#[napi]
+pub struct SmoothingSearch {
+    inner: KernelSearch,
+}
+
+#[napi]
+impl SmoothingSearch {
+    #[napi(constructor)]
+    pub fn new(rows: u32, cols: u32) -> Self {
+        SmoothingSearch { inner: KernelSearch::new(rows as usize, cols as usize) }
+    }
+
+    #[napi]
+    pub fn add_chunk(&mut self, env: Env, chunk: &SourceChunk, dtype: String, row_start: u32, rows: u32) -> Result<()> {
+        let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
+        let data = chunk.shared()?;
+        let elements = Elements::new(&data, dtype).map_err(|e| sync_error(&env, e))?;
+        self.inner.add_rows(elements.source(), row_start as usize, rows as usize).map_err(|e| sync_error(&env, e))
+    }
+
+    /// `actAbsmax[j]` = max |x_j| over the calibration, `hessianDiagonal[j]` = H_jj.
+    #[napi]
+    pub fn finish(&self, env: Env, format: FormatSpec, act_absmax: Float32Array, hessian_diagonal: Float32Array, options: Option<KernelOptions>) -> Result<SmoothingChoiceJs> {
+        let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
+        let opts = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
+        let c = self.inner.finish(&scheme, &act_absmax, &hessian_diagonal, &opts).map_err(|e| sync_error(&env, e))?;
+        Ok(SmoothingChoiceJs { alpha: c.alpha.map(f64::from), scales: Float32Array::new(c.scales), error_unsmoothed: c.error_unsmoothed, error_chosen: c.error_chosen })
+    }
+}
