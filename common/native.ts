@@ -21,6 +21,8 @@ export type {
   KernelOptions,
   QualityFigures,
   QuantizeResult,
+  SmoothingChoiceJs,
+  TimeGroupJs,
   WriteSummaryJs,
 } from '../native/index.cjs';
 
@@ -116,6 +118,12 @@ export const SourceFile = addon.SourceFile;
 export type SourceFile = Addon.SourceFile;
 export type SourceChunk = Addon.SourceChunk;
 export type QuantizedChunk = Addon.QuantizedChunk;
+/** A calibrated layer (Hessian factored once, smoothing factors) shared by its chunks. */
+export const LayerCalibration = addon.LayerCalibration;
+export type LayerCalibration = Addon.LayerCalibration;
+/** Spatial-smoothing α search over one pass of a tensor's chunks. */
+export const SmoothingSearch = addon.SmoothingSearch;
+export type SmoothingSearch = Addon.SmoothingSearch;
 
 /**
  * Quantize a chunk read by `SourceFile.read`; the bytes never enter JS and the result stays in
@@ -162,6 +170,23 @@ export async function gptqQuantize(
   const buf = Buffer.isBuffer(weights) ? weights : Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength);
   try {
     return await addon.gptqQuantize(buf, dtype, rows, cols, hessian, format, options);
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+/** Quantize a row chunk of a calibrated layer (GPTQ with its Hessian and/or smoothing); stays in Rust. */
+export async function quantizeLayerChunk(
+  chunk: Addon.SourceChunk,
+  dtype: Dtype,
+  rows: number,
+  cols: number,
+  format: Addon.FormatSpec,
+  layer: Addon.LayerCalibration,
+  options?: Addon.KernelOptions,
+): Promise<Addon.QuantizedChunk> {
+  try {
+    return await addon.quantizeLayerChunkTask(chunk, dtype, rows, cols, format, layer, options);
   } catch (err) {
     throw fromNative(err);
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference reader for ArrowQuant files (format version 1), written from docs/FORMAT.md alone.
+"""Reference reader for ArrowQuant files (format versions 1 and 2), written from docs/FORMAT.md alone.
 
 Needs only pyarrow and numpy. Every scheme is decoded with vectorized float32 arithmetic in the
 same order as the Rust dequantizer, so the values are bit-identical to what ArrowQuant's own
@@ -10,6 +10,9 @@ readers return.
     dequantize(path, name)        -> numpy.ndarray  the tensor in its original shape
     tensors(path)                 -> list[dict]     per-tensor index with merged quality figures
     metadata(path)                -> dict           the footer keys (JSON values decoded)
+    activation_params(path, name, timestep) -> (scale, zero_point) | None
+                                                    time-aware input-activation parameters
+    channel_scales(path, name)    -> numpy.ndarray | None   spatial-smoothing factors s
 
 Only the row groups that hold the requested tensor are read, so memory stays bounded by a few
 row groups whatever the file size.
@@ -27,7 +30,8 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+READABLE_VERSIONS = ("1", "2")
 VERSION_KEY = b"arrowquant.format_version"
 
 # Columns without per-chunk payload: enough to list tensors and find their row groups.
@@ -53,7 +57,7 @@ class UnknownTensorError(ArrowQuantError, LookupError):
 
 
 class UnknownSchemeError(ArrowQuantError):
-    """A scheme name this reader (format version 1) does not know."""
+    """A scheme name this reader (format version 2) does not know."""
 
 
 class CorruptFileError(ArrowQuantError):
@@ -98,8 +102,10 @@ KEPT_DTYPES = {
 }
 
 _RTN = re.compile(r"^rtn_int(2|4|8)_g(32|64|128|256)_(sym|asym)$")
+_HQQ = re.compile(r"^hqq_int(2|4|8)_g(32|64|128|256)$")
+_R2Q = re.compile(r"^r2q_g(32|64|128|256)$")
 _FIXED_SCHEMES = ("int8_channel", "nf4", "fp8_e4m3", "fp8_e4m3_channel", "fp8_e5m2", "fp8_e5m2_channel", "q8_0", "q4_0")
-KNOWN_SCHEMES = "rtn_int{2,4,8}_g{32,64,128,256}_{asym,sym}, " + ", ".join(_FIXED_SCHEMES) + ", keep_<DTYPE>"
+KNOWN_SCHEMES = "rtn_int{2,4,8}_g{32,64,128,256}_{asym,sym}, hqq_int{2,4,8}_g{32,64,128,256}, r2q_g{32,64,128,256}, " + ", ".join(_FIXED_SCHEMES) + ", keep_<DTYPE>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,10 +124,10 @@ def _open(path) -> pq.ParquetFile:
     if version is None:
         raise NotArrowQuantError(
             f"{path}: not an ArrowQuant file (the Parquet footer has no {VERSION_KEY.decode()} key)")
-    if version.decode("utf-8", "replace") != FORMAT_VERSION:
+    if version.decode("utf-8", "replace") not in READABLE_VERSIONS:
         raise NotArrowQuantError(
             f"{path}: ArrowQuant format version {version.decode('utf-8', 'replace')!r} is not supported "
-            f"(this reader knows version {FORMAT_VERSION})")
+            f"(this reader knows versions {', '.join(READABLE_VERSIONS)})")
     names = set(pf.schema_arrow.names)
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
@@ -292,6 +298,22 @@ def _decode_chunk(scheme, rows, cols, codes, scales, zeros, ctx):
         else:
             z = _expand(np.frombuffer(zeros, dtype=np.uint8).reshape(rows, groups).astype(np.float32), cols, group)
         return (q.astype(np.float32) - z) * _expand(s, cols, group)
+    m = _HQQ.match(scheme) or _R2Q.match(scheme)
+    if m:
+        # Two f32 per group: (scale, zero) for HQQ, (alpha1, alpha2) for R2Q; codes packed as RTN.
+        bits, group = (int(m.group(1)), int(m.group(2))) if scheme.startswith("hqq") else (2, int(m.group(1)))
+        groups = -(-cols // group)
+        gbytes = group * bits // 8
+        tbytes = -(-(cols % group) * bits // 8)
+        _check("codes", len(codes), rows * ((cols // group) * gbytes + tbytes), ctx)
+        _check("scales", len(scales), rows * groups * 8, ctx)
+        _check("zeros", len(zeros), 0, ctx)
+        q = _unpack_grouped(raw, rows, cols, group, lambda b: _unpack_lsb(b, bits), gbytes, tbytes)
+        p = _f32(scales).reshape(rows, groups, 2)
+        a, b = _expand(p[:, :, 0], cols, group), _expand(p[:, :, 1], cols, group)
+        if scheme.startswith("hqq"):
+            return (q.astype(np.float32) - b) * a  # (q - zero) * scale
+        return np.where(q & 2, a, -a) + np.where(q & 1, b, -b)  # ±alpha1 ± alpha2
     if scheme == "int8_channel":
         _check("codes", len(codes), rows * cols, ctx)
         _check("scales", len(scales), rows * 4, ctx)
@@ -362,12 +384,48 @@ def _read_chunks(pf: pq.ParquetFile, index_rows: list[dict]) -> list[dict]:
         t = pf.read_row_group(rg, columns=INDEX_COLUMNS + PAYLOAD_COLUMNS + ["channel_scales", "time_groups"])
         t = t.filter(pc.equal(t.column("tensor_index"), t_index))
         out.extend(t.to_pylist())
+    out = sorted(out, key=lambda r: r["chunk_index"])
     for r in out:
-        # Reserved columns: always null in version 1 (FORMAT.md, Reserved columns).
-        if r["channel_scales"] is not None or r["time_groups"] is not None:
-            raise CorruptFileError(f"tensor {r['name']!r} chunk {r['chunk_index']}: channel_scales/time_groups are "
-                                   f"set, which format version {FORMAT_VERSION} does not allow")
-    return sorted(out, key=lambda r: r["chunk_index"])
+        # A tensor's channel_scales and time_groups are the same on every chunk row (FORMAT.md).
+        if r["channel_scales"] != out[0]["channel_scales"] or r["time_groups"] != out[0]["time_groups"]:
+            raise CorruptFileError(f"tensor {r['name']!r} chunk {r['chunk_index']}: channel_scales/time_groups "
+                                   f"differ from chunk {out[0]['chunk_index']}'s")
+    return out
+
+
+def _smoothing(first: dict, cols: int, ctx: str):
+    """The spatial-smoothing factors s (float32, one per column), or None."""
+    cs = first["channel_scales"]
+    if cs is None:
+        return None
+    if first["method"] == "keep":
+        raise CorruptFileError(f"{ctx}: a kept tensor has channel_scales")
+    _check("channel_scales", len(cs), cols * 4, ctx)
+    return _f32(cs)
+
+
+def channel_scales(path, name: str):
+    """Spatial-smoothing factors of a quantized tensor (the codes encode W·diag(s)), or None."""
+    pf = _open(path)
+    chunks = _read_chunks(pf, _find(pf, path, name))
+    shape = [int(d) for d in chunks[0]["shape"]]
+    cols = 1 if len(shape) <= 1 else int(np.prod(shape[1:], dtype=np.int64))
+    return _smoothing(chunks[0], cols, f"{path}: tensor {name!r}")
+
+
+def activation_params(path, name: str, timestep: int):
+    """(scale, zero_point) of the tensor's 8-bit input activations at `timestep`: the group with
+    t_start <= timestep < t_end. None when the tensor has no time groups."""
+    pf = _open(path)
+    chunks = _read_chunks(pf, _find(pf, path, name))
+    groups = chunks[0]["time_groups"]
+    if groups is None:
+        return None
+    for g in groups:
+        if g["t_start"] <= timestep < g["t_end"]:
+            return float(np.float32(g["scale"])), float(np.float32(g["zero_point"]))
+    spans = ", ".join(f"[{g['t_start']}, {g['t_end']})" for g in groups)
+    raise LookupError(f"{path}: tensor {name!r}: timestep {timestep} is in no time group ({spans})")
 
 
 def dequantize(path, name: str) -> np.ndarray:
@@ -411,6 +469,10 @@ def dequantize(path, name: str) -> np.ndarray:
         r0, n = c["row_start"], c["row_count"]
         out[r0:r0 + n] = decode_chunk(scheme, n, cols, c["codes"], c["scales"], c["zeros"],
                                       f"{ctx} chunk {c['chunk_index']}")
+    s = _smoothing(first, cols, ctx)
+    if s is not None:
+        with np.errstate(all="ignore"):
+            out /= s  # the codes encode W·diag(s): x = decoded / s_j (float32 division)
     return out.reshape(shape)
 
 

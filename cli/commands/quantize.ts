@@ -21,6 +21,7 @@ interface QuantizeFlags {
   modality?: string;
   minAccuracy?: string;
   failFast?: boolean;
+  calibration?: string;
   report?: string;
 }
 
@@ -35,6 +36,7 @@ const FLAG_NAMES = {
   modality: '--modality',
   min_accuracy: '--min-accuracy',
   fail_fast: '--fail-fast',
+  calibration: '--calibration',
 } as const;
 
 export function quantizeCommand(): Command {
@@ -57,13 +59,15 @@ export function quantizeCommand(): Command {
     .addOption(new Option('--modality <m>', 'override modality detection').choices(MODALITIES))
     .option('--min-accuracy <x>', 'cosine similarity below which a tensor falls back to more bits (0-1)')
     .option('--fail-fast', 'stop at the first tensor below --min-accuracy instead of falling back')
+    .option('--calibration <file>', 'calibration statistics (safetensors; docs/CALIBRATION.md) for gptq, r2q, auto, spatial smoothing and time-aware activations')
     .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  arrowquant quantize ./flux-dev -o flux.int4.parquet --profile local\n' +
         '  arrowquant quantize ./dream-7b -o dream.int2.parquet --bits 2 --mode streaming --report report.json\n' +
-        '  ARROW_QUANT_BIT_WIDTH=8 arrowquant quantize model.safetensors -o out.parquet --method q8_0',
+        '  ARROW_QUANT_BIT_WIDTH=8 arrowquant quantize model.safetensors -o out.parquet --method q8_0\n' +
+        '  arrowquant quantize ./dit -o dit.gptq4.parquet --method gptq --calibration calib.safetensors --bits 4 --group-size 128',
     )
     .action(async (model: string, flags: QuantizeFlags, cmd: Command) => {
       const mode = outputMode(globalOptions(cmd));
@@ -77,6 +81,7 @@ export function quantizeCommand(): Command {
         modality: flags.modality,
         min_accuracy: flags.minAccuracy,
         fail_fast: flags.failFast,
+        calibration: flags.calibration,
       };
       const resolution = resolveConfig({ cli, cliFlags: FLAG_NAMES, ...(flags.config !== undefined ? { yamlPath: flags.config } : {}) });
       for (const w of resolution.warnings) log(mode, 'warning', `warning: ${w}`, {}, 'warn');

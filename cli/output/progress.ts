@@ -18,6 +18,17 @@ export class Progress {
       case 'modality':
         log(this.mode, 'modality', `modality: ${e.modality} (${e.reason})`, { modality: e.modality, reason: e.reason, detected: e.detected });
         break;
+      case 'calibration': {
+        if (e.file !== undefined) log(this.mode, 'calibration', `calibration: ${e.file} (${e.layers} layers; ${e.used} tensors use it)`, { file: e.file, layers: e.layers, used: e.used });
+        if (e.warnings.length > 0) {
+          // One line for the lot (a model can have hundreds of layers); the names in full with --verbose / in JSON.
+          const shown = e.warnings.slice(0, 3).map((w) => w.tensor).join(', ');
+          const more = e.warnings.length > 3 ? ` and ${e.warnings.length - 3} more` : '';
+          log(this.mode, 'calibration_warning', `warning: ${e.warnings.length} tensors have no calibration for their method (${shown}${more}): ${e.warnings[0]!.message}`, { warnings: e.warnings }, 'warn');
+          for (const w of e.warnings) log(this.mode, 'calibration_missing', `  ${w.tensor}: ${w.message}`, {}, 'debug');
+        }
+        break;
+      }
       case 'plan':
         this.total = e.sourceBytes;
         this.tensors = e.tensors;

@@ -11,7 +11,7 @@ export const MODALITIES = ['text', 'code', 'image', 'audio'] as const;
 export const DEPLOYMENT_PROFILES = ['edge', 'local', 'cloud'] as const;
 export const PRESERVE_DTYPES = ['source', 'float32', 'float16', 'bfloat16'] as const;
 /** Quantization methods, as the kernels name them (see the README's format table). */
-export const METHODS = ['rtn', 'rtn_sym', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel'] as const;
+export const METHODS = ['rtn', 'rtn_sym', 'hqq', 'r2q', 'gptq', 'auto', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel'] as const;
 
 export type BitWidth = (typeof BIT_WIDTHS)[number];
 export type GroupSize = (typeof GROUP_SIZES)[number];
@@ -39,6 +39,9 @@ export const RULES = {
   enable_spatial: 'true or false',
   min_accuracy: 'a number from 0 to 1',
   calibration_samples: 'an integer of at least 1',
+  calibration: 'a path to a calibration safetensors file, or null',
+  gptq_damp: 'a number from 0 to 1',
+  gptq_act_order: 'true or false',
   fail_fast: 'true or false',
   num_threads: 'an integer of at least 0 (0 = all cores)',
   enable_streaming: 'true or false',
@@ -117,7 +120,7 @@ export const ConfigSchema = z.strictObject({
     .describe('Deployment profile whose presets fill every profile-dependent key that is not set explicitly: edge (2-4 GB RAM), local (8+ GB), cloud (32+ GB).'),
   bit_width: bitWidth().describe('Target bit width of the rtn and rtn_sym methods. Lower compresses more and loses more accuracy; other methods have fixed widths.'),
   method: method().describe(
-    'Quantization method. rtn: uniform integer grid at bit_width, asymmetric (scale and zero point per group); rtn_sym: symmetric, no zero point; nf4: 4-bit NormalFloat, blocks of 64; fp8_e4m3 / fp8_e5m2: 8-bit floats with a scale; q4_0 / q8_0: GGUF blocks of 32, byte-identical to llama.cpp; int8_channel: 8-bit codes, one scale per output channel.',
+    'Quantization method. rtn: uniform integer grid at bit_width, asymmetric (scale and zero point per group); rtn_sym: symmetric, no zero point; hqq: the rtn grid with scale and zero point optimised per group (half-quadratic, calibration-free); r2q: residual 2-bit, levels ±a1±a2 per group (GPTQ onto that grid where the layer has calibration); gptq: GPTQ onto the rtn grid with each layer\'s input Hessian from `calibration` (layers without one use rtn, with a warning); auto: the modality strategy table (text/code: r2q, image/audio: gptq where calibrated, else rtn; docs/CALIBRATION.md); nf4: 4-bit NormalFloat, blocks of 64; fp8_e4m3 / fp8_e5m2: 8-bit floats with a scale; q4_0 / q8_0: GGUF blocks of 32, byte-identical to llama.cpp; int8_channel: 8-bit codes, one scale per output channel.',
   ),
   group_size: groupSize().describe('Weights per group sharing one scale (rtn, rtn_sym). Smaller groups are more accurate and store more scales.'),
   modality: z
@@ -133,6 +136,19 @@ export const ConfigSchema = z.strictObject({
     .max(1, must(RULES.min_accuracy))
     .describe('Minimum cosine similarity of a quantized layer to its original; below it the layer falls back to a higher bit width (unless fail_fast).'),
   calibration_samples: intRange(RULES.calibration_samples, 1).describe('Calibration samples used to compute quantization parameters. More is more accurate and slower.'),
+  calibration: z
+    .string(must(RULES.calibration))
+    .min(1, must(RULES.calibration))
+    .nullable()
+    .describe(
+      'Calibration statistics (safetensors: per-layer input Hessian, per-timestep-group activation ranges; docs/CALIBRATION.md, tools/capture_calibration.py). Used by gptq (and r2q/auto), enable_spatial and enable_time_aware. A relative path is relative to the working directory.',
+    ),
+  gptq_damp: z
+    .number(must(RULES.gptq_damp))
+    .min(0, must(RULES.gptq_damp))
+    .max(1, must(RULES.gptq_damp))
+    .describe('GPTQ dampening, as a fraction of the mean diagonal of the Hessian (published default 0.01).'),
+  gptq_act_order: bool().describe('GPTQ act-order: quantize input columns by decreasing Hessian diagonal (with static groups).'),
   fail_fast: bool().describe('Fail on the first layer below min_accuracy instead of falling back to a higher bit width. For testing and debugging.'),
   num_threads: intRange(RULES.num_threads, 0).describe('Worker threads for quantization; 0 uses every CPU core.'),
   enable_streaming: bool().describe('Streaming: load one layer at a time, trading speed for a small memory footprint.'),

@@ -68,12 +68,30 @@ function chunkPayloadBytes(r: IndexRowJs): number {
   return payloadSize(r.scheme, r.rowCount, cols);
 }
 
-/** Decode one stored chunk: dequantized f32, or a kept chunk's values. */
-async function decodeChunk(t: TensorInfo, c: ChunkPayloadJs, cols: number): Promise<TensorValues> {
+function f32s(b: Uint8Array): Float32Array {
+  const out = new Float32Array(b.length / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+/** A chunk's spatial-smoothing factors (FORMAT.md: one f32 per column), or undefined. */
+function smoothingOf(path: string, t: TensorInfo, c: ChunkPayloadJs, cols: number): Float32Array | undefined {
+  if (c.channelScales == null) return undefined;
+  if (c.channelScales.length !== 4 * cols) throw new ArrowQuantError(`${path}: tensor "${t.name}" chunk ${c.chunkIndex}: channel_scales holds ${c.channelScales.length} bytes, ${cols} columns need ${4 * cols}`);
+  return f32s(c.channelScales);
+}
+
+/** Decode one stored chunk: dequantized f32 (divided by the smoothing factors), or a kept chunk's values. */
+async function decodeChunk(path: string, t: TensorInfo, c: ChunkPayloadJs, cols: number): Promise<TensorValues> {
   if (t.method === 'keep') return keptValues(c.scheme.replace(/^keep_/, ''), c.codes);
-  const scales = new Float32Array(c.scales.length / 4);
-  new Uint8Array(scales.buffer).set(c.scales);
-  return dequantize({ name: c.scheme }, c.rowCount, cols, c.codes, scales, c.zeros);
+  const values = await dequantize({ name: c.scheme }, c.rowCount, cols, c.codes, f32s(c.scales), c.zeros);
+  const s = smoothingOf(path, t, c, cols);
+  if (s) {
+    // The codes encode W·diag(s): x = decoded / s_j, a float32 division (fround of the exact
+    // double quotient of two floats is the correctly rounded float quotient).
+    for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i]! / s[i % cols]!);
+  }
+  return values;
 }
 
 export class QuantizedFile {
@@ -162,7 +180,7 @@ export class QuantizedFile {
       return keptValues(dtype, Buffer.concat(chunks.map((c) => c.codes)));
     }
     const out = new Float32Array(t.elements);
-    for (const c of chunks) out.set((await decodeChunk(t, c, cols)) as Float32Array, c.rowStart * cols);
+    for (const c of chunks) out.set((await decodeChunk(this.path, t, c, cols)) as Float32Array, c.rowStart * cols);
     return out;
   }
 
@@ -175,7 +193,28 @@ export class QuantizedFile {
     const raw = rows[0];
     if (!raw) throw new ArrowQuantError(`${this.path}: tensor "${t.name}" has no chunk ${chunkIndex}`);
     const { cols } = view2d(t.shape);
-    return { rowStart: raw.rowStart, rowCount: raw.rowCount, raw, values: await decodeChunk(t, raw, cols) };
+    return { rowStart: raw.rowStart, rowCount: raw.rowCount, raw, values: await decodeChunk(this.path, t, raw, cols) };
+  }
+
+  /** Spatial-smoothing factors s of a tensor (its codes encode W·diag(s)), or undefined. */
+  async channelScales(which: string | TensorInfo): Promise<Float32Array | undefined> {
+    const t = typeof which === 'string' ? this.tensor(which) : which;
+    const { raw } = await this.chunk(t, 0);
+    return smoothingOf(this.path, t, raw, view2d(t.shape).cols);
+  }
+
+  /**
+   * Time-aware parameters of the tensor's 8-bit input activations at `timestep` (FORMAT.md, Time
+   * groups): the group with t_start ≤ timestep < t_end; undefined when the tensor has none.
+   */
+  async activationParams(which: string | TensorInfo, timestep: number): Promise<{ scale: number; zeroPoint: number } | undefined> {
+    const t = typeof which === 'string' ? this.tensor(which) : which;
+    const rows = await this.source.tensorChunk(t.index, 0).catch((e: unknown) => Promise.reject(fromNative(e)));
+    const groups = rows[0]?.timeGroups;
+    if (groups == null) return undefined;
+    const g = groups.find((x) => x.tStart <= timestep && timestep < x.tEnd);
+    if (!g) throw new ArrowQuantError(`${this.path}: tensor "${t.name}": timestep ${timestep} is in no time group (${groups.map((x) => `[${x.tStart}, ${x.tEnd})`).join(', ')})`);
+    return { scale: g.scale, zeroPoint: g.zeroPoint };
   }
 
   /** The raw (undequantized) chunk rows of a tensor. */

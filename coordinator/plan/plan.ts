@@ -5,13 +5,16 @@
  * boundary is a group boundary. The plan depends only on the model and the resolved config,
  * which is what makes every executor produce the same file.
  */
-import { compilePattern, type Method, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
+import { compilePattern, type Method, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
+import { layerFor, type CalibrationFile, type LayerStats } from '../calibration/file.js';
+import { CalibrationError } from '../calibration/errors.js';
 import { view2d } from '../../common/format/view.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import type { ModelFile } from '../model/discover.js';
 import type { SafetensorsHeader } from '../model/safetensors.js';
 import { nameKeep, structuralKeep } from './keep-rules.js';
-import { fallbackLadder, fitsRow, methodBits, schemeFor, type SchemeChoice } from './schemes.js';
+import { fallbackLadder, fitsRow, methodBits, schemeFor, type ConcreteMethod, type SchemeChoice } from './schemes.js';
+import { STRATEGY_TABLE } from './strategy.js';
 
 export interface Chunk {
   chunkIndex: number;
@@ -22,9 +25,20 @@ export interface Chunk {
   length: number;
 }
 
+/** How a quantized tensor uses the calibration file (absent: it does not). */
+export interface LayerUse {
+  stats: LayerStats;
+  /** GPTQ with the layer's Hessian (on the rungs marked `calibrated`). */
+  hessian: boolean;
+  /** Search spatial-smoothing factors (needs act_absmax). */
+  smoothing: boolean;
+  /** Store per-timestep-group activation parameters. */
+  timeAware: boolean;
+}
+
 export type TensorAction =
   | { kind: 'keep'; storeDtype: PreserveDtype; rule: string; reason: string }
-  | { kind: 'quantize'; ladder: SchemeChoice[]; requestedBits: number; rule: string; reason: string };
+  | { kind: 'quantize'; ladder: SchemeChoice[]; requestedBits: number; rule: string; reason: string; layer?: LayerUse };
 
 export interface TensorPlan {
   index: number;
@@ -45,6 +59,13 @@ export interface TensorPlan {
 export interface Plan {
   tensors: TensorPlan[];
   sourceBytes: number;
+  /** Tensors whose method wanted calibration they did not get, and what they use instead. */
+  calibrationWarnings: { tensor: string; message: string }[];
+}
+
+export interface PlanContext {
+  modality: Modality;
+  calibration?: CalibrationFile;
 }
 
 export { view2d };
@@ -80,39 +101,90 @@ function compile(config: ResolvedConfig): CompiledRules {
  * rules); otherwise the built-in name rules keep embedders, adaLN and output layers; the rest is
  * quantized with the configured method.
  */
-function decide(name: string, dtype: string, shape: number[], cols: number, config: ResolvedConfig, rules: CompiledRules): TensorAction {
+interface Decision {
+  action: TensorAction;
+  warning?: string;
+}
+
+function decide(
+  name: string,
+  component: string | undefined,
+  dtype: string,
+  shape: number[],
+  cols: number,
+  config: ResolvedConfig,
+  rules: CompiledRules,
+  ctx: PlanContext,
+): Decision {
+  const keep = (action: TensorAction): Decision => ({ action });
   const structural = structuralKeep(dtype, shape);
-  if (structural?.rule === 'dtype') return { kind: 'keep', storeDtype: 'source', ...structural };
+  if (structural?.rule === 'dtype') return keep({ kind: 'keep', storeDtype: 'source', ...structural });
   for (const [re, storeDtype] of rules.preserve) {
-    if (re.test(name)) return { kind: 'keep', storeDtype, rule: 'preserve', reason: `preserve rule /${re.source}/ → ${storeDtype}` };
+    if (re.test(name)) return keep({ kind: 'keep', storeDtype, rule: 'preserve', reason: `preserve rule /${re.source}/ → ${storeDtype}` });
   }
-  if (structural) return { kind: 'keep', storeDtype: 'source', ...structural };
+  if (structural) return keep({ kind: 'keep', storeDtype: 'source', ...structural });
   const override = rules.overrides.find((o) => o.pattern.test(name));
   if (config.keep_default_rules && !override?.quantize) {
     const byName = nameKeep(name);
-    if (byName) return { kind: 'keep', storeDtype: 'source', ...byName };
+    if (byName) return keep({ kind: 'keep', storeDtype: 'source', ...byName });
   }
-  const method = override?.method ?? config.method;
+  const requested: Method = override?.method ?? config.method;
+  const strategy = requested === 'auto' ? STRATEGY_TABLE[ctx.modality] : undefined;
+  let method: ConcreteMethod = strategy ? strategy.method : (requested as ConcreteMethod);
   const bitWidth = (override?.bit_width ?? config.bit_width) as 2 | 4 | 8;
   const groupSize = override?.group_size ?? config.group_size;
-  let first = schemeFor(method, methodBits(method, bitWidth), groupSize);
   let reason = override ? `override /${override.pattern.source}/` : 'default';
+  if (strategy) reason += `; auto (${ctx.modality}): ${strategy.method}`;
+
+  const stats = ctx.calibration ? layerFor(ctx.calibration, name, component) : undefined;
+  if (stats && stats.inFeatures >= 0 && stats.inFeatures !== cols) {
+    throw new CalibrationError(ctx.calibration!.path, `has ${stats.inFeatures} input features but the model's "${name}" has ${cols} (shape [${shape.join(', ')}]): calibration captured from another model?`, stats.prefix);
+  }
+  const hessian = stats?.hessian !== undefined;
+  let warning: string | undefined;
+  if (method === 'gptq' && !hessian) {
+    method = 'rtn';
+    reason += '; no calibration Hessian for this layer: rtn';
+    if (!strategy || ctx.calibration) warning = `no calibration Hessian for this layer${ctx.calibration ? ` in ${ctx.calibration.path}` : ''}; quantized with rtn instead of gptq`;
+  }
+  let first = schemeFor(method, methodBits(method, bitWidth), groupSize, hessian);
   if (!fitsRow(first, cols)) {
     first = schemeFor('rtn', first.bits, groupSize);
     reason += `; ${method} needs rows divisible by 32 (row length ${cols}), using rtn`;
   }
-  return { kind: 'quantize', ladder: fallbackLadder(first), requestedBits: first.bits, rule: override ? 'override' : 'default', reason };
+  const spatial = strategy ? strategy.spatial && config.enable_spatial : config.enable_spatial;
+  const timeAware = strategy ? strategy.timeAware && config.enable_time_aware : config.enable_time_aware;
+  const layer: LayerUse | undefined = stats
+    ? {
+        stats,
+        hessian: hessian && first.calibrated,
+        smoothing: spatial && stats.act_absmax !== undefined,
+        timeAware: timeAware && (stats.act_range !== undefined || (spatial && stats.act_absmax !== undefined)),
+      }
+    : undefined;
+  const uses = layer && (layer.hessian || layer.smoothing || layer.timeAware);
+  const action: TensorAction = {
+    kind: 'quantize',
+    ladder: fallbackLadder(first),
+    requestedBits: first.bits,
+    rule: override ? 'override' : 'default',
+    reason,
+    ...(uses ? { layer } : {}),
+  };
+  return warning !== undefined ? { action, warning } : { action };
 }
 
-export function planModel(headers: { file: ModelFile; header: SafetensorsHeader }[], config: ResolvedConfig): Plan {
+export function planModel(headers: { file: ModelFile; header: SafetensorsHeader }[], config: ResolvedConfig, ctx: PlanContext = { modality: 'image' }): Plan {
   const rules = compile(config);
   const chunkBytes = config.chunk_mib * 1024 * 1024;
   const tensors: TensorPlan[] = [];
+  const calibrationWarnings: Plan['calibrationWarnings'] = [];
   let sourceBytes = 0;
   for (const { file, header } of headers) {
     for (const t of header.tensors) {
       const { rows, cols } = view2d(t.shape);
-      const action = decide(t.name, t.dtype, t.shape, cols, config, rules);
+      const { action, warning } = decide(t.name, file.component, t.dtype, t.shape, cols, config, rules, ctx);
+      if (warning !== undefined) calibrationWarnings.push({ tensor: file.component !== undefined ? `${file.component}/${t.name}` : t.name, message: warning });
       tensors.push({
         index: tensors.length,
         name: t.name,
@@ -130,5 +202,5 @@ export function planModel(headers: { file: ModelFile; header: SafetensorsHeader 
       sourceBytes += t.end - t.begin;
     }
   }
-  return { tensors, sourceBytes };
+  return { tensors, sourceBytes, calibrationWarnings };
 }

@@ -26,12 +26,15 @@ import { Semaphore } from './semaphore.js';
 import { SourceFiles, type SourceHash } from './source-files.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { finishTensor, keptOutcome, keptRow, pushRow, type TensorOutcome } from './tensor.js';
+import { calibrationFooter, openCalibration, type CalibrationFile } from '../calibration/file.js';
+import { CalibrationReader, layerFor, prepareLayer, releaseLayer, type PreparedLayer } from './layer.js';
 
 export type JobEvent =
   | { type: 'modality'; modality: Modality; reason: string; detected: boolean }
   | { type: 'plan'; tensors: number; quantize: number; keep: number; sourceBytes: number; chunks: number; mode: 'streaming' | 'threaded' }
   | { type: 'tensor'; outcome: TensorOutcome; done: number; bytesDone: number }
-  | { type: 'fallback'; tensor: string; from: string; to: string; cosine: number; threshold: number };
+  | { type: 'fallback'; tensor: string; from: string; to: string; cosine: number; threshold: number }
+  | { type: 'calibration'; file?: string; layers: number; used: number; warnings: { tensor: string; message: string }[] };
 
 export interface JobOptions {
   modelPath: string;
@@ -118,7 +121,12 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   const modalityReason = config.modality ? 'set by configuration' : detected.reason;
   emit({ type: 'modality', modality, reason: modalityReason, detected: !config.modality });
 
-  const plan = planModel(headers, config);
+  const calib: CalibrationFile | undefined = config.calibration !== null ? await openCalibration(resolve(config.calibration)) : undefined;
+  const plan = planModel(headers, config, { modality, ...(calib ? { calibration: calib } : {}) });
+  const calibrated = plan.tensors.filter((t) => t.action.kind === 'quantize' && t.action.layer).length;
+  if (calib || plan.calibrationWarnings.length > 0) {
+    emit({ type: 'calibration', ...(calib ? { file: calib.path } : {}), layers: calib?.layers.size ?? 0, used: calibrated, warnings: plan.calibrationWarnings });
+  }
   const mode = config.enable_streaming ? 'streaming' : 'threaded';
   const threads = config.num_threads === 0 ? availableParallelism() : config.num_threads;
   emit({
@@ -132,6 +140,8 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   });
 
   const executor = opts.executor ?? new LocalExecutor(config.num_threads);
+  const calibReader = calib ? new CalibrationReader(calib) : undefined;
+  const prepared: (PreparedLayer | undefined)[] = [];
   const files = await SourceFiles.open(headers.map((h) => ({ path: h.file.path, rel: h.file.rel, header: h.header })));
   let sink: ParquetSink | undefined;
   try {
@@ -163,6 +173,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   const quantizeChunk = async (t: TensorPlan, chunkIndex: number, choice: SchemeChoice, data: SourceChunk): Promise<ChunkOutput> => {
     const c = t.chunks[chunkIndex]!;
     if (!isQuantizable(t.dtype)) throw new Error(`internal: ${t.name} (${t.dtype}) planned for quantization`);
+    const layer = layerFor(prepared[t.index], choice);
     const job = {
       tensorIndex: t.index,
       chunkIndex,
@@ -174,6 +185,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       scheme: choice.scheme,
       rowStart: c.rowStart,
       data,
+      ...(layer ? { layer } : {}),
     };
     // The kernel is done with the source bytes: free them now, not at the next GC.
     return executor.run(job).finally(() => data.release());
@@ -227,12 +239,20 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
         for (const c of t.chunks) await queue.put(await files.read(t.file.path, c.offset, c.length, true));
         continue;
       }
+      // A calibrated tensor is prepared first; smoothing reads (and hashes) the tensor once.
+      let hashed = false;
+      if (t.action.layer) {
+        if (!calibReader) throw new Error(`internal: ${t.name} planned with calibration but none is open`);
+        const use = t.action.layer;
+        prepared[t.index] = await prepareLayer(t, use, t.action.ladder[0]!, calibReader, (c) => files.read(t.file.path, c.offset, c.length, true), config, signal);
+        hashed = use.smoothing;
+      }
       const parts: Promise<ChunkOutput>[] = [];
       for (const c of t.chunks) {
         await inFlight.acquire();
         let data: SourceChunk;
         try {
-          data = await files.read(t.file.path, c.offset, c.length, true);
+          data = await files.read(t.file.path, c.offset, c.length, !hashed);
         } catch (err) {
           inFlight.release();
           throw err;
@@ -281,7 +301,11 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
         outcome = await streamKept(t, t.action.storeDtype, [], bits, () => first.queue.take());
         liveQueues.delete(first.queue);
       } else if (first.kind === 'quantize' && t.action.kind === 'quantize') {
-        const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, config, first.results, rerun(t));
+        const p = prepared[t.index];
+        const extras = { ...(p?.channelScales ? { channelScales: p.channelScales, alpha: p.alpha! } : {}), ...(p?.timeGroups ? { timeGroups: p.timeGroups } : {}) };
+        const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, config, first.results, rerun(t), extras);
+        releaseLayer(p);
+        prepared[t.index] = undefined;
         if (done.keep) {
           let next = 0;
           outcome = await streamKept(t, 'source', done.fallbacks, t.action.requestedBits, () => {
@@ -318,6 +342,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     const written$ = await sink.finish({
       'arrowquant.sources': JSON.stringify(sources),
       'arrowquant.summary': JSON.stringify(deterministic),
+      ...(calib ? { 'arrowquant.calibration': calibrationFooter(calib, calibrated) } : {}),
     });
     const fileBytes = written$.bytes;
     const summary: JobSummary = { ...deterministic, fileBytes, compressionRatio: fileBytes > 0 ? plan.sourceBytes / fileBytes : 0, rowGroups: written$.rowGroups };
@@ -341,6 +366,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     throw fromNative(err);
   } finally {
     sink.abort();
+    prepared.forEach(releaseLayer);
     process.off('exit', removeTemp);
     signal.removeEventListener('abort', onAbort);
     await files.close();

@@ -4,7 +4,7 @@
  * rung failed so the caller keeps the tensor exactly. Every step taken is recorded on the rows.
  */
 import type { PreserveDtype, ResolvedConfig } from '../../common/config/index.js';
-import type { ChunkRowJs, FallbackStepJs, ParquetSink, QualityFigures, SourceChunk } from '../../common/native.js';
+import type { ChunkRowJs, FallbackStepJs, ParquetSink, QualityFigures, SourceChunk, TimeGroupJs } from '../../common/native.js';
 import { releaseOutput, type ChunkOutput, type ChunkPayload } from '../../worker/executor/executor.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import type { SchemeChoice } from '../plan/schemes.js';
@@ -12,6 +12,14 @@ import type { TensorPlan } from '../plan/plan.js';
 import { QualityThresholdError } from './errors.js';
 import { keepChunk, storedDtype } from './keep.js';
 import { exactQuality, mergeQuality } from '../../common/format/quality.js';
+
+/** What a calibrated tensor stores besides its codes (the same on every chunk row). */
+export interface LayerExtras {
+  /** Spatial-smoothing factors s (f32, one per column) and the α that chose them. */
+  channelScales?: Float32Array;
+  alpha?: number;
+  timeGroups?: TimeGroupJs[];
+}
 
 export interface TensorOutcome {
   plan: TensorPlan;
@@ -22,6 +30,9 @@ export interface TensorOutcome {
   quality: QualityFigures;
   fallbacks: FallbackStepJs[];
   payloadBytes: number;
+  /** Smoothing α (when the tensor is stored smoothed) and number of time groups stored. */
+  alpha?: number;
+  timeGroups?: number;
 }
 
 /** A row ready for the writer: its columns, and where its payload is. */
@@ -103,6 +114,7 @@ export async function finishTensor(
   config: ResolvedConfig,
   first: Promise<ChunkOutput[]>,
   runRung: RunRung,
+  extras: LayerExtras = {},
 ): Promise<{ keep: false; outcome: TensorOutcome; rows: PendingRow[] } | { keep: true; fallbacks: FallbackStepJs[] }> {
   const fallbacks: FallbackStepJs[] = [];
   for (let rung = 0; rung < ladder.length; rung++) {
@@ -110,6 +122,8 @@ export async function finishTensor(
     const outputs = rung === 0 ? await first : await runRung(choice);
     const quality = mergeQuality(outputs.map((o) => o.quality));
     if (quality.cosine >= config.min_accuracy) {
+      const channelScales = extras.channelScales ? Buffer.from(extras.channelScales.buffer, extras.channelScales.byteOffset, extras.channelScales.byteLength) : undefined;
+      const layerColumns = { ...(channelScales ? { channelScales } : {}), ...(extras.timeGroups ? { timeGroups: extras.timeGroups } : {}) };
       const rows: PendingRow[] = outputs.map((o, i) => ({
         row: {
           ...baseRow(plan, i),
@@ -120,12 +134,14 @@ export async function finishTensor(
           requestedBits,
           quality: o.quality,
           fallbacks,
+          ...layerColumns,
         },
         payload: o.payload,
         bytes: payloadBytes(o),
       }));
       const total = rows.reduce((s, r) => s + r.bytes, 0);
-      return { keep: false, rows, outcome: { plan, method: choice.method, scheme: choice.scheme, bits: choice.bits, requestedBits, quality, fallbacks, payloadBytes: total } };
+      const layerFigures = { ...(extras.alpha !== undefined ? { alpha: extras.alpha } : {}), ...(extras.timeGroups ? { timeGroups: extras.timeGroups.length } : {}) };
+      return { keep: false, rows, outcome: { plan, method: choice.method, scheme: choice.scheme, bits: choice.bits, requestedBits, quality, fallbacks, payloadBytes: total, ...layerFigures } };
     }
     outputs.forEach(releaseOutput);
     if (config.fail_fast) throw new QualityThresholdError(plan.name, choice.scheme, quality.cosine, config.min_accuracy);

@@ -404,7 +404,7 @@ test('every variable is read, including the profile, modality, method and featur
     deployment_profile: 'cloud', bit_width: 2, method: 'rtn_sym', group_size: 32, modality: 'image', num_time_groups: 7, enable_time_aware: false,
     enable_spatial: false, min_accuracy: 0.7, calibration_samples: 64, fail_fast: true, num_threads: 3, enable_streaming: true,
   };
-  assert.equal(Object.keys(ENV_VARIABLES).length, 13);
+  assert.equal(Object.keys(ENV_VARIABLES).length, 14);
   for (const [key, value] of Object.entries(expected)) {
     assert.equal(config[key as ConfigKey], value, key);
     assert.deepEqual(sources[key as ConfigKey], { kind: 'env', variable: `ARROW_QUANT_${key.toUpperCase()}` }, key);

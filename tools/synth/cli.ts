@@ -11,6 +11,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
+import { writeSyntheticCalibration } from './calibration.js';
 import { generateModel, LAYOUTS, type Layout } from './generate.js';
 import { PRESETS, SCALES, type PresetName, type Scale } from './presets.js';
 
@@ -44,7 +45,10 @@ export function buildProgram(): Command {
     .option('--shard-size <size>', 'max data bytes per shard, e.g. 2GB, 500MiB', parseSize)
     .requiredOption('-o, --out <dir>', 'output directory (created; existing files overwritten)')
     .option('-q, --quiet', 'no progress or summary')
-    .action(async (o: { preset: PresetName; scale: Scale; layout: Layout; seed: number; shardSize?: number; out: string; quiet?: boolean }) => {
+    .option('--calibration <file>', 'also write synthetic calibration statistics for the model (docs/CALIBRATION.md)')
+    .option('--calibration-samples <n>', 'input rows per layer for --calibration', parseSeed, 128)
+    .option('--time-groups <n>', 'timestep groups for --calibration', parseSeed, 10)
+    .action(async (o: { preset: PresetName; scale: Scale; layout: Layout; seed: number; shardSize?: number; out: string; quiet?: boolean; calibration?: string; calibrationSamples: number; timeGroups: number }) => {
       let last = 0;
       const r = await generateModel({
         preset: o.preset,
@@ -60,6 +64,10 @@ export function buildProgram(): Command {
           process.stderr.write(`\r${human(done)} / ${human(total)} (${((100 * done) / total).toFixed(1)} %)  `);
         },
       });
+      if (o.calibration !== undefined) {
+        const c = await writeSyntheticCalibration({ modelPath: o.out, outPath: o.calibration, samples: Math.max(1, o.calibrationSamples), groups: Math.max(1, o.timeGroups), seed: o.seed });
+        if (!o.quiet) console.log(`calibration: ${o.calibration} (${c.layers} layers, ${human(c.bytes)})`);
+      }
       if (o.quiet) return;
       if (process.stderr.isTTY) process.stderr.write('\n');
       for (const f of r.files) console.log(`${f.rel}\t${f.bytes}`);

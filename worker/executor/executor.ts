@@ -4,7 +4,7 @@
  * ships the same job to a worker and gets bytes back. Jobs carry everything needed, so results
  * depend only on the job.
  */
-import type { FormatSpec, QualityFigures, QuantizedChunk, SourceChunk } from '../../common/native.js';
+import type { FormatSpec, LayerCalibration, QualityFigures, QuantizedChunk, SourceChunk } from '../../common/native.js';
 import type { QuantizableDtype } from '../../common/format/dtypes.js';
 
 export interface ChunkJob {
@@ -21,6 +21,12 @@ export interface ChunkJob {
   rowStart: number;
   /** The chunk's source bytes (little-endian `dtype`), held natively; `data.bytes()` copies them out. */
   data: SourceChunk;
+  /**
+   * The layer's calibration (GPTQ Hessian, smoothing factors), shared by all of the tensor's
+   * chunks; absent for a plain chunk. A remote executor sends the layer's calibration slice with
+   * the first chunk a worker gets of the tensor.
+   */
+  layer?: LayerCalibration;
 }
 
 /** A result either stays native (local executor) or arrives as bytes (remote executors). */

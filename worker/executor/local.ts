@@ -1,5 +1,5 @@
 /** In-process executor: the native kernels on this machine's cores; bytes never cross into JS. */
-import { quantizeChunk } from '../../common/native.js';
+import { quantizeChunk, quantizeLayerChunk } from '../../common/native.js';
 import { ChunkError } from './errors.js';
 import type { ChunkJob, ChunkOutput, Executor } from './executor.js';
 
@@ -11,7 +11,10 @@ export class LocalExecutor implements Executor {
 
   async run(job: ChunkJob): Promise<ChunkOutput> {
     try {
-      const chunk = await quantizeChunk(job.data, job.dtype, job.rows, job.cols, job.format, { threads: this.threads });
+      const options = { threads: this.threads };
+      const chunk = job.layer
+        ? await quantizeLayerChunk(job.data, job.dtype, job.rows, job.cols, job.format, job.layer, options)
+        : await quantizeChunk(job.data, job.dtype, job.rows, job.cols, job.format, options);
       return { quality: chunk.quality, payload: { kind: 'native', chunk } };
     } catch (cause) {
       throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::batch::Columns;
 use crate::error::{FormatError, Result};
 use crate::row::{ChunkQuality, ChunkRow, FallbackStep, Payload};
-use crate::schema::{keys, FORMAT_VERSION, INDEX_COLUMNS};
+use crate::schema::{keys, INDEX_COLUMNS, READABLE_VERSIONS};
 
 /// A row without its payload columns, plus where it lives.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,11 +62,11 @@ impl FileReader {
             .map(|kvs| kvs.iter().filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v))).collect())
             .unwrap_or_default();
         match kv.get(keys::FORMAT_VERSION) {
-            Some(v) if v == FORMAT_VERSION => {}
+            Some(v) if READABLE_VERSIONS.contains(&v.as_str()) => {}
             Some(v) => {
                 return Err(FormatError::NotArrowQuant {
                     path: path.into(),
-                    detail: format!("format version {v} is not supported (this reader knows {FORMAT_VERSION})"),
+                    detail: format!("format version {v} is not supported (this reader knows {})", READABLE_VERSIONS.join(", ")),
                 })
             }
             None => {

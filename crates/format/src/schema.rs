@@ -1,11 +1,14 @@
-//! Columns of the ArrowQuant file (format version 1) and the footer's metadata keys.
+//! Columns of the ArrowQuant file (format version 2) and the footer's metadata keys.
 //! Field order is part of the format; readers select columns by name.
 
 use std::sync::{Arc, OnceLock};
 
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 
-pub const FORMAT_VERSION: &str = "1";
+/// Version 2 = version 1 plus the `hqq_*`/`r2q_*` schemes and the `channel_scales` and
+/// `time_groups` columns in use (null in every version-1 file). Readers accept both.
+pub const FORMAT_VERSION: &str = "2";
+pub const READABLE_VERSIONS: [&str; 2] = ["1", "2"];
 
 /// Footer key-value metadata keys.
 pub mod keys {

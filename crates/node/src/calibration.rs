@@ -26,20 +26,30 @@ struct Shared {
 
 impl Shared {
     fn prepared(&self) -> std::result::Result<Option<&Prepared>, KernelError> {
-        let has_hessian = self.prepared.get().is_some() || self.hessian.lock().map(|h| h.is_some()).unwrap_or(false);
+        let has_hessian = self.prepared.get().is_some()
+            || self.hessian.lock().map(|h| h.is_some()).unwrap_or(false);
         if !has_hessian {
             return Ok(None);
         }
         let r = self.prepared.get_or_init(|| {
-            let bytes = self.hessian.lock().ok().and_then(|mut h| h.take()).ok_or(KernelError::InvalidParameter {
-                field: "hessian",
-                value: "released".into(),
-                allowed: "a Hessian still held",
-            })?;
+            let bytes = self.hessian.lock().ok().and_then(|mut h| h.take()).ok_or(
+                KernelError::InvalidParameter {
+                    field: "hessian",
+                    value: "released".into(),
+                    allowed: "a Hessian still held",
+                },
+            )?;
             if bytes.len() != self.cols * self.cols * 4 {
-                return Err(KernelError::BufferSize { what: "hessian bytes", expected: self.cols * self.cols * 4, actual: bytes.len() });
+                return Err(KernelError::BufferSize {
+                    what: "hessian bytes",
+                    expected: self.cols * self.cols * 4,
+                    actual: bytes.len(),
+                });
             }
-            let h: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let h: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             let h = match &self.channel_scales {
                 Some(s) => smooth_hessian(&h, s),
                 None => h,
@@ -60,7 +70,11 @@ pub struct LayerCalibration {
 
 impl LayerCalibration {
     fn get(&self) -> Result<Arc<Shared>> {
-        self.shared.lock().map_err(|_| Error::from_reason("poisoned"))?.clone().ok_or_else(|| Error::from_reason("layer calibration already released"))
+        self.shared
+            .lock()
+            .map_err(|_| Error::from_reason("poisoned"))?
+            .clone()
+            .ok_or_else(|| Error::from_reason("layer calibration already released"))
     }
 }
 
@@ -70,25 +84,58 @@ impl LayerCalibration {
     /// `SourceChunk` of little-endian f32), or null for no GPTQ. `channelScales`: smoothing factors
     /// `s` (`cols` values) or null.
     #[napi(factory)]
-    pub fn create(env: Env, cols: u32, hessian: Option<&SourceChunk>, channel_scales: Option<Float32Array>, gptq: Option<GptqOptionsJs>) -> Result<Self> {
+    pub fn create(
+        env: Env,
+        cols: u32,
+        hessian: Option<&SourceChunk>,
+        channel_scales: Option<Float32Array>,
+        gptq: Option<GptqOptionsJs>,
+    ) -> Result<Self> {
         let g = gptq.unwrap_or_default();
         let act_order = g.act_order.unwrap_or(false);
-        let opts = GptqOptions { damp: g.damp.unwrap_or(0.01), act_order, static_groups: act_order, threads: 0 };
+        let opts = GptqOptions {
+            damp: g.damp.unwrap_or(0.01),
+            act_order,
+            static_groups: act_order,
+            threads: 0,
+        };
         let cols = cols as usize;
         if let Some(s) = &channel_scales {
             if s.len() != cols {
-                return Err(sync_error(&env, KernelError::BufferSize { what: "channel scales", expected: cols, actual: s.len() }));
+                return Err(sync_error(
+                    &env,
+                    KernelError::BufferSize {
+                        what: "channel scales",
+                        expected: cols,
+                        actual: s.len(),
+                    },
+                ));
             }
             if let Some(bad) = s.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-                return Err(sync_error(&env, KernelError::InvalidParameter { field: "channel scales", value: format!("{} at channel {bad}", s[bad]), allowed: "finite values > 0" }));
+                return Err(sync_error(
+                    &env,
+                    KernelError::InvalidParameter {
+                        field: "channel scales",
+                        value: format!("{} at channel {bad}", s[bad]),
+                        allowed: "finite values > 0",
+                    },
+                ));
             }
         }
         let hessian = match hessian {
             Some(h) => Some(h.shared()?),
             None => None,
         };
-        let shared = Shared { cols, hessian: std::sync::Mutex::new(hessian), channel_scales: channel_scales.map(|s| s.to_vec()), gptq: opts, prepared: OnceLock::new() };
-        Ok(LayerCalibration { shared: std::sync::Mutex::new(Some(Arc::new(shared))) })
+        let shared = Shared {
+            cols,
+            hessian: std::sync::Mutex::new(hessian),
+            channel_scales: channel_scales.map(|s| s.to_vec()),
+            gptq: opts,
+            prepared: OnceLock::new(),
+        };
+        Ok(LayerCalibration {
+            shared: std::sync::Mutex::new(Some(Arc::new(shared))),
+        })
     }
 
     /// Free the Hessian and its factorisation now rather than at the next GC (idempotent).
@@ -119,11 +166,26 @@ impl Task for LayerChunkTask {
     fn compute(&mut self) -> Result<Self::Output> {
         let run = || {
             if self.layer.cols != self.cols {
-                return Err(KernelError::BufferSize { what: "calibration columns", expected: self.cols, actual: self.layer.cols });
+                return Err(KernelError::BufferSize {
+                    what: "calibration columns",
+                    expected: self.cols,
+                    actual: self.layer.cols,
+                });
             }
             let elements = Elements::new(&self.data, self.dtype)?;
-            let calib = KernelLayer { hessian: self.layer.prepared()?, channel_scales: self.layer.channel_scales.as_deref(), gptq: self.layer.gptq };
-            quantize_layer_chunk(&self.scheme, elements.source(), self.rows, self.cols, &calib, &self.options)
+            let calib = KernelLayer {
+                hessian: self.layer.prepared()?,
+                channel_scales: self.layer.channel_scales.as_deref(),
+                gptq: self.layer.gptq,
+            };
+            quantize_layer_chunk(
+                &self.scheme,
+                elements.source(),
+                self.rows,
+                self.cols,
+                &calib,
+                &self.options,
+            )
         };
         run().map_err(|e| hold(&mut self.error, e))
     }
@@ -152,8 +214,20 @@ pub fn quantize_layer_chunk_task(
 ) -> Result<AsyncTask<LayerChunkTask>> {
     let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
     let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
-    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
-    Ok(AsyncTask::new(LayerChunkTask { data: chunk.shared()?, dtype, rows: rows as usize, cols: cols as usize, scheme, layer: layer.get()?, options, error: None }))
+    let options = options
+        .unwrap_or_default()
+        .to_run_options()
+        .map_err(|e| sync_error(&env, e))?;
+    Ok(AsyncTask::new(LayerChunkTask {
+        data: chunk.shared()?,
+        dtype,
+        rows: rows as usize,
+        cols: cols as usize,
+        scheme,
+        layer: layer.get()?,
+        options,
+        error: None,
+    }))
 }
 
 #[napi(object)]
@@ -175,23 +249,76 @@ pub struct SmoothingSearch {
 impl SmoothingSearch {
     #[napi(constructor)]
     pub fn new(rows: u32, cols: u32) -> Self {
-        SmoothingSearch { inner: KernelSearch::new(rows as usize, cols as usize) }
+        SmoothingSearch {
+            inner: KernelSearch::new(rows as usize, cols as usize),
+        }
     }
 
     #[napi]
-    pub fn add_chunk(&mut self, env: Env, chunk: &SourceChunk, dtype: String, row_start: u32, rows: u32) -> Result<()> {
+    pub fn add_chunk(
+        &mut self,
+        env: Env,
+        chunk: &SourceChunk,
+        dtype: String,
+        row_start: u32,
+        rows: u32,
+    ) -> Result<()> {
         let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
         let data = chunk.shared()?;
         let elements = Elements::new(&data, dtype).map_err(|e| sync_error(&env, e))?;
-        self.inner.add_rows(elements.source(), row_start as usize, rows as usize).map_err(|e| sync_error(&env, e))
+        self.inner
+            .add_rows(elements.source(), row_start as usize, rows as usize)
+            .map_err(|e| sync_error(&env, e))
     }
 
-    /// `actAbsmax[j]` = max |x_j| over the calibration, `hessianDiagonal[j]` = H_jj.
+    /// `actAbsmax[j]` = max |x_j| over the calibration; `hessian`: the layer's `[cols, cols]` f32
+    /// Hessian (only its diagonal is used), or null to use `actAbsmax²` in its place.
     #[napi]
-    pub fn finish(&self, env: Env, format: FormatSpec, act_absmax: Float32Array, hessian_diagonal: Float32Array, options: Option<KernelOptions>) -> Result<SmoothingChoiceJs> {
+    pub fn finish(
+        &self,
+        env: Env,
+        format: FormatSpec,
+        act_absmax: Float32Array,
+        hessian: Option<&SourceChunk>,
+        options: Option<KernelOptions>,
+    ) -> Result<SmoothingChoiceJs> {
         let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
-        let opts = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
-        let c = self.inner.finish(&scheme, &act_absmax, &hessian_diagonal, &opts).map_err(|e| sync_error(&env, e))?;
-        Ok(SmoothingChoiceJs { alpha: c.alpha.map(f64::from), scales: Float32Array::new(c.scales), error_unsmoothed: c.error_unsmoothed, error_chosen: c.error_chosen })
+        let opts = options
+            .unwrap_or_default()
+            .to_run_options()
+            .map_err(|e| sync_error(&env, e))?;
+        let cols = act_absmax.len();
+        let diag: Vec<f32> = match hessian {
+            Some(h) => {
+                let bytes = h.shared()?;
+                if bytes.len() != cols * cols * 4 {
+                    return Err(sync_error(
+                        &env,
+                        KernelError::BufferSize {
+                            what: "hessian bytes",
+                            expected: cols * cols * 4,
+                            actual: bytes.len(),
+                        },
+                    ));
+                }
+                (0..cols)
+                    .map(|j| {
+                        let o = (j * cols + j) * 4;
+                        f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
+                    })
+                    .collect()
+            }
+            None => act_absmax.iter().map(|a| a * a).collect(),
+        };
+        let c = self
+            .inner
+            .finish(&scheme, &act_absmax, &diag, &opts)
+            .map_err(|e| sync_error(&env, e))?;
+        Ok(SmoothingChoiceJs {
+            alpha: c.alpha.map(f64::from),
+            scales: Float32Array::new(c.scales),
+            error_unsmoothed: c.error_unsmoothed,
+            error_chosen: c.error_chosen,
+        })
     }
 }

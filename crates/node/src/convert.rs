@@ -57,8 +57,9 @@ impl From<QualityAcc> for QualityFigures {
 
 impl FormatSpec {
     pub fn to_scheme(&self) -> Result<Scheme, KernelError> {
-        // Canonical names as stored in files ("rtn_int4_g128_asym") carry their own parameters.
-        if self.name.starts_with("rtn_") {
+        // Canonical names as stored in files ("rtn_int4_g128_asym", "hqq_int2_g64", "r2q_g64")
+        // carry their own parameters.
+        if self.name.starts_with("rtn_") || self.name.starts_with("hqq_") || self.name.starts_with("r2q_") {
             return Scheme::from_name(&self.name);
         }
         Scheme::parse(
@@ -74,13 +75,18 @@ impl KernelOptions {
     pub fn to_run_options(&self) -> Result<RunOptions, KernelError> {
         let isa = match &self.isa {
             None => None,
-            Some(name) => Some(Isa::parse(name).ok_or_else(|| KernelError::InvalidParameter {
-                field: "isa",
-                value: name.clone(),
-                allowed: "scalar, avx2 or neon",
-            })?),
+            Some(name) => Some(
+                Isa::parse(name).ok_or_else(|| KernelError::InvalidParameter {
+                    field: "isa",
+                    value: name.clone(),
+                    allowed: "scalar, avx2 or neon",
+                })?,
+            ),
         };
-        Ok(RunOptions { threads: self.threads.unwrap_or(1) as usize, isa })
+        Ok(RunOptions {
+            threads: self.threads.unwrap_or(1) as usize,
+            isa,
+        })
     }
 }
 
@@ -125,14 +131,23 @@ pub enum Elements<'a> {
 fn view<T: bytemuck::Pod>(bytes: &[u8]) -> std::borrow::Cow<'_, [T]> {
     match bytemuck::try_cast_slice(bytes) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => std::borrow::Cow::Owned(bytes.chunks_exact(size_of::<T>()).map(bytemuck::pod_read_unaligned).collect()),
+        Err(_) => std::borrow::Cow::Owned(
+            bytes
+                .chunks_exact(size_of::<T>())
+                .map(bytemuck::pod_read_unaligned)
+                .collect(),
+        ),
     }
 }
 
 impl<'a> Elements<'a> {
     pub fn new(bytes: &'a [u8], dtype: Dtype) -> Result<Self, KernelError> {
         if !bytes.len().is_multiple_of(dtype.size()) {
-            return Err(KernelError::BufferSize { what: "input bytes", expected: bytes.len() / dtype.size() * dtype.size(), actual: bytes.len() });
+            return Err(KernelError::BufferSize {
+                what: "input bytes",
+                expected: bytes.len() / dtype.size() * dtype.size(),
+                actual: bytes.len(),
+            });
         }
         Ok(match dtype {
             Dtype::F32 => Elements::F32(view(bytes)),

@@ -20,13 +20,23 @@ fn build(env: Env, e: &KernelError) -> napi::Result<Error> {
     let mut obj = js.coerce_to_object()?;
     obj.set("kind", e.kind())?;
     match e {
-        KernelError::NonFinite { index, row, col, value } => {
+        KernelError::NonFinite {
+            index,
+            row,
+            col,
+            value,
+        } => {
             obj.set("index", *index as f64)?;
             obj.set("row", *row as f64)?;
             obj.set("col", *col as f64)?;
             obj.set("value", *value as f64)?;
         }
-        KernelError::ShapeMismatch { expected, actual, .. } | KernelError::BufferSize { expected, actual, .. } => {
+        KernelError::ShapeMismatch {
+            expected, actual, ..
+        }
+        | KernelError::BufferSize {
+            expected, actual, ..
+        } => {
             obj.set("expected", *expected as f64)?;
             obj.set("actual", *actual as f64)?;
         }
@@ -60,7 +70,12 @@ pub fn format_to_js(env: Env, e: &arrowquant_format::FormatError) -> Error {
         let mut obj = js.coerce_to_object()?;
         obj.set("kind", e.kind())?;
         use arrowquant_format::FormatError as F;
-        if let F::Io { path, .. } | F::Parquet { path, .. } | F::NotArrowQuant { path, .. } | F::Corrupt { path, .. } | F::Closed { path } = e {
+        if let F::Io { path, .. }
+        | F::Parquet { path, .. }
+        | F::NotArrowQuant { path, .. }
+        | F::Corrupt { path, .. }
+        | F::Closed { path } = e
+        {
             obj.set("path", path.to_string_lossy().as_ref())?;
         }
         Ok(Error::from(obj.to_unknown()))

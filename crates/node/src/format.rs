@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arrowquant_format::{
-    ChunkQuality, ChunkRow, FallbackStep, FileReader, FileWriter, FormatError, IndexRow, Payload, TimeGroupParams, WriterOptions,
+    ChunkQuality, ChunkRow, FallbackStep, FileReader, FileWriter, FormatError, IndexRow, Payload,
+    TimeGroupParams, WriterOptions,
 };
 use napi::bindgen_prelude::*;
 
@@ -25,13 +26,16 @@ impl Pending {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Error {
-        self.0.take().map_or(err, |e| crate::error::format_to_js(env, &e))
+        self.0
+            .take()
+            .map_or(err, |e| crate::error::format_to_js(env, &e))
     }
 }
 
 /// The bytes of a payload as a Vec (moved when the payload owns its Vec, as the reader's do).
 fn payload_vec(p: Payload) -> Vec<u8> {
-    p.into_vec::<u8>().unwrap_or_else(|shared| shared.as_slice().to_vec())
+    p.into_vec::<u8>()
+        .unwrap_or_else(|shared| shared.as_slice().to_vec())
 }
 
 /// For synchronous calls.
@@ -43,7 +47,10 @@ fn u64_of(v: f64, field: &str) -> Result<u64> {
     if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9007199254740991.0 {
         Ok(v as u64)
     } else {
-        Err(Error::new(Status::InvalidArg, format!("{field} must be a non-negative integer, got {v}")))
+        Err(Error::new(
+            Status::InvalidArg,
+            format!("{field} must be a non-negative integer, got {v}"),
+        ))
     }
 }
 
@@ -147,9 +154,23 @@ impl ChunkRowJs {
     /// The row with the payload copied out of JS memory (it outlives this call on another thread).
     fn to_row(&self) -> Result<ChunkRow> {
         let copy = |b: &Option<Buffer>, what: &str| {
-            b.as_ref().map(|b| Payload::from_vec(b.to_vec())).ok_or_else(|| Error::new(Status::InvalidArg, format!("row {:?} chunk {} has no {what}", self.name, self.chunk_index)))
+            b.as_ref()
+                .map(|b| Payload::from_vec(b.to_vec()))
+                .ok_or_else(|| {
+                    Error::new(
+                        Status::InvalidArg,
+                        format!(
+                            "row {:?} chunk {} has no {what}",
+                            self.name, self.chunk_index
+                        ),
+                    )
+                })
         };
-        let (codes, scales, zeros) = (copy(&self.codes, "codes")?, copy(&self.scales, "scales")?, copy(&self.zeros, "zeros")?);
+        let (codes, scales, zeros) = (
+            copy(&self.codes, "codes")?,
+            copy(&self.scales, "scales")?,
+            copy(&self.zeros, "zeros")?,
+        );
         self.to_row_with(codes, scales, zeros)
     }
 
@@ -159,7 +180,11 @@ impl ChunkRowJs {
             tensor_index: self.tensor_index,
             name: self.name.clone(),
             component: self.component.clone(),
-            shape: self.shape.iter().map(|&d| u64_of(d, "shape")).collect::<Result<_>>()?,
+            shape: self
+                .shape
+                .iter()
+                .map(|&d| u64_of(d, "shape"))
+                .collect::<Result<_>>()?,
             source_dtype: self.source_dtype.clone(),
             chunk_index: self.chunk_index,
             chunk_count: self.chunk_count,
@@ -199,7 +224,12 @@ impl ChunkRowJs {
             channel_scales: self.channel_scales.as_ref().map(|b| b.to_vec()),
             time_groups: self.time_groups.as_ref().map(|gs| {
                 gs.iter()
-                    .map(|g| TimeGroupParams { t_start: g.t_start, t_end: g.t_end, scale: g.scale as f32, zero_point: g.zero_point as f32 })
+                    .map(|g| TimeGroupParams {
+                        t_start: g.t_start,
+                        t_end: g.t_end,
+                        scale: g.scale as f32,
+                        zero_point: g.zero_point as f32,
+                    })
                     .collect()
             }),
         })
@@ -239,10 +269,15 @@ impl Task for SinkTask {
     type JsValue = Option<WriteSummaryJs>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let mut w = self.writer.lock().map_err(|_| Error::from_reason("the Parquet writer panicked"))?;
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| Error::from_reason("the Parquet writer panicked"))?;
         let result = match &mut self.op {
             SinkOp::Push(row) => {
-                let row = row.take().ok_or_else(|| Error::from_reason("row already written"))?;
+                let row = row
+                    .take()
+                    .ok_or_else(|| Error::from_reason("row already written"))?;
                 w.push(row).map(|_| None).inspect_err(|_| w.abort())
             }
             SinkOp::Finish(meta) => w.finish(meta).map(Some),
@@ -255,7 +290,11 @@ impl Task for SinkTask {
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
-        Ok(out.map(|s| WriteSummaryJs { bytes: s.bytes as f64, rows: s.rows as f64, row_groups: s.row_groups as f64 }))
+        Ok(out.map(|s| WriteSummaryJs {
+            bytes: s.bytes as f64,
+            rows: s.rows as f64,
+            row_groups: s.row_groups as f64,
+        }))
     }
 }
 
@@ -263,15 +302,24 @@ impl Task for SinkTask {
 impl ParquetSink {
     /// Create the temporary file beside `path`. `metadata` goes into the footer.
     #[napi(factory)]
-    pub fn create(env: Env, path: String, metadata: HashMap<String, String>, row_group_bytes: Option<f64>) -> Result<ParquetSink> {
+    pub fn create(
+        env: Env,
+        path: String,
+        metadata: HashMap<String, String>,
+        row_group_bytes: Option<f64>,
+    ) -> Result<ParquetSink> {
         let mut options = WriterOptions::default();
         if let Some(b) = row_group_bytes {
             options.row_group_bytes = u64_of(b, "rowGroupBytes")? as usize;
         }
         let meta: BTreeMap<String, String> = metadata.into_iter().collect();
-        let writer = FileWriter::create(&PathBuf::from(&path), &meta, options).map_err(|e| sync_js(&env, e))?;
+        let writer = FileWriter::create(&PathBuf::from(&path), &meta, options)
+            .map_err(|e| sync_js(&env, e))?;
         let temp = writer.temp_path().to_string_lossy().into_owned();
-        Ok(ParquetSink { writer: Arc::new(Mutex::new(writer)), temp })
+        Ok(ParquetSink {
+            writer: Arc::new(Mutex::new(writer)),
+            temp,
+        })
     }
 
     #[napi(getter)]
@@ -283,36 +331,67 @@ impl ParquetSink {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn push(&self, row: ChunkRowJs) -> Result<AsyncTask<SinkTask>> {
         let row = row.to_row()?;
-        Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
+        Ok(AsyncTask::new(SinkTask {
+            writer: self.writer.clone(),
+            op: SinkOp::Push(Some(row)),
+            failed: Pending::default(),
+        }))
     }
 
     /// Append a row whose payload is a quantized chunk held in Rust (moved, not copied).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn push_quantized(&self, row: ChunkRowJs, chunk: &crate::tasks::QuantizedChunk) -> Result<AsyncTask<SinkTask>> {
+    pub fn push_quantized(
+        &self,
+        row: ChunkRowJs,
+        chunk: &crate::tasks::QuantizedChunk,
+    ) -> Result<AsyncTask<SinkTask>> {
         let (codes, scales, zeros) = chunk.take()?;
-        let row = row.to_row_with(Payload::from_vec(codes), Payload::from_vec(scales), Payload::from_vec(zeros))?;
-        Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
+        let row = row.to_row_with(
+            Payload::from_vec(codes),
+            Payload::from_vec(scales),
+            Payload::from_vec(zeros),
+        )?;
+        Ok(AsyncTask::new(SinkTask {
+            writer: self.writer.clone(),
+            op: SinkOp::Push(Some(row)),
+            failed: Pending::default(),
+        }))
     }
 
     /// Append a kept row whose payload is the source chunk itself (moved out of the handle).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn push_kept(&self, row: ChunkRowJs, chunk: &crate::source::SourceChunk) -> Result<AsyncTask<SinkTask>> {
+    pub fn push_kept(
+        &self,
+        row: ChunkRowJs,
+        chunk: &crate::source::SourceChunk,
+    ) -> Result<AsyncTask<SinkTask>> {
         let empty = || Payload::from_vec(Vec::<u8>::new());
         let row = row.to_row_with(chunk.take_payload()?, empty(), empty())?;
-        Ok(AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Push(Some(row)), failed: Pending::default() }))
+        Ok(AsyncTask::new(SinkTask {
+            writer: self.writer.clone(),
+            op: SinkOp::Push(Some(row)),
+            failed: Pending::default(),
+        }))
     }
 
     /// Write the footer with `metadata` added, fsync, and rename into place.
     #[napi(ts_return_type = "Promise<WriteSummaryJs>")]
     pub fn finish(&self, metadata: HashMap<String, String>) -> AsyncTask<SinkTask> {
-        AsyncTask::new(SinkTask { writer: self.writer.clone(), op: SinkOp::Finish(metadata.into_iter().collect()), failed: Pending::default() })
+        AsyncTask::new(SinkTask {
+            writer: self.writer.clone(),
+            op: SinkOp::Finish(metadata.into_iter().collect()),
+            failed: Pending::default(),
+        })
     }
 
     /// Delete the temporary file; the output path is left as it was. Idempotent.
     #[napi]
     pub fn abort(&self) {
         // Even after a panic elsewhere poisoned the lock, the temporary file must go.
-        self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).abort();
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .abort();
     }
 }
 
@@ -370,8 +449,16 @@ impl Task for OpenTask {
         Err(self.1.reject(env, err))
     }
 
-    fn resolve(&mut self, _env: Env, (reader, index, file_bytes): Self::Output) -> Result<Self::JsValue> {
-        Ok(ParquetSource { reader: Arc::new(reader), index: Arc::new(index), file_bytes })
+    fn resolve(
+        &mut self,
+        _env: Env,
+        (reader, index, file_bytes): Self::Output,
+    ) -> Result<Self::JsValue> {
+        Ok(ParquetSource {
+            reader: Arc::new(reader),
+            index: Arc::new(index),
+            file_bytes,
+        })
     }
 }
 
@@ -405,7 +492,10 @@ impl Task for ChunksTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let result = match self.chunk {
-            Some(c) => self.reader.tensor_chunk(&self.index, self.tensor, c).map(|r| vec![r]),
+            Some(c) => self
+                .reader
+                .tensor_chunk(&self.index, self.tensor, c)
+                .map(|r| vec![r]),
             None => self.reader.tensor_chunks(&self.index, self.tensor),
         };
         result.map_err(|e| self.failed.hold(e))
@@ -429,7 +519,12 @@ impl Task for ChunksTask {
                 channel_scales: r.channel_scales.map(Into::into),
                 time_groups: r.time_groups.map(|gs| {
                     gs.into_iter()
-                        .map(|g| TimeGroupJs { t_start: g.t_start, t_end: g.t_end, scale: g.scale as f64, zero_point: g.zero_point as f64 })
+                        .map(|g| TimeGroupJs {
+                            t_start: g.t_start,
+                            t_end: g.t_end,
+                            scale: g.scale as f64,
+                            zero_point: g.zero_point as f64,
+                        })
                         .collect()
                 }),
             })
@@ -446,7 +541,11 @@ impl ParquetSource {
 
     #[napi(getter)]
     pub fn metadata(&self) -> HashMap<String, String> {
-        self.reader.key_value_metadata().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.reader
+            .key_value_metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     #[napi(getter)]
@@ -466,7 +565,13 @@ impl ParquetSource {
 
     #[napi(ts_return_type = "Promise<ChunkPayloadJs[]>")]
     pub fn tensor_chunks(&self, tensor_index: u32) -> AsyncTask<ChunksTask> {
-        AsyncTask::new(ChunksTask { reader: self.reader.clone(), index: self.index.clone(), tensor: tensor_index, chunk: None, failed: Pending::default() })
+        AsyncTask::new(ChunksTask {
+            reader: self.reader.clone(),
+            index: self.index.clone(),
+            tensor: tensor_index,
+            chunk: None,
+            failed: Pending::default(),
+        })
     }
 
     /// One chunk of a tensor (only its row group is read).

@@ -19,7 +19,9 @@ mod tasks;
 use arrowquant_kernels::Isa;
 use napi_derive::napi;
 
-pub use tasks::{compare_quality, dequantize, gptq_quantize, payload_size, quantize, quantize_chunk};
+pub use tasks::{
+    compare_quality, dequantize, gptq_quantize, payload_size, quantize, quantize_chunk,
+};
 
 #[napi(object)]
 pub struct CpuFeatures {

@@ -26,13 +26,22 @@ pub struct SourceChunk {
 impl SourceChunk {
     /// The bytes, shared (the caller keeps them alive while it works).
     pub fn shared(&self) -> Result<Arc<PooledBuf>> {
-        self.data.lock().map_err(|_| Error::from_reason("poisoned"))?.clone().ok_or_else(|| Error::from_reason("source chunk already released"))
+        self.data
+            .lock()
+            .map_err(|_| Error::from_reason("poisoned"))?
+            .clone()
+            .ok_or_else(|| Error::from_reason("source chunk already released"))
     }
 
     /// The bytes as a file payload, without a copy (the pooled buffer goes back to the pool when
     /// the writer has encoded it). Releases the handle.
     pub fn take_payload(&self) -> Result<arrowquant_format::Payload> {
-        let arc = self.data.lock().map_err(|_| Error::from_reason("poisoned"))?.take().ok_or_else(|| Error::from_reason("source chunk already released"))?;
+        let arc = self
+            .data
+            .lock()
+            .map_err(|_| Error::from_reason("poisoned"))?
+            .take()
+            .ok_or_else(|| Error::from_reason("source chunk already released"))?;
         Ok(arrowquant_format::shared_payload(arc))
     }
 }
@@ -72,11 +81,16 @@ impl Task for ReadTask {
     type JsValue = SourceChunk;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        self.file.read(self.offset, self.length, self.hash).map_err(source_error)
+        self.file
+            .read(self.offset, self.length, self.hash)
+            .map_err(source_error)
     }
 
     fn resolve(&mut self, _env: Env, data: Self::Output) -> Result<Self::JsValue> {
-        Ok(SourceChunk { length: data.len() as u32, data: Mutex::new(Some(data)) })
+        Ok(SourceChunk {
+            length: data.len() as u32,
+            data: Mutex::new(Some(data)),
+        })
     }
 }
 
@@ -84,7 +98,9 @@ impl Task for ReadTask {
 impl SourceFileJs {
     #[napi(factory)]
     pub fn open(path: String) -> Result<SourceFileJs> {
-        SourceFile::open(&PathBuf::from(path)).map(|f| SourceFileJs(Arc::new(f))).map_err(source_error)
+        SourceFile::open(&PathBuf::from(path))
+            .map(|f| SourceFileJs(Arc::new(f)))
+            .map_err(source_error)
     }
 
     #[napi(getter)]
@@ -96,7 +112,12 @@ impl SourceFileJs {
     /// hashes the file (reads with `hash` must be issued one after another, front to back).
     #[napi(ts_return_type = "Promise<SourceChunk>")]
     pub fn read(&self, offset: f64, length: u32, hash: bool) -> AsyncTask<ReadTask> {
-        AsyncTask::new(ReadTask { file: self.0.clone(), offset: offset as u64, length: length as usize, hash })
+        AsyncTask::new(ReadTask {
+            file: self.0.clone(),
+            offset: offset as u64,
+            length: length as usize,
+            hash,
+        })
     }
 
     #[napi(getter)]

@@ -2,7 +2,9 @@
 //! thread with the input buffer borrowed (not copied), and hands the output vectors to JS
 //! without copying.
 
-use arrowquant_kernels::{dequantize as dequantize_kernel, quantize as quantize_kernel, KernelError, Scheme};
+use arrowquant_kernels::{
+    dequantize as dequantize_kernel, quantize as quantize_kernel, KernelError, Scheme,
+};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -63,8 +65,16 @@ impl Task for QuantizeTask {
     type JsValue = QuantizeResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let out = quantize_bytes(&self.input, self.dtype, self.rows, self.cols, &self.scheme, &self.options);
-        out.map(QuantizeOutput).map_err(|e| hold(&mut self.error, e))
+        let out = quantize_bytes(
+            &self.input,
+            self.dtype,
+            self.rows,
+            self.cols,
+            &self.scheme,
+            &self.options,
+        );
+        out.map(QuantizeOutput)
+            .map_err(|e| hold(&mut self.error, e))
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
@@ -103,7 +113,10 @@ pub fn quantize(
 ) -> Result<AsyncTask<QuantizeTask>> {
     let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
     let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
-    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
+    let options = options
+        .unwrap_or_default()
+        .to_run_options()
+        .map_err(|e| sync_error(&env, e))?;
     Ok(AsyncTask::new(QuantizeTask {
         input,
         dtype,
@@ -132,9 +145,17 @@ impl Task for DequantizeTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let mut out = vec![0f32; self.rows * self.cols];
-        dequantize_kernel(&self.scheme, self.rows, self.cols, &self.codes, &self.scales, &self.zeros, &mut out)
-            .map(|_| out)
-            .map_err(|e| hold(&mut self.error, e))
+        dequantize_kernel(
+            &self.scheme,
+            self.rows,
+            self.cols,
+            &self.codes,
+            &self.scales,
+            &self.zeros,
+            &mut out,
+        )
+        .map(|_| out)
+        .map_err(|e| hold(&mut self.error, e))
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
@@ -158,7 +179,15 @@ pub fn dequantize(
     zeros: Buffer,
 ) -> Result<AsyncTask<DequantizeTask>> {
     let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
-    Ok(AsyncTask::new(DequantizeTask { scheme, rows: rows as usize, cols: cols as usize, codes, scales, zeros, error: None }))
+    Ok(AsyncTask::new(DequantizeTask {
+        scheme,
+        rows: rows as usize,
+        cols: cols as usize,
+        codes,
+        scales,
+        zeros,
+        error: None,
+    }))
 }
 
 pub struct CompareTask {
@@ -203,8 +232,18 @@ pub fn compare_quality(
     options: Option<KernelOptions>,
 ) -> Result<AsyncTask<CompareTask>> {
     let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
-    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
-    Ok(AsyncTask::new(CompareTask { input, dtype, cols: cols as usize, recon, options, error: None }))
+    let options = options
+        .unwrap_or_default()
+        .to_run_options()
+        .map_err(|e| sync_error(&env, e))?;
+    Ok(AsyncTask::new(CompareTask {
+        input,
+        dtype,
+        cols: cols as usize,
+        recon,
+        options,
+        error: None,
+    }))
 }
 
 /// A quantized chunk held in Rust until the Parquet writer takes it (no copy through JS).
@@ -218,22 +257,36 @@ pub struct QuantizedChunk {
 impl From<arrowquant_kernels::Quantized> for QuantizedChunk {
     fn from(q: arrowquant_kernels::Quantized) -> Self {
         let payload = q.codes.len() + 4 * q.scales.len() + q.zeros.len();
-        QuantizedChunk { quality: q.sums, payload_bytes: payload as u32, inner: std::sync::Mutex::new(Some(q)) }
+        QuantizedChunk {
+            quality: q.sums,
+            payload_bytes: payload as u32,
+            inner: std::sync::Mutex::new(Some(q)),
+        }
     }
 }
 
 impl QuantizedChunk {
     /// The codes, scales (as little-endian bytes) and zero-points, moved out. Releases the handle.
     pub fn take(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-        let q = self.inner.lock().map_err(|_| Error::from_reason("poisoned"))?.take();
-        let q = q.ok_or_else(|| Error::from_reason("quantized chunk already written or released"))?;
+        let q = self
+            .inner
+            .lock()
+            .map_err(|_| Error::from_reason("poisoned"))?
+            .take();
+        let q =
+            q.ok_or_else(|| Error::from_reason("quantized chunk already written or released"))?;
         let scales = q.scales.iter().flat_map(|s| s.to_le_bytes()).collect();
         Ok((q.codes, scales, q.zeros))
     }
 
     fn with<T>(&self, f: impl FnOnce(&arrowquant_kernels::Quantized) -> T) -> Result<T> {
-        let g = self.inner.lock().map_err(|_| Error::from_reason("poisoned"))?;
-        g.as_ref().map(f).ok_or_else(|| Error::from_reason("quantized chunk already written or released"))
+        let g = self
+            .inner
+            .lock()
+            .map_err(|_| Error::from_reason("poisoned"))?;
+        g.as_ref()
+            .map(f)
+            .ok_or_else(|| Error::from_reason("quantized chunk already written or released"))
     }
 }
 
@@ -258,7 +311,13 @@ impl QuantizedChunk {
     /// Scales as little-endian f32 bytes.
     #[napi]
     pub fn scales(&self) -> Result<Buffer> {
-        self.with(|q| q.scales.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>().into())
+        self.with(|q| {
+            q.scales
+                .iter()
+                .flat_map(|s| s.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into()
+        })
     }
 
     #[napi]
@@ -291,7 +350,14 @@ impl Task for QuantizeChunkTask {
     type JsValue = QuantizedChunk;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let out = quantize_bytes(&self.data, self.dtype, self.rows, self.cols, &self.scheme, &self.options);
+        let out = quantize_bytes(
+            &self.data,
+            self.dtype,
+            self.rows,
+            self.cols,
+            &self.scheme,
+            &self.options,
+        );
         out.map_err(|e| hold(&mut self.error, e))
     }
 
@@ -317,7 +383,10 @@ pub fn quantize_chunk(
 ) -> Result<AsyncTask<QuantizeChunkTask>> {
     let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
     let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
-    let options = options.unwrap_or_default().to_run_options().map_err(|e| sync_error(&env, e))?;
+    let options = options
+        .unwrap_or_default()
+        .to_run_options()
+        .map_err(|e| sync_error(&env, e))?;
     Ok(AsyncTask::new(QuantizeChunkTask {
         data: chunk.shared()?,
         dtype,
@@ -342,9 +411,16 @@ pub struct PayloadSize {
 #[napi]
 pub fn payload_size(env: Env, format: FormatSpec, rows: u32, cols: u32) -> Result<PayloadSize> {
     let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
-    let l = scheme.layout(rows as usize, cols as usize).map_err(|e| sync_error(&env, e))?;
+    let l = scheme
+        .layout(rows as usize, cols as usize)
+        .map_err(|e| sync_error(&env, e))?;
     let (c, s, z) = (l.code_bytes() as f64, l.scales() as f64, l.zeros() as f64);
-    Ok(PayloadSize { code_bytes: c, scales: s, zeros: z, bytes: c + 4.0 * s + z })
+    Ok(PayloadSize {
+        code_bytes: c,
+        scales: s,
+        zeros: z,
+        bytes: c + 4.0 * s + z,
+    })
 }
 
 #[napi(object)]
@@ -380,7 +456,14 @@ impl Task for GptqTask {
             let src = elements.source();
             let mut scratch = Vec::new();
             let w = src.segment_f32(0, src.len(), &mut scratch).to_vec();
-            arrowquant_kernels::gptq::gptq(&self.spec, &w, self.rows, self.cols, &self.hessian, &self.options)
+            arrowquant_kernels::gptq::gptq(
+                &self.spec,
+                &w,
+                self.rows,
+                self.cols,
+                &self.hessian,
+                &self.options,
+            )
         };
         run().map_err(|e| hold(&mut self.error, e))
     }
@@ -415,7 +498,11 @@ pub fn gptq_quantize(
         other => {
             return Err(sync_error(
                 &env,
-                KernelError::InvalidParameter { field: "format", value: other.name(), allowed: "GPTQ quantizes onto the rtn, hqq and r2q grids" },
+                KernelError::InvalidParameter {
+                    field: "format",
+                    value: other.name(),
+                    allowed: "GPTQ quantizes onto the rtn, hqq and r2q grids",
+                },
             ))
         }
     };
@@ -427,5 +514,14 @@ pub fn gptq_quantize(
         static_groups: act_order,
         threads: o.threads.unwrap_or(0) as usize,
     };
-    Ok(AsyncTask::new(GptqTask { weights, dtype, rows: rows as usize, cols: cols as usize, hessian, spec, options, error: None }))
+    Ok(AsyncTask::new(GptqTask {
+        weights,
+        dtype,
+        rows: rows as usize,
+        cols: cols as usize,
+        hessian,
+        spec,
+        options,
+        error: None,
+    }))
 }

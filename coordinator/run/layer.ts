@@ -1,0 +1,140 @@
+/**
+ * A calibrated tensor's preparation, before its chunks are dispatched: the spatial-smoothing
+ * search (one extra pass over the tensor's chunks, which is also the pass that hashes them), the
+ * native `LayerCalibration` (Hessian factored once on first use and shared by every chunk and
+ * fallback rung) and the time-aware activation parameters. Held until the tensor is written.
+ */
+import type { ResolvedConfig } from '../../common/config/index.js';
+import { LayerCalibration, SmoothingSearch, SourceFile, type SourceChunk, type TimeGroupJs } from '../../common/native.js';
+import { fromNative } from '../../common/errors.js';
+import type { CalibrationFile } from '../calibration/file.js';
+import { CalibrationError } from '../calibration/errors.js';
+import { timeGroupParams } from '../calibration/time-groups.js';
+import type { Chunk, LayerUse, TensorPlan } from '../plan/plan.js';
+import type { SchemeChoice } from '../plan/schemes.js';
+import type { TensorEntry } from '../model/safetensors.js';
+
+export interface PreparedLayer {
+  /** For rungs that use the Hessian (GPTQ), with the smoothing factors when there are any. */
+  withHessian?: LayerCalibration;
+  /** Smoothing factors only, for rungs without GPTQ. */
+  scalesOnly?: LayerCalibration;
+  channelScales?: Float32Array;
+  alpha?: number;
+  timeGroups?: TimeGroupJs[];
+}
+
+/** The native layer a chunk of `choice` runs with (undefined: a plain chunk). */
+export function layerFor(p: PreparedLayer | undefined, choice: SchemeChoice): LayerCalibration | undefined {
+  if (!p) return undefined;
+  if (choice.calibrated) {
+    if (!p.withHessian) throw new Error('internal: a calibrated rung without a prepared Hessian');
+    return p.withHessian;
+  }
+  return p.scalesOnly;
+}
+
+export function releaseLayer(p: PreparedLayer | undefined): void {
+  p?.withHessian?.release();
+  p?.scalesOnly?.release();
+}
+
+/** Reads of the calibration file (one handle for the job). */
+export class CalibrationReader {
+  private readonly file: SourceFile;
+  constructor(readonly calib: CalibrationFile) {
+    try {
+      this.file = SourceFile.open(calib.path);
+    } catch (cause) {
+      throw new CalibrationError(calib.path, (cause as Error).message, undefined, { cause });
+    }
+  }
+
+  async chunk(t: TensorEntry): Promise<SourceChunk> {
+    try {
+      return await this.file.read(t.begin, t.end - t.begin, false);
+    } catch (cause) {
+      throw new CalibrationError(this.calib.path, (cause as Error).message, t.name, { cause });
+    }
+  }
+
+  async floats(t: TensorEntry): Promise<Float32Array> {
+    const c = await this.chunk(t);
+    const b = c.bytes();
+    c.release();
+    const out = new Float32Array(b.length / 4);
+    for (let i = 0; i < out.length; i++) out[i] = b.readFloatLE(4 * i);
+    for (const [i, v] of out.entries()) {
+      if (!Number.isFinite(v)) throw new CalibrationError(this.calib.path, `value ${v} at element ${i} is not finite`, t.name);
+    }
+    return out;
+  }
+}
+
+/** Per input channel, the largest |x| over every timestep group. */
+function channelAbsmax(actAbsmax: Float32Array, groups: number): Float32Array {
+  const cols = actAbsmax.length / groups;
+  const out = new Float32Array(cols);
+  for (let g = 0; g < groups; g++) for (let j = 0; j < cols; j++) out[j] = Math.max(out[j]!, actAbsmax[g * cols + j]!);
+  return out;
+}
+
+export async function prepareLayer(
+  t: TensorPlan,
+  use: LayerUse,
+  first: SchemeChoice,
+  reader: CalibrationReader,
+  /** Reads a chunk of the tensor (hashing it: this is the tensor's first pass when smoothing). */
+  readChunk: (c: Chunk) => Promise<SourceChunk>,
+  config: ResolvedConfig,
+  signal: AbortSignal,
+): Promise<PreparedLayer> {
+  const { stats } = use;
+  const groups = reader.calib.timestepGroups.length;
+  const prepared: PreparedLayer = {};
+  const hessian = use.hessian || use.smoothing ? (stats.hessian ? await reader.chunk(stats.hessian) : undefined) : undefined;
+  try {
+    const actAbsmax = stats.act_absmax && (use.smoothing || use.timeAware) ? await reader.floats(stats.act_absmax) : undefined;
+    if (use.smoothing && actAbsmax) {
+      const search = new SmoothingSearch(t.rows, t.cols);
+      for (const c of t.chunks) {
+        signal.throwIfAborted();
+        const data = await readChunk(c);
+        try {
+          search.addChunk(data, t.dtype, c.rowStart, c.rowCount);
+        } catch (err) {
+          throw fromNative(err);
+        } finally {
+          data.release();
+        }
+      }
+      let choice;
+      try {
+        choice = search.finish(first.format, channelAbsmax(actAbsmax, groups), hessian ?? null, { threads: config.num_threads });
+      } catch (err) {
+        throw fromNative(err);
+      }
+      if (choice.alpha !== null && choice.alpha !== undefined) {
+        prepared.alpha = choice.alpha;
+        prepared.channelScales = choice.scales;
+      }
+    }
+    const gptq = { damp: config.gptq_damp, actOrder: config.gptq_act_order };
+    if (use.hessian) prepared.withHessian = LayerCalibration.create(t.cols, hessian ?? null, prepared.channelScales ?? null, gptq);
+    if (prepared.channelScales) prepared.scalesOnly = LayerCalibration.create(t.cols, null, prepared.channelScales, gptq);
+    if (use.timeAware) {
+      const actRange = stats.act_range ? await reader.floats(stats.act_range) : undefined;
+      const tg = timeGroupParams(
+        { timestepGroups: reader.calib.timestepGroups, ...(actRange ? { actRange } : {}), ...(actAbsmax ? { actAbsmax } : {}), ...(prepared.channelScales ? { channelScales: prepared.channelScales } : {}) },
+        config.num_time_groups,
+      );
+      if (tg) prepared.timeGroups = tg;
+    }
+    return prepared;
+  } catch (err) {
+    releaseLayer(prepared);
+    throw err;
+  } finally {
+    hessian?.release();
+  }
+}
