@@ -62,18 +62,21 @@ const TABLE = {
   local: { bit_width: 4, num_time_groups: 10, group_size: 128, enable_time_aware: true, enable_spatial: true, min_accuracy: 0.85, calibration_samples: 128, enable_streaming: false },
   cloud: { bit_width: 8, num_time_groups: 20, group_size: 64, enable_time_aware: true, enable_spatial: true, min_accuracy: 0.95, calibration_samples: 512, enable_streaming: false },
 } as const;
-const REST = { modality: null, fail_fast: false, num_threads: 0, method: 'rtn', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16 } as const;
+const REST = {
+  modality: null, fail_fast: false, num_threads: 0, method: 'rtn', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16,
+  calibration: null, gptq_damp: 0.01, gptq_act_order: false,
+} as const;
 
 // ---------------------------------------------------------------------------------------------
 // Schema and profiles
 
-test('the schema has the 17 keys, a description on each, and the eight methods', () => {
+test('the schema has the 20 keys, a description on each, and the twelve methods', () => {
   assert.deepEqual([...CONFIG_KEYS].sort(), [
-    'bit_width', 'calibration_samples', 'chunk_mib', 'deployment_profile', 'enable_spatial', 'enable_streaming', 'enable_time_aware', 'fail_fast',
-    'group_size', 'keep_default_rules', 'method', 'min_accuracy', 'modality', 'num_threads', 'num_time_groups', 'overrides', 'preserve',
+    'bit_width', 'calibration', 'calibration_samples', 'chunk_mib', 'deployment_profile', 'enable_spatial', 'enable_streaming', 'enable_time_aware', 'fail_fast',
+    'gptq_act_order', 'gptq_damp', 'group_size', 'keep_default_rules', 'method', 'min_accuracy', 'modality', 'num_threads', 'num_time_groups', 'overrides', 'preserve',
   ]);
   for (const key of CONFIG_KEYS) assert.ok((ConfigSchema.shape[key].description ?? '').length > 20, `${key} has no description`);
-  assert.deepEqual([...METHODS], ['rtn', 'rtn_sym', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel']);
+  assert.deepEqual([...METHODS], ['rtn', 'rtn_sym', 'hqq', 'r2q', 'gptq', 'auto', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel']);
 });
 
 for (const profile of ['edge', 'local', 'cloud'] as const) {
@@ -437,7 +440,7 @@ test('describeConfig lists every key with its value and source', () => {
   const file = yamlFile('\nmethod: nf4\n');
   const text = describeConfig(resolveConfig({ yamlPath: file, env: { ARROW_QUANT_BIT_WIDTH: '8' } }));
   const lines = text.split('\n');
-  assert.equal(lines.length, 17);
+  assert.equal(lines.length, 20);
   assert.match(lines.find((l) => l.startsWith('method '))!, /^method +"nf4" +\(.*line 2\)$/);
   assert.match(lines.find((l) => l.startsWith('bit_width '))!, /^bit_width +8 +\(environment variable ARROW_QUANT_BIT_WIDTH\)$/);
   assert.match(lines.find((l) => l.startsWith('group_size '))!, /^group_size +128 +\(profile "local"\)$/);
