@@ -117,6 +117,12 @@ function decide(
   ctx: PlanContext,
 ): Decision {
   const keep = (action: TensorAction): Decision => ({ action });
+  // A layer's statistics must fit its weight, whatever happens to the tensor: a mismatch means
+  // the file was captured from another model.
+  const calibrated = ctx.calibration ? layerFor(ctx.calibration, name, component) : undefined;
+  if (calibrated && calibrated.inFeatures >= 0 && calibrated.inFeatures !== cols) {
+    throw new CalibrationError(ctx.calibration!.path, `has ${calibrated.inFeatures} input features but the model's "${name}" has ${cols} (shape [${shape.join(', ')}]): calibration captured from another model?`, calibrated.prefix);
+  }
   const structural = structuralKeep(dtype, shape);
   if (structural?.rule === 'dtype') return keep({ kind: 'keep', storeDtype: 'source', ...structural });
   for (const [re, storeDtype] of rules.preserve) {
@@ -137,9 +143,6 @@ function decide(
   if (strategy) reason += `; auto (${ctx.modality}): ${strategy.method}`;
 
   const stats = ctx.calibration ? layerFor(ctx.calibration, name, component) : undefined;
-  if (stats && stats.inFeatures >= 0 && stats.inFeatures !== cols) {
-    throw new CalibrationError(ctx.calibration!.path, `has ${stats.inFeatures} input features but the model's "${name}" has ${cols} (shape [${shape.join(', ')}]): calibration captured from another model?`, stats.prefix);
-  }
   const hessian = stats?.hessian !== undefined;
   let warning: string | undefined;
   if (method === 'gptq' && !hessian) {

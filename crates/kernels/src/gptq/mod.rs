@@ -85,7 +85,8 @@ pub fn prepare(h: &[f32], cols: usize, opts: &GptqOptions) -> Result<Prepared> {
     }
     check_options(opts)?;
     if let Some(bad) = h.iter().position(|v| !v.is_finite()) {
-        return Err(KernelError::NonFinite { index: bad, row: bad / cols, col: bad % cols, value: h[bad] });
+        // Not `NonFinite`, which callers report as a bad *weight*.
+        return Err(KernelError::InvalidParameter { field: "hessian", value: format!("{} at row {}, column {}", h[bad], bad / cols, bad % cols), allowed: "finite values" });
     }
     let mut hd: Vec<f64> = h.iter().map(|&v| v as f64).collect();
     let dead: Vec<bool> = (0..cols).map(|j| hd[j * cols + j] == 0.0).collect();
