@@ -17,7 +17,11 @@ node --test dist/tests/
 
 step "Python: byte-for-byte cross-checks (gguf-py, ml_dtypes) and docs/reference_reader.py equal to the TypeScript reader"
 bash scripts/setup-python.sh
-(cd tests/python && ../../.venv/bin/python -m pytest -q)
+(cd tests/python && ../../.venv/bin/python -m pytest -q --ignore=test_capture_calibration.py --ignore=test_capture_to_gptq.py)
+
+step "Python + PyTorch (Debian's CPU build): tools/capture_calibration.py, and captured calibration → GPTQ through the CLI"
+bash scripts/setup-torch.sh
+(cd tests/python && ../../.venv-torch/bin/python -m pytest -q test_capture_calibration.py test_capture_to_gptq.py)
 
 step "Rust on aarch64 under qemu: NEON kernels equal to the references"
 bash scripts/test-arm64.sh

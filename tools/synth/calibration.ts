@@ -110,7 +110,10 @@ export function sampleLayerStats(key: string, cols: number, samples: number, gro
 }
 
 export function timestepGroups(groups: number, timesteps: number): [number, number][] {
-  return Array.from({ length: groups }, (_, g) => [Math.floor((g * timesteps) / groups), Math.floor(((g + 1) * timesteps) / groups)] as [number, number]);
+  // The bounds tools/capture_calibration.py writes: group g holds the integer timesteps t with
+  // floor(t·G/T) = g, i.e. [ceil(g·T/G), ceil((g+1)·T/G)).
+
+  return Array.from({ length: groups }, (_, g) => [Math.ceil((g * timesteps) / groups), Math.ceil(((g + 1) * timesteps) / groups)] as [number, number]);
 }
 
 export async function writeSyntheticCalibration(o: SyntheticCalibrationOptions): Promise<{ layers: number; bytes: number }> {
