@@ -4,7 +4,9 @@
 //   node tests/python/dump_ts_tensors.mjs FILE OUTDIR
 //
 // Writes OUTDIR/<tensor index>.bin (the typed array's raw little-endian bytes) and OUTDIR/index.json:
-// {"tensors": [{index, name, component, shape, sourceDtype, scheme, chunks, dtype, elements, file}],
+// {"tensors": [{index, name, component, shape, sourceDtype, scheme, chunks, dtype, elements, file,
+//   channelScales (list or null), activation ([[timestep, scale, zeroPoint]] at every time group's
+//   first and last timestep; [] without time groups)}],
 //  "metadata": {...footer keys...}}, where dtype is the typed array's constructor name.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -27,8 +29,17 @@ mkdirSync(outDir, { recursive: true });
 const q = await openQuantized(file);
 const tensors = [];
 for (const t of q.tensors) {
-  const values = await q.dequantize(t.name);
+  const values = await q.dequantize(t);
   const name = `${t.index}.bin`;
+  const scales = t.method === 'keep' ? undefined : await q.channelScales(t);
+  const groups = (await q.chunk(t, 0)).raw.timeGroups ?? [];
+  const activation = [];
+  for (const g of groups) {
+    for (const ts of [g.tStart, g.tEnd - 1]) {
+      const p = await q.activationParams(t, ts);
+      activation.push([ts, p.scale, p.zeroPoint]);
+    }
+  }
   writeFileSync(join(outDir, name), Buffer.from(values.buffer, values.byteOffset, values.byteLength));
   tensors.push({
     index: t.index,
@@ -41,6 +52,8 @@ for (const t of q.tensors) {
     dtype: values.constructor.name,
     elements: values.length,
     file: name,
+    channelScales: scales ? Array.from(scales) : null,
+    activation,
   });
 }
 writeFileSync(join(outDir, 'index.json'), JSON.stringify({ tensors, metadata: q.metadata }, null, 1));

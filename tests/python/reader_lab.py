@@ -198,6 +198,9 @@ preserve:
 MODELS = {
     "dit": lambda d: run(["node", SYNTH, "--preset", "dit", "--scale", "tiny", "--layout", "diffusers", "--seed", "1", "-q", "-o", d], "synth dit"),
     "dream": lambda d: run(["node", SYNTH, "--preset", "dream", "--scale", "tiny", "--layout", "sharded", "--seed", "2", "-q", "-o", d], "synth dream"),
+    # With synthetic calibration (docs/CALIBRATION.md) beside it: GPTQ, smoothing, time groups.
+    "ditcal": lambda d: run(["node", SYNTH, "--preset", "dit", "--scale", "tiny", "--layout", "diffusers", "--seed", "4", "-q", "-o", d,
+                             "--calibration", d.parent / "ditcal.calib.safetensors", "--time-groups", "5"], "synth dit + calibration"),
     "edge": lambda d: edge_model(d / "model.safetensors"),
     "big": lambda d: big_model(d / "model.safetensors"),
 }
@@ -250,6 +253,18 @@ RUNS = {
     "edge-int8_channel": ("edge", q("int8_channel")),
     "edge-fallback": ("edge", FALLBACK),
     "big-rtn4": ("big", q("rtn", 4, 128)),
+    "dit-hqq4-g128": ("dit", q("hqq", 4, 128)),
+    "dream-hqq2-g64": ("dream", q("hqq", 2, 64)),
+    "dream-r2q-g64": ("dream", q("r2q", None, 64)),
+    "edge-hqq8-g32": ("edge", q("hqq", 8, 32)),
+    "edge-r2q-g256": ("edge", q("r2q", None, 256)),
+    # Calibrated: "{calib}" is the model's calibration file. Smoothing and time groups are on
+    # (local profile); fallbacks (min_accuracy 0.85) mix in gptq INT4/INT8 rungs.
+    "ditcal-gptq4-g64": ("ditcal", q("gptq", 4, 64) + ["--calibration", "{calib}"]),
+    "ditcal-gptq2-g32": ("ditcal", q("gptq", 2, 32) + ["--calibration", "{calib}"]),
+    "ditcal-r2q-g128": ("ditcal", q("r2q", None, 128) + ["--calibration", "{calib}"]),
+    "ditcal-hqq2-g64": ("ditcal", q("hqq", 2, 64) + ["--calibration", "{calib}"]),
+    "ditcal-auto": ("ditcal", q("auto") + ["--calibration", "{calib}"]),
 }
 CONFIGS = {"edge": EDGE_CONFIG, "big": "chunk_mib: 1\n"}
 
@@ -269,11 +284,13 @@ class Lab:
             d = self.root / "models" / name
             d.mkdir(parents=True)
             MODELS[name](d)
-            self._models[name] = d if name in ("dit", "dream") else d / "model.safetensors"
+            self._models[name] = d if name in ("dit", "dream", "ditcal") else d / "model.safetensors"
         return self._models[name]
 
     def quantize(self, model_name, args, out: pathlib.Path) -> pathlib.Path:
-        cmd = ["node", CLI, "quantize", self.model(model_name), "-o", out, *args]
+        model = self.model(model_name)
+        calib = str(self.root / "models" / f"{model_name}.calib.safetensors")
+        cmd = ["node", CLI, "quantize", model, "-o", out, *[calib if a == "{calib}" else a for a in args]]
         if model_name in CONFIGS:
             cfg = self.root / f"{model_name}.yaml"
             cfg.write_text(CONFIGS[model_name])
@@ -341,8 +358,10 @@ def file_rows(path, columns=None):
     return pq.read_table(path, columns=columns).to_pylist()
 
 
-def min_cosine_for(bits: int) -> float:
-    return {2: 0.5, 4: 0.9, 8: 0.99}[bits]
+def min_cosine_for(bits: int, method: str = "rtn") -> float:
+    # GPTQ trades weight error for layer-output error: its weight cosine may sit just above
+    # min_accuracy (0.85 in these runs) where RTN's would be higher.
+    return {2: 0.5, 4: 0.85 if method == "gptq" else 0.9, 8: 0.99}[bits]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,17 +382,34 @@ def layout_sizes(scheme, rows, cols):
         "fp8_e4m3": (rows * cols, 1, 0), "fp8_e5m2": (rows * cols, 1, 0),
         "fp8_e4m3_channel": (rows * cols, rows, 0), "fp8_e5m2_channel": (rows * cols, rows, 0),
         "q8_0": (rows * cols // 32 * 34, 0, 0), "q4_0": (rows * cols // 32 * 18, 0, 0),
-    }[scheme]
+    }[scheme] if not (rr._HQQ.match(scheme) or rr._R2Q.match(scheme)) else _paired_sizes(scheme, rows, cols)
+
+
+def _paired_sizes(scheme, rows, cols):
+    """HQQ and R2Q: codes packed as RTN, two f32 per group, no zero-points."""
+    m = rr._HQQ.match(scheme)
+    bits, g = (int(m.group(1)), int(m.group(2))) if m else (2, int(rr._R2Q.match(scheme).group(1)))
+    rc = (cols // g) * (g * bits // 8) + -(-(cols % g) * bits // 8)
+    return rows * rc, rows * 2 * -(-cols // g), 0
 
 
 def crafted_file(path, template, rng):
     schemes = [f"rtn_int{b}_g{g}_{s}" for b in (2, 4, 8) for g in (32, 64, 128, 256) for s in ("asym", "sym")]
     schemes += ["int8_channel", "nf4", "fp8_e4m3", "fp8_e4m3_channel", "fp8_e5m2", "fp8_e5m2_channel", "q8_0", "q4_0"]
+    schemes += [f"hqq_int{b}_g{g}" for b in (2, 4, 8) for g in (32, 64, 128, 256)] + [f"r2q_g{g}" for g in (32, 64, 128, 256)]
     special = np.array([0.0, -0.0, 1e-42, 1e-38, 3.4e38, 1.0, 0.5, -7.25], dtype=np.float32)
     rows_out = []
     for ti, scheme in enumerate(schemes):
         shape = [7, 96] if scheme.startswith("q") else [7, 2, 83]  # 83: short tail groups/blocks
         rows, cols = shape[0], math.prod(shape[1:])  # the 2-D view: first dimension, the rest
+        # Every third tensor smoothed (factors incl. subnormal and huge) and with time groups.
+        smoothing = groups = None
+        if ti % 3 == 1:
+            s = np.exp(rng.standard_normal(cols) * 2).astype(np.float32)
+            s[:4] = np.array([1e-40, 3e38, 1.0, 0.3], dtype=np.float32)
+            smoothing = s.astype("<f4").tobytes()
+            groups = [{"t_start": 0, "t_end": 400, "scale": 0.031, "zero_point": 128.0},
+                      {"t_start": 400, "t_end": 1000, "scale": 0.07, "zero_point": 3.0}]
         for ci, (r0, n) in enumerate([(0, rows // 2), (rows // 2, rows - rows // 2)]):  # two chunks
             nc, ns, nz = layout_sizes(scheme, n, cols)
             codes = rng.integers(0, 256, nc, dtype=np.uint8)
@@ -383,6 +419,8 @@ def crafted_file(path, template, rng):
                 blk = codes.reshape(d.size, -1)
                 blk[:, :2] = d.astype("<u2").view(np.uint8).reshape(-1, 2)
             scales = np.abs(rng.standard_normal(ns)).astype(np.float32) * np.float32(0.01)
+            if scheme.startswith("hqq"):  # (scale, zero) pairs: zero-points anywhere, not only in [0, qmax]
+                scales[1::2] = (rng.standard_normal(ns // 2) * 8).astype(np.float32)
             scales[: min(ns, special.size)] = special[: min(ns, special.size)]
             rows_out.append({
                 "tensor_index": ti, "name": f"crafted.{scheme}", "component": None, "shape": shape,
@@ -391,9 +429,9 @@ def crafted_file(path, template, rng):
                 "codes": codes.tobytes(), "scales": scales.astype("<f4").tobytes(),
                 "zeros": rng.integers(0, 256, nz, dtype=np.uint8).tobytes(),
                 "quality": {k: 0 for k in ("elements", "cosine", "rel_mse", "sqnr_db", "max_abs_err", "sum_xx", "sum_yy", "sum_xy", "sum_ee")},
-                "fallbacks": [], "channel_scales": None, "time_groups": None,
+                "fallbacks": [], "channel_scales": smoothing, "time_groups": groups,
             })
-    schema = pq.read_schema(template).with_metadata({b"arrowquant.format_version": b"1"})
+    schema = pq.read_schema(template).with_metadata({b"arrowquant.format_version": b"2"})
     pq.write_table(pa.Table.from_pylist(rows_out, schema=schema), path, compression="none", use_dictionary=False)
     return schemes
 

@@ -59,6 +59,21 @@ def test_python_reader_equals_typescript_reader(lab, run_id):
             want = np.float32
         assert py.dtype == want, f"{ctx}: Python returned {py.dtype}, expected {np.dtype(want)}"
         assert_bit_equal(py, ts, ctx)
+        qualified = entry["name"] if entry["component"] is None else f"{entry['component']}/{entry['name']}"
+        check_layer_columns(path, qualified, entry, ctx)
+
+
+def check_layer_columns(path, name, entry, ctx):
+    """Smoothing factors and time-group lookups: the same from both readers."""
+    s = rr.channel_scales(path, name)
+    if entry["channelScales"] is None:
+        assert s is None, ctx
+    else:
+        assert_bit_equal(s, np.array(entry["channelScales"], dtype=np.float32), f"{ctx}: channel scales")
+    for t, scale, zero in entry["activation"]:
+        assert rr.activation_params(path, name, t) == (scale, zero), f"{ctx}: timestep {t}"
+    if not entry["activation"]:
+        assert rr.activation_params(path, name, 0) is None, ctx
 
 
 @pytest.mark.parametrize("run_id", list(RUNS))
@@ -94,7 +109,7 @@ def test_values_match_the_source(lab, run_id):
             assert cosine(y, x) > 0.999 and abs(qual["cosine"] - cosine(y, x)) < 1e-6, ctx
         else:
             c = cosine(y, x)
-            assert c > min_cosine_for(t["bits"]), f"{ctx}: cosine {c}"
+            assert c > min_cosine_for(t["bits"], t["method"]), f"{ctx}: cosine {c}"
             assert abs(qual["cosine"] - c) < 1e-4, f"{ctx}: file says cosine {qual['cosine']}, reconstruction has {c}"
             err = np.abs(y.astype(np.float64) - x.astype(np.float64)).max() if x.size else 0.0
             assert math.isclose(qual["max_abs_err"], err, rel_tol=1e-5, abs_tol=1e-12), f"{ctx}: max_abs_err"
@@ -109,6 +124,7 @@ def test_every_scheme_is_covered(lab):
         (2, 32, "asym"), (4, 128, "asym"), (8, 256, "asym"), (4, 64, "asym"),
         (2, 64, "sym"), (4, 32, "sym"), (8, 32, "sym"), (2, 256, "sym"), (4, 256, "sym"), (8, 128, "sym")]}
     required |= {f"keep_{d}" for d in KEPT_NUMPY}
+    required |= {"hqq_int4_g128", "hqq_int2_g64", "hqq_int8_g32", "r2q_g64", "r2q_g256", "r2q_g128"}
     assert required <= seen, f"not covered: {sorted(required - seen)}"
 
 
@@ -129,6 +145,8 @@ def test_crafted_random_codes_every_scheme(lab, tmp_path):
     for entry in index["tensors"]:
         ts = np.fromfile(out / entry["file"], dtype=TS_DTYPES[entry["dtype"]]).reshape(entry["shape"])
         assert_bit_equal(rr.dequantize(path, entry["name"]), ts, f"crafted {entry['scheme']}")
+        check_layer_columns(path, entry["name"], entry, f"crafted {entry['scheme']}")
+    assert sum(e["channelScales"] is not None for e in index["tensors"]) >= 10
 
 
 # ---------------------------------------------------------------------------------------------

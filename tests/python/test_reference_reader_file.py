@@ -36,7 +36,7 @@ def test_file_level_rules(lab, run_id):
     path = lab.file(run_id)
     pf = pq.ParquetFile(path)
     md = pf.metadata
-    assert md.created_by == "arrowquant format 1"
+    assert md.created_by == "arrowquant format 2"
     assert pf.schema_arrow.names == rr.REQUIRED_COLUMNS[:14] + ["codes", "scales", "zeros", "quality", "fallbacks", "channel_scales", "time_groups"]
     for rg in range(md.num_row_groups):
         for c in range(md.row_group(rg).num_columns):
@@ -48,7 +48,7 @@ def test_file_level_rules(lab, run_id):
     for r in rows:
         assert (r["tensor_index"], r["chunk_index"]) == (expect_t, expect_c)
         assert r["row_start"] == next_row
-        assert r["channel_scales"] is None and r["time_groups"] is None
+        assert r["channel_scales"] is None and r["time_groups"] is None  # no calibration in these runs
         next_row += r["row_count"]
         if r["chunk_index"] + 1 == r["chunk_count"]:
             shape = r["shape"]
@@ -70,7 +70,7 @@ def test_file_level_rules(lab, run_id):
 def test_footer_metadata(lab):
     path = lab.file("dit-q4_0")
     meta = rr.metadata(path)
-    assert meta["arrowquant.format_version"] == "1"
+    assert meta["arrowquant.format_version"] == "2"
     cfg = meta["arrowquant.config"]
     assert cfg["method"] == "q4_0" and "num_threads" not in cfg and "enable_streaming" not in cfg
     assert meta["arrowquant.modality"] == "image" and meta["arrowquant.modality_reason"]
@@ -88,7 +88,7 @@ def test_footer_metadata(lab):
     assert summary["quantized"] == summary["tensors"] - summary["kept"]
     # The TS reader sees the same footer.
     _, index = lab.dump("dit-q4_0")
-    assert index["metadata"]["arrowquant.format_version"] == "1"
+    assert index["metadata"]["arrowquant.format_version"] == "2"
     assert json.loads(index["metadata"]["arrowquant.config"]) == cfg
 
 
@@ -199,10 +199,14 @@ def test_wrong_format_version_and_unknown_scheme(lab, tmp_path):
     assert table.schema.metadata is None or b"arrowquant.format_version" not in table.schema.metadata
     meta = dict(pq.ParquetFile(lab.file("dit-rtn4-g128")).metadata.metadata)
     meta.pop(b"ARROW:schema")
-    v2 = tmp_path / "v2.parquet"
-    pq.write_table(table.replace_schema_metadata({**meta, b"arrowquant.format_version": b"2"}), v2)
-    with pytest.raises(rr.NotArrowQuantError, match="format version '2' is not supported"):
-        rr.tensor_names(v2)
+    v3 = tmp_path / "v3.parquet"
+    pq.write_table(table.replace_schema_metadata({**meta, b"arrowquant.format_version": b"3"}), v3)
+    with pytest.raises(rr.NotArrowQuantError, match="format version '3' is not supported"):
+        rr.tensor_names(v3)
+    # Version 1 files (no hqq/r2q, no smoothing or time groups) are still read.
+    v1 = tmp_path / "v1.parquet"
+    pq.write_table(table.replace_schema_metadata({**meta, b"arrowquant.format_version": b"1"}), v1)
+    assert rr.tensor_names(v1) == rr.tensor_names(lab.file("dit-rtn4-g128"))
     # A scheme from a future version.
     i = table.schema.get_field_index("scheme")
     schemes = table.column("scheme").to_pylist()
