@@ -71,32 +71,41 @@ fn inv(scale: f32) -> f32 {
     }
 }
 
+/// The ℓp proximal step, in f32 (the residuals are f32; `powf` is most of the fit's time).
 #[inline]
-fn shrink(r: f64, beta: f64) -> f64 {
+fn shrink(r: f32, beta: f32) -> f32 {
     if r == 0.0 {
         return 0.0;
     }
     let a = r.abs();
-    r.signum() * (a - a.powf(P - 1.0) / beta).max(0.0)
+    r.signum() * (a - a.powf(P as f32 - 1.0) / beta).max(0.0)
 }
 
 impl HqqSpec {
     /// The half-quadratic rounds from `p`; returns the best (error, parameters) seen.
     fn refine(&self, x: &[f32], mut p: HqqParams) -> (f64, HqqParams) {
-        let mut best = (self.sq_error(&p, x), p);
-        let mut beta = BETA0;
+        let mut best = (f64::INFINITY, p);
+        let mut beta = BETA0 as f32;
         let n = x.len() as f64;
-        for _ in 0..ITERS {
+        // Each pass scores the current parameters and gathers the sums for the next ones, so
+        // a round costs one pass over the group.
+        for _ in 0..=ITERS {
             // Steps 1-2: codes and the shrunk residual; step 3: regress (x − e) on q.
-            let (mut sq, mut sy, mut sqq, mut sqy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+            let (mut err, mut sq, mut sy, mut sqq, mut sqy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
             for &v in x {
-                let q = self.encode(&p, v) as f64;
-                let r = v as f64 - self.decode(&p, q as u8) as f64;
-                let y = v as f64 - shrink(r, beta);
+                let code = self.encode(&p, v);
+                let r = v - self.decode(&p, code);
+                let (q, y) = (code as f64, (v - shrink(r, beta)) as f64);
+                err += (r as f64) * (r as f64);
                 sq += q;
                 sy += y;
                 sqq += q * q;
                 sqy += q * y;
+            }
+            if err / n < best.0 {
+                best = (err / n, p);
+            } else {
+                break;
             }
             let var = sqq - sq * sq / n;
             let cov = sqy - sq * sy / n;
@@ -107,13 +116,7 @@ impl HqqSpec {
             // ȳ = s·(q̄ − z)  ⇒  z = q̄ − ȳ/s
             let z = sq / n - (sy / n) / s;
             p = HqqParams { scale: s as f32, zero: z as f32 };
-            beta *= KAPPA;
-            let err = self.sq_error(&p, x);
-            if err < best.0 {
-                best = (err, p);
-            } else {
-                break;
-            }
+            beta *= KAPPA as f32;
         }
         best
     }
