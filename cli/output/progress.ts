@@ -19,6 +19,15 @@ export class Progress {
         log(this.mode, 'modality', `modality: ${e.modality} (${e.reason})`, { modality: e.modality, reason: e.reason, detected: e.detected });
         break;
       case 'calibration': {
+        if (e.synthetic) {
+          log(
+            this.mode,
+            'calibration_synthetic',
+            `warning: gptq without --calibration: using synthetic statistics (${e.synthetic.cached ? 'cached' : 'generated'}: ${e.synthetic.path}). They fit made-up activations, so expect about RTN's quality; capture real ones with tools/capture_calibration.py (docs/CALIBRATION.md)`,
+            { path: e.synthetic.path, cached: e.synthetic.cached },
+            'warn',
+          );
+        }
         if (e.file !== undefined) log(this.mode, 'calibration', `calibration: ${e.file} (${e.layers} layers; ${e.used} tensors use it)`, { file: e.file, layers: e.layers, used: e.used });
         if (e.warnings.length > 0) {
           // One line for the lot (a model can have hundreds of layers); the names in full with --verbose / in JSON.

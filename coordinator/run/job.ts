@@ -27,6 +27,7 @@ import { SourceFiles, type SourceHash } from './source-files.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { finishTensor, keptOutcome, keptRow, pushRow, type TensorOutcome } from './tensor.js';
 import { calibrationFooter, openCalibration, type CalibrationFile } from '../calibration/file.js';
+import { syntheticCalibration } from '../calibration/synthetic.js';
 import { CalibrationReader, layerFor, prepareLayer, releaseLayer, type PreparedLayer } from './layer.js';
 
 export type JobEvent =
@@ -34,7 +35,7 @@ export type JobEvent =
   | { type: 'plan'; tensors: number; quantize: number; keep: number; sourceBytes: number; chunks: number; mode: 'streaming' | 'threaded' }
   | { type: 'tensor'; outcome: TensorOutcome; done: number; bytesDone: number }
   | { type: 'fallback'; tensor: string; from: string; to: string; cosine: number; threshold: number }
-  | { type: 'calibration'; file?: string; layers: number; used: number; warnings: { tensor: string; message: string }[] };
+  | { type: 'calibration'; file?: string; synthetic?: { path: string; cached: boolean }; layers: number; used: number; warnings: { tensor: string; message: string }[] };
 
 export interface JobOptions {
   modelPath: string;
@@ -121,11 +122,23 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   const modalityReason = config.modality ? 'set by configuration' : detected.reason;
   emit({ type: 'modality', modality, reason: modalityReason, detected: !config.modality });
 
-  const calib: CalibrationFile | undefined = config.calibration !== null ? await openCalibration(resolve(config.calibration)) : undefined;
+  // GPTQ asked for without a calibration file: synthetic statistics (cached), with a warning.
+  const wantsGptq = config.method === 'gptq' || config.overrides.some((o) => o.method === 'gptq');
+  let synthetic: { path: string; cached: boolean } | undefined;
+  if (config.calibration === null && wantsGptq) synthetic = await syntheticCalibration(opts.modelPath, headers, config);
+  const calibPath = config.calibration !== null ? resolve(config.calibration) : synthetic?.path;
+  const calib: CalibrationFile | undefined = calibPath !== undefined ? await openCalibration(calibPath) : undefined;
   const plan = planModel(headers, config, { modality, ...(calib ? { calibration: calib } : {}) });
   const calibrated = plan.tensors.filter((t) => t.action.kind === 'quantize' && t.action.layer).length;
   if (calib || plan.calibrationWarnings.length > 0) {
-    emit({ type: 'calibration', ...(calib ? { file: calib.path } : {}), layers: calib?.layers.size ?? 0, used: calibrated, warnings: plan.calibrationWarnings });
+    emit({
+      type: 'calibration',
+      ...(calib ? { file: calib.path } : {}),
+      ...(synthetic ? { synthetic } : {}),
+      layers: calib?.layers.size ?? 0,
+      used: calibrated,
+      warnings: plan.calibrationWarnings,
+    });
   }
   const mode = config.enable_streaming ? 'streaming' : 'threaded';
   const threads = config.num_threads === 0 ? availableParallelism() : config.num_threads;

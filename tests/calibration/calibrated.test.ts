@@ -211,3 +211,30 @@ test('bad calibration files are named errors, before any output is written', asy
   assert.equal(junk.code, 1);
   assert.match(junk.stderr, /calibration .*junk\.safetensors/);
 });
+
+test('gptq without a calibration file uses synthetic statistics, cached by model headers and settings', async () => {
+  const dir = tempDir('synthetic');
+  await synth('dit', 'single', join(dir, 'dit'));
+  const cache = join(dir, 'cache');
+  const env = { ARROW_QUANT_CACHE_DIR: cache };
+  const first = await runCli(['quantize', join(dir, 'dit'), '-o', join(dir, 'a.parquet'), '--method', 'gptq'], { env });
+  assert.equal(first.code, 0, first.stderr);
+  const w1 = jsonLines(first.stderr).find((e) => e.event === 'calibration_synthetic');
+  assert.ok(w1 && w1.cached === false && String(w1.path).startsWith(join(cache, 'calibration')), first.stderr);
+  assert.match(String(w1.message), /expect about RTN's quality/);
+  const second = await runCli(['quantize', join(dir, 'dit'), '-o', join(dir, 'b.parquet'), '--method', 'gptq'], { env });
+  const w2 = jsonLines(second.stderr).find((e) => e.event === 'calibration_synthetic')!;
+  assert.deepEqual([w2.cached, w2.path], [true, w1.path]);
+  assert.equal(sha256(join(dir, 'a.parquet')), sha256(join(dir, 'b.parquet')));
+  assert.ok((await openQuantized(join(dir, 'a.parquet'))).tensors.filter((t) => t.method !== 'keep').every((t) => t.method === 'gptq'));
+  // Other settings, another entry.
+  const third = await runCli(['quantize', join(dir, 'dit'), '-o', join(dir, 'c.parquet'), '--method', 'gptq'], { env: { ...env, ARROW_QUANT_CALIBRATION_SAMPLES: '16' } });
+  const w3 = jsonLines(third.stderr).find((e) => e.event === 'calibration_synthetic')!;
+  assert.equal(w3.cached, false);
+  assert.notEqual(w3.path, w1.path);
+  assert.equal(readdirSync(join(cache, 'calibration')).filter((f) => f.endsWith('.safetensors')).length, 2);
+  // rtn (or any calibration-free method) never generates anything.
+  const plain = await runCli(['quantize', join(dir, 'dit'), '-o', join(dir, 'd.parquet')], { env: { ARROW_QUANT_CACHE_DIR: join(dir, 'cache2') } });
+  assert.equal(plain.code, 0);
+  assert.ok(!existsSync(join(dir, 'cache2')));
+});
