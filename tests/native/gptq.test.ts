@@ -62,10 +62,35 @@ test('GPTQ output decodes as the RTN scheme and has a lower layer-output error t
   assert.equal(g.payloadBytes, g.codes().length + g.scales().length + g.zeros().length);
 });
 
-test('GPTQ refuses non-RTN formats and non-finite Hessians with typed errors', async () => {
+test('GPTQ refuses formats without a grid and non-finite Hessians with typed errors', async () => {
   const { w, h } = layer(8, 64, 80);
   await assert.rejects(gptqQuantize(bytes(w), 'F32', 8, 64, h, { name: 'q4_0' }), InvalidParameterError);
   const bad = h.slice();
   bad[10] = Number.NaN;
-  await assert.rejects(gptqQuantize(bytes(w), 'F32', 8, 64, bad, { name: 'rtn', bits: 4, groupSize: 32 }), NonFiniteError);
+  // A bad Hessian is not a bad weight: an InvalidParameter naming the hessian, not NonFinite.
+  await assert.rejects(gptqQuantize(bytes(w), 'F32', 8, 64, bad, { name: 'rtn', bits: 4, groupSize: 32 }), (e: unknown) => {
+    assert.ok(e instanceof InvalidParameterError && !(e instanceof NonFiniteError));
+    assert.match(e.message, /invalid hessian: NaN at row 0, column 10/);
+    return true;
+  });
+  const wn = w.slice();
+  wn[70] = Number.NaN;
+  await assert.rejects(gptqQuantize(bytes(wn), 'F32', 8, 64, h, { name: 'rtn', bits: 4, groupSize: 32 }), NonFiniteError);
+});
+
+test('GPTQ onto the R2Q and HQQ grids decodes as those schemes and beats them on the layer output', async () => {
+  const [rows, cols, n] = [48, 128, 400];
+  const { w, x, h } = layer(rows, cols, n);
+  for (const [format, scheme] of [
+    [{ name: 'r2q', groupSize: 32 }, 'r2q_g32'],
+    [{ name: 'hqq', bits: 2, groupSize: 64 }, 'hqq_int2_g64'],
+  ] as const) {
+    const g = await gptqQuantize(bytes(w), 'F32', rows, cols, h, format, { threads: 2 });
+    const wg = await dequantize({ name: scheme }, rows, cols, g.codes(), f32(g.scales()), g.zeros());
+    const r = await quantize(bytes(w), 'F32', rows, cols, format);
+    assert.equal(r.scheme, scheme);
+    const wr = await dequantize({ name: scheme }, rows, cols, r.codes, r.scales, r.zeros);
+    const [eg, er] = [outputError(x, w, wg, n, rows, cols), outputError(x, w, wr, n, rows, cols)];
+    assert.ok(eg < er, `${scheme}: gptq ${eg} vs plain ${er}`);
+  }
 });

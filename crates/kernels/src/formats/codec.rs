@@ -81,3 +81,18 @@ pub fn dequantize_row<C: GroupCodec>(codec: &C, codes: &[u8], scales: &[f32], ze
         code_off += nb;
     }
 }
+
+/// Quantize `x` as one row and decode it again: the reconstruction and the quality the quantizer
+/// measured (for the formats' tests).
+#[cfg(test)]
+pub(crate) fn roundtrip<C: GroupCodec>(codec: &C, x: &[f32]) -> (Vec<f32>, QualityAcc) {
+    let g = codec.groups_per_row(x.len());
+    let mut codes = vec![0; codec.row_code_bytes(x.len())];
+    let mut scales = vec![0.0; g * codec.scales_per_group()];
+    let mut zeros = vec![0; g * codec.zeros_per_group()];
+    let mut acc = QualityAcc::default();
+    quantize_row(codec, x, &mut codes, &mut scales, &mut zeros, &mut acc).unwrap();
+    let mut y = vec![0.0; x.len()];
+    dequantize_row(codec, &codes, &scales, &zeros, &mut y);
+    (y, acc)
+}

@@ -121,6 +121,7 @@ impl HqqSpec {
         best
     }
 
+    #[cfg(test)]
     fn sq_error(&self, p: &HqqParams, x: &[f32]) -> f64 {
         x.iter().map(|&v| ((v - self.decode(p, self.encode(p, v))) as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64
     }
@@ -181,20 +182,13 @@ impl GroupCodec for HqqSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::codec::{dequantize_row, quantize_row};
+    use crate::formats::codec::roundtrip;
     use crate::formats::rtn::RtnSpec;
     use crate::quality::QualityAcc;
     use crate::testdata;
 
     fn sqnr<C: GroupCodec>(codec: &C, x: &[f32]) -> f64 {
-        let g = codec.groups_per_row(x.len());
-        let mut codes = vec![0; codec.row_code_bytes(x.len())];
-        let mut scales = vec![0.0; g * codec.scales_per_group()];
-        let mut zeros = vec![0; g * codec.zeros_per_group()];
-        let mut acc = QualityAcc::default();
-        quantize_row(codec, x, &mut codes, &mut scales, &mut zeros, &mut acc).unwrap();
-        let mut y = vec![0.0; x.len()];
-        dequantize_row(codec, &codes, &scales, &zeros, &mut y);
+        let (y, acc) = roundtrip(codec, x);
         let mut again = QualityAcc::default();
         x.iter().zip(&y).for_each(|(&a, &b)| again.add(a, b));
         assert_eq!(again.sum_ee, acc.sum_ee, "decode must reproduce what the quantizer measured");

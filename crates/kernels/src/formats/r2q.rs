@@ -139,20 +139,12 @@ impl GroupCodec for R2qSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::codec::{dequantize_row, quantize_row};
+    use crate::formats::codec::roundtrip;
     use crate::formats::rtn::RtnSpec;
-    use crate::quality::QualityAcc;
     use crate::testdata;
 
     fn run<C: GroupCodec>(codec: &C, x: &[f32]) -> (Vec<f32>, f64) {
-        let g = codec.groups_per_row(x.len());
-        let mut codes = vec![0; codec.row_code_bytes(x.len())];
-        let mut scales = vec![0.0; g * codec.scales_per_group()];
-        let mut zeros = vec![0; g * codec.zeros_per_group()];
-        let mut acc = QualityAcc::default();
-        quantize_row(codec, x, &mut codes, &mut scales, &mut zeros, &mut acc).unwrap();
-        let mut y = vec![0.0; x.len()];
-        dequantize_row(codec, &codes, &scales, &zeros, &mut y);
+        let (y, acc) = roundtrip(codec, x);
         (y, acc.finish().sqnr_db)
     }
 

@@ -17,7 +17,7 @@
 
 use super::codec::GroupCodec;
 use crate::error::{KernelError, Result};
-use crate::pack::{pack, packed_len, unpack_one};
+use crate::pack::{packed_len, unpack_one};
 use crate::quality::QualityAcc;
 
 pub const GROUP_SIZES: [usize; 4] = [32, 64, 128, 256];
@@ -154,6 +154,7 @@ pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
 
 /// Scalar reference: quantize one row. `scales`/`zeros` get one entry per group
 /// (`zeros` is empty for the symmetric variant). Returns the offset of a non-finite input.
+/// It is the group-codec rule (`GroupCodec for RtnSpec` above) applied group by group.
 pub fn quantize_row_ref(
     spec: &RtnSpec,
     x: &[f32],
@@ -162,29 +163,7 @@ pub fn quantize_row_ref(
     zeros: &mut [u8],
     acc: &mut QualityAcc,
 ) -> std::result::Result<(), usize> {
-    let mut code_off = 0;
-    let mut q = [0u8; 256];
-    for (g, grp) in x.chunks(spec.group).enumerate() {
-        if let Some(bad) = first_non_finite(grp) {
-            return Err(g * spec.group + bad);
-        }
-        let min = grp.iter().copied().fold(f32::INFINITY, f32::min);
-        let max = grp.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let p = group_params(spec.bits, spec.symmetric, min, max);
-        for (qi, &v) in q.iter_mut().zip(grp) {
-            let c = quantize_one(&p, v);
-            acc.add(v, dequantize_one(p.scale, p.zero, c));
-            *qi = c as u8;
-        }
-        let nb = packed_len(grp.len(), spec.bits);
-        pack(spec.bits, &q[..grp.len()], &mut codes[code_off..code_off + nb]);
-        code_off += nb;
-        scales[g] = p.scale;
-        if !spec.symmetric {
-            zeros[g] = p.zero as u8;
-        }
-    }
-    Ok(())
+    super::codec::quantize_row(spec, x, codes, scales, zeros, acc)
 }
 
 /// Dequantize one row produced by any RTN kernel.
