@@ -39,13 +39,14 @@ export function inspectCommand(): Command {
         process.stdout.write(`${JSON.stringify({ file, metadata: f.metadata, totals, tensors }, null, 2)}\n`);
         return;
       }
-      const t = table(mode, ['#', 'tensor', 'shape', 'dtype', 'scheme', 'bits', 'stored', 'cosine', 'SQNR dB', 'fallbacks']);
+      const t = table(mode, ['#', 'tensor', 'shape', 'dtype', 'method', 'scheme', 'bits', 'stored', 'cosine', 'SQNR dB', 'fallbacks']);
       for (const x of f.tensors) {
         t.push([
           x.index,
           x.component ? `${x.component}/${x.name}` : x.name,
           x.shape.join('×'),
           x.sourceDtype,
+          x.method,
           x.scheme,
           x.bits,
           formatBytes(x.storedBytes),
