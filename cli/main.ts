@@ -2,6 +2,7 @@
 /** The `arrowquant` command. */
 import { Command, CommanderError } from 'commander';
 
+import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { verifyCommand } from './commands/verify.js';
@@ -14,7 +15,7 @@ export function program(): Command {
     .option('-v, --verbose', 'print the resolved configuration, every tensor and error causes')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const c of [quantizeCommand(), inspectCommand(), verifyCommand()]) p.addCommand(c.exitOverride());
+  for (const c of [quantizeCommand(), inspectCommand(), verifyCommand(), exportCommand()]) p.addCommand(c.exitOverride());
   return p;
 }
 

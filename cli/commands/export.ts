@@ -1,0 +1,57 @@
+/** `arrowquant export <file.parquet> --to gguf|safetensors -o <out>`. */
+import { Command, Option } from 'commander';
+
+import { openQuantized } from '../../common/format/reader.js';
+import { exportGguf, REENCODINGS, type Reencoding } from '../../common/export/gguf.js';
+import { exportSafetensors } from '../../common/export/safetensors.js';
+import { formatBytes, log, outputMode } from '../output/terminal.js';
+import { globalOptions } from './global.js';
+
+interface ExportFlags {
+  to: 'gguf' | 'safetensors';
+  output: string;
+  component?: string;
+  reencode?: Reencoding;
+  arch?: string;
+}
+
+export function exportCommand(): Command {
+  return new Command('export')
+    .summary('write a quantized file as GGUF, or dequantized as safetensors')
+    .description(
+      'gguf: q4_0/q8_0 tensors byte for byte as GGUF Q4_0/Q8_0, kept tensors in their dtype, names as in the source;\n' +
+        'tensors GGUF cannot hold are refused unless --reencode says what to write instead.\n' +
+        'safetensors: every tensor dequantized to its source dtype (kept ones byte for byte), one folder per pipeline component.',
+    )
+    .argument('<file>', 'an ArrowQuant .parquet file')
+    .addOption(new Option('--to <format>', 'output format').choices(['gguf', 'safetensors']).makeOptionMandatory())
+    .requiredOption('-o, --output <path>', 'gguf: the .gguf file; safetensors: a directory')
+    .option('--component <name>', 'pipeline component to export (gguf: required for a pipeline)')
+    .addOption(new Option('--reencode <type>', 'gguf: write tensors GGUF cannot hold as this type (dequantized first)').choices(REENCODINGS))
+    .option('--arch <name>', 'gguf: general.architecture (default "arrowquant")')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  arrowquant export flux.q4_0.parquet --to gguf --component transformer -o flux-q4_0.gguf\n' +
+        '  arrowquant export dit.int4.parquet --to gguf --reencode f16 -o dit.gguf\n' +
+        '  arrowquant export dit.int4.parquet --to safetensors -o dit-dequantized/',
+    )
+    .action(async (file: string, flags: ExportFlags, cmd: Command) => {
+      const mode = outputMode(globalOptions(cmd));
+      const f = await openQuantized(file);
+      if (flags.to === 'gguf') {
+        const r = await exportGguf(f, flags.output, {
+          ...(flags.component !== undefined ? { component: flags.component } : {}),
+          ...(flags.reencode !== undefined ? { reencode: flags.reencode } : {}),
+          ...(flags.arch !== undefined ? { arch: flags.arch } : {}),
+        });
+        for (const x of r.reencoded) log(mode, 'reencoded', `re-encoded ${x.tensor}: ${x.from} → ${x.to} (${x.why})`, x, 'warn');
+        if (r.droppedTimeGroups > 0) log(mode, 'time_groups_dropped', `note: ${r.droppedTimeGroups} tensors have time-aware activation parameters, which GGUF cannot hold; they are not in the file`, { tensors: r.droppedTimeGroups }, 'warn');
+        log(mode, 'export', `wrote ${r.path}: ${r.tensors} tensors, ${formatBytes(r.bytes)}${r.reencoded.length ? `, ${r.reencoded.length} re-encoded` : ''}`, { path: r.path, tensors: r.tensors, bytes: r.bytes, reencoded: r.reencoded.length });
+      } else {
+        if (flags.reencode !== undefined || flags.arch !== undefined) throw new Error('--reencode and --arch apply to --to gguf only');
+        const r = await exportSafetensors(f, flags.output, flags.component !== undefined ? { component: flags.component } : {});
+        for (const x of r.files) log(mode, 'export', `wrote ${x.path}: ${x.tensors} tensors, ${formatBytes(x.bytes)}`, x);
+      }
+    });
+}
