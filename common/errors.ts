@@ -10,6 +10,19 @@ export class ArrowQuantError extends Error {
   }
 }
 
+/**
+ * A quantization job could not produce its file: a bad model or calibration file, an unusable
+ * output path, a kernel error on a tensor, an interrupted run. (The seeds' Python API name.)
+ */
+export class QuantizationError extends ArrowQuantError {
+  override name = 'QuantizationError';
+}
+
+/** Quality validation failed: a tensor below `min_accuracy` with `fail_fast`, a `verify` mismatch. */
+export class ValidationError extends QuantizationError {
+  override name = 'ValidationError';
+}
+
 /** The kernels rejected the input or parameters. `kind` is the Rust variant name. */
 export class KernelError extends ArrowQuantError {
   override name = 'KernelError';

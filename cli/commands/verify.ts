@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 
-import { ArrowQuantError } from '../../common/errors.js';
+import { ValidationError } from '../../common/errors.js';
 import { openQuantized } from '../../common/format/reader.js';
 import { view2d } from '../../common/format/view.js';
 import { compareQuality } from '../../common/native.js';
@@ -18,7 +18,7 @@ import { table } from '../output/summary.js';
 import { log, outputMode } from '../output/terminal.js';
 import { globalOptions } from './global.js';
 
-export class VerificationError extends ArrowQuantError {
+export class VerificationError extends ValidationError {
   override name = 'VerificationError';
   constructor(readonly problems: string[]) {
     super(`${problems.length} problem(s):\n  ${problems.join('\n  ')}`);

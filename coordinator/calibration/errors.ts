@@ -1,7 +1,7 @@
-import { ArrowQuantError } from '../../common/errors.js';
+import { QuantizationError } from '../../common/errors.js';
 
 /** The calibration file is unusable, or does not fit the model. `file` and `entry` say where. */
-export class CalibrationError extends ArrowQuantError {
+export class CalibrationError extends QuantizationError {
   override name = 'CalibrationError';
   constructor(
     readonly file: string,

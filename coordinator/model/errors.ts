@@ -1,7 +1,7 @@
-import { ArrowQuantError } from '../../common/errors.js';
+import { QuantizationError } from '../../common/errors.js';
 
 /** The model directory or one of its files is unusable. `file` and `tensor` say where. */
-export class ModelFormatError extends ArrowQuantError {
+export class ModelFormatError extends QuantizationError {
   override name = 'ModelFormatError';
   constructor(
     readonly file: string,

@@ -1,7 +1,7 @@
-import { ArrowQuantError } from '../../common/errors.js';
+import { QuantizationError, ValidationError } from '../../common/errors.js';
 
 /** `fail_fast` is on and a tensor's quality is below `min_accuracy`. */
-export class QualityThresholdError extends ArrowQuantError {
+export class QualityThresholdError extends ValidationError {
   override name = 'QualityThresholdError';
   constructor(
     readonly tensor: string,
@@ -14,7 +14,7 @@ export class QualityThresholdError extends ArrowQuantError {
 }
 
 /** The output path cannot be used (it is an input file, or a directory). */
-export class OutputPathError extends ArrowQuantError {
+export class OutputPathError extends QuantizationError {
   override name = 'OutputPathError';
   constructor(
     readonly path: string,
@@ -25,7 +25,7 @@ export class OutputPathError extends ArrowQuantError {
 }
 
 /** The job was interrupted (Ctrl-C or an abort signal); nothing was written. */
-export class JobAbortedError extends ArrowQuantError {
+export class JobAbortedError extends QuantizationError {
   override name = 'JobAbortedError';
   constructor(reason: unknown) {
     super(`interrupted (${reason instanceof Error ? reason.message : String(reason)}); no output was written`, { cause: reason });

@@ -1,7 +1,7 @@
-import { ArrowQuantError, NonFiniteError } from '../../common/errors.js';
+import { NonFiniteError, QuantizationError } from '../../common/errors.js';
 
 /** Quantizing one chunk failed; names the tensor and, for NaN/Inf, the element. */
-export class ChunkError extends ArrowQuantError {
+export class ChunkError extends QuantizationError {
   override name = 'ChunkError';
   constructor(
     readonly tensor: string,
