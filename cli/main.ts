@@ -7,6 +7,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { verifyCommand } from './commands/verify.js';
 import { describeError, exitCodeFor } from './exit.js';
+import { startTelemetry } from '../common/telemetry.js';
 
 export function program(): Command {
   const p = new Command('arrowquant')
@@ -30,12 +31,17 @@ async function main(): Promise<void> {
     if (e.code !== 'EPIPE') throw e;
   });
   const p = program();
+  // OTLP export when the standard OTEL_* variables configure it (common/telemetry.ts).
+  const telemetry = await startTelemetry();
   try {
     await p.parseAsync(process.argv);
   } catch (err) {
     const code = exitCodeFor(err);
     if (!(err instanceof CommanderError)) process.stderr.write(`${describeError(err, Boolean(p.opts().verbose))}\n`);
     process.exitCode = code;
+  } finally {
+    // Flushes the spans and metrics of this run.
+    await telemetry?.shutdown().catch((e: unknown) => process.stderr.write(`warning: telemetry export failed: ${String(e)}\n`));
   }
 }
 

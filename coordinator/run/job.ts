@@ -29,6 +29,7 @@ import { finishTensor, keptOutcome, keptRow, pushRow, type TensorOutcome } from 
 import { calibrationFooter, openCalibration, type CalibrationFile } from '../calibration/file.js';
 import { syntheticCalibration } from '../calibration/synthetic.js';
 import { CalibrationReader, layerFor, prepareLayer, releaseLayer, type PreparedLayer } from './layer.js';
+import { JobTelemetry } from './telemetry.js';
 
 export type JobEvent =
   | { type: 'modality'; modality: Modality; reason: string; detected: boolean }
@@ -153,6 +154,10 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   });
 
   const executor = opts.executor ?? new LocalExecutor(config.num_threads);
+  const telemetry = new JobTelemetry(
+    { 'arrowquant.model': resolve(opts.modelPath), 'arrowquant.output': resolve(opts.outputPath), 'arrowquant.modality': modality, 'arrowquant.mode': mode, 'arrowquant.tensors': plan.tensors.length, 'arrowquant.source_bytes': plan.sourceBytes },
+    executor.description,
+  );
   const calibReader = calib ? new CalibrationReader(calib) : undefined;
   const prepared: (PreparedLayer | undefined)[] = [];
   const files = await SourceFiles.open(headers.map((h) => ({ path: h.file.path, rel: h.file.rel, header: h.header })));
@@ -201,7 +206,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       ...(layer ? { layer } : {}),
     };
     // The kernel is done with the source bytes: free them now, not at the next GC.
-    return executor.run(job).finally(() => data.release());
+    return telemetry.chunk(t, chunkIndex, choice, c.length, () => executor.run(job)).finally(() => data.release());
   };
   // Fallback rungs and last-resort keeps read the tensor again (not hashed: the first pass did).
   const rerun = (t: TensorPlan) => (choice: SchemeChoice) =>
@@ -244,6 +249,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     for (const t of plan.tensors) {
       await waitForWriter(t);
       aheadBytes += t.bytes;
+      telemetry.tensorStart(t);
       if (t.action.kind === 'keep') {
         const queue = new ChunkQueue<SourceChunk>(mode === 'streaming' ? 1 : threads);
         liveQueues.add(queue);
@@ -335,6 +341,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       } else {
         throw new Error(`internal: ${t.name} first pass does not match its plan`);
       }
+      telemetry.tensorEnd(t, outcome, t.action.kind === 'quantize' ? t.action.ladder : undefined);
       for (const f of outcome.fallbacks) emit({ type: 'fallback', tensor: t.name, from: f.fromScheme, to: f.toScheme, cosine: f.cosine, threshold: f.threshold });
       firstPass[t.index] = undefined;
       outcomes.push(outcome);
@@ -358,6 +365,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       ...(calib ? { 'arrowquant.calibration': calibrationFooter(calib, calibrated) } : {}),
     });
     const fileBytes = written$.bytes;
+    telemetry.end();
     const summary: JobSummary = { ...deterministic, fileBytes, compressionRatio: fileBytes > 0 ? plan.sourceBytes / fileBytes : 0, rowGroups: written$.rowGroups };
     return {
       outputPath: resolve(opts.outputPath),
@@ -371,6 +379,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       seconds: (performance.now() - started) / 1000,
     };
   } catch (err) {
+    telemetry.end(err);
     controller.abort(err);
     sink.abort();
     // Both sides stop before the files close: nothing touches the sink or the files after this.
