@@ -49,6 +49,7 @@ const TEXT_KINDS = {
   chunk_mib: 'int',
   keep_default_rules: 'bool',
   preserve: 'structured',
+  components: 'structured',
   overrides: 'structured',
 } as const satisfies Record<ConfigKey, TextKind>;
 

@@ -20,6 +20,7 @@ const WIDTH = 100;
 /** Sample entries for the keys whose default (empty) would show nothing. */
 const SAMPLES: Partial<Record<ConfigKey, string[]>> = {
   preserve: ['preserve:', "  '^time_embed(ding)?\\.': source", "  'pos_embed$': float16"],
+  components: ['components:', '  transformer:', '    bit_width: 4', '  text_encoder:', '    method: q8_0', '  vae: keep'],
   overrides: [
     'overrides:',
     '  # more bits for the attention value projections and the FFN down projections',

@@ -67,6 +67,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedConfig, ProfileKey>> = Object.freez
   chunk_mib: 16,
   keep_default_rules: true,
   preserve: Object.freeze({}) as ResolvedConfig['preserve'],
+  components: Object.freeze({}) as ResolvedConfig['components'],
   overrides: Object.freeze([]) as unknown as ResolvedConfig['overrides'],
 });
 
@@ -76,5 +77,5 @@ export function isProfileKey(key: string): key is ProfileKey {
 
 /** The full configuration of a profile with nothing overridden (fresh objects, safe to edit). */
 export function profileConfig(profile: DeploymentProfile): ResolvedConfig {
-  return { ...DEFAULTS, ...PROFILES[profile], deployment_profile: profile, preserve: {}, overrides: [] };
+  return { ...DEFAULTS, ...PROFILES[profile], deployment_profile: profile, preserve: {}, components: {}, overrides: [] };
 }

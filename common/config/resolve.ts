@@ -72,7 +72,7 @@ function valueAt(root: unknown, path: KeyPath): unknown {
 /** The top-level or override key a value belongs to, which picks the named error class. */
 function schemaKey(path: KeyPath): string | undefined {
   if (path.length === 1) return String(path[0]);
-  if (path.length === 3 && path[0] === 'overrides') return String(path[2]);
+  if (path.length === 3 && (path[0] === 'overrides' || path[0] === 'components')) return String(path[2]);
   return undefined;
 }
 

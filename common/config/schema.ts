@@ -49,6 +49,7 @@ export const RULES = {
   keep_default_rules: 'true or false',
   preserve: `a mapping of regular expression to ${oneOf(PRESERVE_DTYPES)}`,
   overrides: 'a list of {pattern, bit_width?, method?, group_size?} entries',
+  components: 'a mapping of pipeline component name to keep or {bit_width?, method?, group_size?}',
   pattern: 'a regular expression',
 } as const;
 
@@ -102,6 +103,35 @@ export const OverrideSchema = z.strictObject(
   },
   must(RULES.overrides.replace(/^a list of /, 'a mapping like ').replace(/ entries$/, '')),
 );
+
+/** Settings for one diffusers pipeline component (diffusers' PipelineQuantizationConfig, per component). */
+export const ComponentSchema = z.strictObject(
+  {
+    bit_width: bitWidth().optional().describe('Bit width for the component\'s tensors.'),
+    method: method().optional().describe('Method for the component\'s tensors.'),
+    group_size: groupSize().optional().describe('Group size for the component\'s tensors.'),
+  },
+  must('keep or a mapping of bit_width, method and group_size'),
+);
+
+type ComponentSettings = 'keep' | z.output<typeof ComponentSchema>;
+const COMPONENT_RULE = 'keep or a mapping of bit_width, method and group_size';
+/**
+ * `keep`, or the component's settings checked by ComponentSchema with its issues passed through
+ * (a union would report only "matches neither", hiding which setting is wrong and where).
+ */
+const componentValue = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    if (v === 'keep') return;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      ctx.addIssue({ code: 'custom', message: `must be ${COMPONENT_RULE}` });
+      return;
+    }
+    const r = ComponentSchema.safeParse(v);
+    for (const issue of r.error?.issues ?? []) ctx.addIssue({ ...issue, path: issue.path } as Parameters<typeof ctx.addIssue>[0]);
+  })
+  .transform((v) => v as ComponentSettings);
 
 const preserve = z
   .record(z.string(), z.enum(PRESERVE_DTYPES, must(oneOf(PRESERVE_DTYPES))), must(RULES.preserve))
@@ -157,6 +187,11 @@ export const ConfigSchema = z.strictObject({
   preserve: preserve.describe(
     'Tensors to keep unquantized: regular expression (matched against the tensor name) to stored dtype. source keeps the bytes exactly as read; float32, float16 and bfloat16 convert.',
   ),
+  components: z
+    .record(z.string(), componentValue, must(RULES.components))
+    .describe(
+      'Per diffusers pipeline component (transformer, text_encoder, vae, …): keep (every tensor stored as it was) or its own bit_width, method and group_size, over the global ones; overrides entries still win for the tensors they match. A name the model does not have is an error. The file records each tensor\'s component.',
+    ),
   overrides: z
     .array(OverrideSchema, must(RULES.overrides))
     .describe('Per-tensor settings, tried in order; the first entry whose pattern matches the tensor name wins. Each may set bit_width, method and group_size.'),
@@ -169,6 +204,7 @@ export type ResolvedConfig = z.output<typeof ConfigSchema>;
 export type ConfigKey = keyof ResolvedConfig;
 export type OverrideRule = z.output<typeof OverrideSchema>;
 export type PreserveRules = ResolvedConfig['preserve'];
+export type ComponentRules = ResolvedConfig['components'];
 
 /** The keys in schema order (the order of config.example.yaml and of `describeConfig`). */
 export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];

@@ -5,7 +5,7 @@
  * boundary is a group boundary. The plan depends only on the model and the resolved config,
  * which is what makes every executor produce the same file.
  */
-import { compilePattern, type Method, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
+import { ConfigurationError, compilePattern, type Method, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
 import { layerFor, type CalibrationFile, type LayerStats } from '../calibration/file.js';
 import { CalibrationError } from '../calibration/errors.js';
 import { view2d } from '../../common/format/view.js';
@@ -128,18 +128,20 @@ function decide(
   for (const [re, storeDtype] of rules.preserve) {
     if (re.test(name)) return keep({ kind: 'keep', storeDtype, rule: 'preserve', reason: `preserve rule /${re.source}/ → ${storeDtype}` });
   }
+  const comp = component !== undefined ? config.components[component] : undefined;
+  if (comp === 'keep') return keep({ kind: 'keep', storeDtype: 'source', rule: 'component', reason: `components.${component}: keep` });
   if (structural) return keep({ kind: 'keep', storeDtype: 'source', ...structural });
   const override = rules.overrides.find((o) => o.pattern.test(name));
   if (config.keep_default_rules && !override?.quantize) {
     const byName = nameKeep(name);
     if (byName) return keep({ kind: 'keep', storeDtype: 'source', ...byName });
   }
-  const requested: Method = override?.method ?? config.method;
+  const requested: Method = override?.method ?? comp?.method ?? config.method;
   const strategy = requested === 'auto' ? STRATEGY_TABLE[ctx.modality] : undefined;
   let method: ConcreteMethod = strategy ? strategy.method : (requested as ConcreteMethod);
-  const bitWidth = (override?.bit_width ?? config.bit_width) as 2 | 4 | 8;
-  const groupSize = override?.group_size ?? config.group_size;
-  let reason = override ? `override /${override.pattern.source}/` : 'default';
+  const bitWidth = (override?.bit_width ?? comp?.bit_width ?? config.bit_width) as 2 | 4 | 8;
+  const groupSize = override?.group_size ?? comp?.group_size ?? config.group_size;
+  let reason = override ? `override /${override.pattern.source}/` : comp ? `components.${component}` : 'default';
   if (strategy) reason += `; auto (${ctx.modality}): ${strategy.method}`;
 
   const stats = ctx.calibration ? layerFor(ctx.calibration, name, component) : undefined;
@@ -170,7 +172,7 @@ function decide(
     kind: 'quantize',
     ladder: fallbackLadder(first),
     requestedBits: first.bits,
-    rule: override ? 'override' : 'default',
+    rule: override ? 'override' : comp ? 'component' : 'default',
     reason,
     ...(uses ? { layer } : {}),
   };
@@ -179,6 +181,13 @@ function decide(
 
 export function planModel(headers: { file: ModelFile; header: SafetensorsHeader }[], config: ResolvedConfig, ctx: PlanContext = { modality: 'image' }): Plan {
   const rules = compile(config);
+  const present = [...new Set(headers.map((h) => h.file.component).filter((c): c is string => c !== undefined))];
+  for (const name of Object.keys(config.components)) {
+    if (!present.includes(name)) {
+      const has = present.length ? `it has ${present.join(', ')}` : 'it is not a diffusers pipeline';
+      throw new ConfigurationError(`components.${name}: the model has no component "${name}" (${has})`, `components.${name}`, config.components[name], { kind: 'api' });
+    }
+  }
   const chunkBytes = config.chunk_mib * 1024 * 1024;
   const tensors: TensorPlan[] = [];
   const calibrationWarnings: Plan['calibrationWarnings'] = [];

@@ -64,15 +64,15 @@ const TABLE = {
 } as const;
 const REST = {
   modality: null, fail_fast: false, num_threads: 0, method: 'rtn', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16,
-  calibration: null, gptq_damp: 0.01, gptq_act_order: false,
+  calibration: null, gptq_damp: 0.01, gptq_act_order: false, components: {},
 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Schema and profiles
 
-test('the schema has the 20 keys, a description on each, and the twelve methods', () => {
+test('the schema has the 21 keys, a description on each, and the twelve methods', () => {
   assert.deepEqual([...CONFIG_KEYS].sort(), [
-    'bit_width', 'calibration', 'calibration_samples', 'chunk_mib', 'deployment_profile', 'enable_spatial', 'enable_streaming', 'enable_time_aware', 'fail_fast',
+    'bit_width', 'calibration', 'calibration_samples', 'chunk_mib', 'components', 'deployment_profile', 'enable_spatial', 'enable_streaming', 'enable_time_aware', 'fail_fast',
     'gptq_act_order', 'gptq_damp', 'group_size', 'keep_default_rules', 'method', 'min_accuracy', 'modality', 'num_threads', 'num_time_groups', 'overrides', 'preserve',
   ]);
   for (const key of CONFIG_KEYS) assert.ok((ConfigSchema.shape[key].description ?? '').length > 20, `${key} has no description`);
@@ -440,7 +440,7 @@ test('describeConfig lists every key with its value and source', () => {
   const file = yamlFile('\nmethod: nf4\n');
   const text = describeConfig(resolveConfig({ yamlPath: file, env: { ARROW_QUANT_BIT_WIDTH: '8' } }));
   const lines = text.split('\n');
-  assert.equal(lines.length, 20);
+  assert.equal(lines.length, 21);
   assert.match(lines.find((l) => l.startsWith('method '))!, /^method +"nf4" +\(.*line 2\)$/);
   assert.match(lines.find((l) => l.startsWith('bit_width '))!, /^bit_width +8 +\(environment variable ARROW_QUANT_BIT_WIDTH\)$/);
   assert.match(lines.find((l) => l.startsWith('group_size '))!, /^group_size +128 +\(profile "local"\)$/);
@@ -495,7 +495,8 @@ test('config.example.yaml resolves as is, and with every setting uncommented', (
   assert.notEqual(uncommented, text);
   const all = resolveConfig({ yamlPath: yamlFile(uncommented), env: {} });
   for (const key of CONFIG_KEYS) assert.equal(all.sources[key].kind, 'yaml', `${key} has no valid setting line`);
-  assert.deepEqual({ ...all.config, preserve: {}, overrides: [] }, { ...REST, ...TABLE.local, deployment_profile: 'local' });
+  assert.deepEqual({ ...all.config, preserve: {}, overrides: [], components: {} }, { ...REST, ...TABLE.local, deployment_profile: 'local' });
+  assert.deepEqual(all.config.components, { transformer: { bit_width: 4 }, text_encoder: { method: 'q8_0' }, vae: 'keep' });
   assert.deepEqual(all.config.preserve, { '^time_embed(ding)?\\.': 'source', 'pos_embed$': 'float16' });
   assert.deepEqual(all.config.overrides, [
     { pattern: '\\.(v_proj|to_v)\\.weight$', bit_width: 8 },
