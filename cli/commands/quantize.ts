@@ -22,6 +22,7 @@ interface QuantizeFlags {
   minAccuracy?: string;
   failFast?: boolean;
   calibration?: string;
+  targetMemoryGb?: string;
   report?: string;
 }
 
@@ -37,6 +38,7 @@ const FLAG_NAMES = {
   min_accuracy: '--min-accuracy',
   fail_fast: '--fail-fast',
   calibration: '--calibration',
+  target_memory_gb: '--target-memory-gb',
 } as const;
 
 export function quantizeCommand(): Command {
@@ -59,6 +61,7 @@ export function quantizeCommand(): Command {
     .addOption(new Option('--modality <m>', 'override modality detection').choices(MODALITIES))
     .option('--min-accuracy <x>', 'cosine similarity below which a tensor falls back to more bits (0-1)')
     .option('--fail-fast', 'stop at the first tensor below --min-accuracy instead of falling back')
+    .option('--target-memory-gb <gb>', 'fit the stored model in this many GB: per-tensor 2/4/8 bits or keep, by measured error')
     .option('--calibration <file>', 'calibration statistics (safetensors; docs/CALIBRATION.md) for gptq, r2q, auto, spatial smoothing and time-aware activations')
     .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
     .addHelpText(
@@ -82,6 +85,7 @@ export function quantizeCommand(): Command {
         min_accuracy: flags.minAccuracy,
         fail_fast: flags.failFast,
         calibration: flags.calibration,
+        target_memory_gb: flags.targetMemoryGb,
       };
       const resolution = resolveConfig({ cli, cliFlags: FLAG_NAMES, ...(flags.config !== undefined ? { yamlPath: flags.config } : {}) });
       for (const w of resolution.warnings) log(mode, 'warning', `warning: ${w}`, {}, 'warn');

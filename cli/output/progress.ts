@@ -18,6 +18,15 @@ export class Progress {
       case 'modality':
         log(this.mode, 'modality', `modality: ${e.modality} (${e.reason})`, { modality: e.modality, reason: e.reason, detected: e.detected });
         break;
+      case 'budget': {
+        const b = e.report;
+        const gb = (x: number) => `${(x / 1e9).toFixed(3)} GB`;
+        const rows = Object.entries(b.allocation)
+          .sort((x, y) => (x[0] === 'keep' ? 1 : y[0] === 'keep' ? -1 : Number(x[0]) - Number(y[0])))
+          .map(([w, a]) => `${w === 'keep' ? 'kept' : `${w}-bit`}: ${a.tensors} tensors, ${gb(a.bytes)}`);
+        log(this.mode, 'budget', `memory budget ${gb(b.targetBytes)}: planned ${gb(b.bytes)} (smallest possible ${gb(b.minimumBytes)}); ${rows.join('; ')}`, { ...b });
+        break;
+      }
       case 'calibration': {
         if (e.synthetic) {
           log(

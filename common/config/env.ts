@@ -19,6 +19,7 @@ export const ENV_VARIABLES = {
   min_accuracy: 'ARROW_QUANT_MIN_ACCURACY',
   calibration_samples: 'ARROW_QUANT_CALIBRATION_SAMPLES',
   calibration: 'ARROW_QUANT_CALIBRATION',
+  target_memory_gb: 'ARROW_QUANT_TARGET_MEMORY_GB',
   fail_fast: 'ARROW_QUANT_FAIL_FAST',
   num_threads: 'ARROW_QUANT_NUM_THREADS',
   enable_streaming: 'ARROW_QUANT_ENABLE_STREAMING',
@@ -27,7 +28,7 @@ export const ENV_VARIABLES = {
 export type EnvKey = keyof typeof ENV_VARIABLES;
 
 /** How a key's value is written as text. 'structured' keys (mappings, lists) have no text form. */
-type TextKind = 'int' | 'number' | 'bool' | 'string' | 'nullable' | 'structured';
+type TextKind = 'int' | 'number' | 'bool' | 'string' | 'nullable' | 'nullable-number' | 'structured';
 
 const TEXT_KINDS = {
   deployment_profile: 'string',
@@ -41,6 +42,7 @@ const TEXT_KINDS = {
   min_accuracy: 'number',
   calibration_samples: 'int',
   calibration: 'nullable',
+  target_memory_gb: 'nullable-number',
   gptq_damp: 'number',
   gptq_act_order: 'bool',
   fail_fast: 'bool',
@@ -79,6 +81,10 @@ export function parseConfigText(key: ConfigKey, raw: string, source: ConfigSourc
       if (FALSE.has(lower)) return false;
       throw fail('must be true or false (also 1/0, yes/no)');
     }
+    case 'nullable-number':
+      if (text.toLowerCase() === 'null') return null;
+      if (!NUMBER.test(text)) throw fail(`must be ${RULES[key]}`);
+      return Number(text);
     case 'nullable':
       // modality: "null" and "auto" both mean auto-detect.
       return ['null', 'auto'].includes(text.toLowerCase()) ? null : text;

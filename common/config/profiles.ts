@@ -60,6 +60,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedConfig, ProfileKey>> = Object.freez
   method: 'rtn',
   modality: null,
   calibration: null,
+  target_memory_gb: null,
   gptq_damp: 0.01,
   gptq_act_order: false,
   fail_fast: false,

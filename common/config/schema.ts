@@ -40,6 +40,7 @@ export const RULES = {
   min_accuracy: 'a number from 0 to 1',
   calibration_samples: 'an integer of at least 1',
   calibration: 'a path to a calibration safetensors file, or null',
+  target_memory_gb: 'a number greater than 0, or null',
   gptq_damp: 'a number from 0 to 1',
   gptq_act_order: 'true or false',
   fail_fast: 'true or false',
@@ -172,6 +173,13 @@ export const ConfigSchema = z.strictObject({
     .nullable()
     .describe(
       'Calibration statistics (safetensors: per-layer input Hessian, per-timestep-group activation ranges; docs/CALIBRATION.md, tools/capture_calibration.py). Used by gptq (and r2q/auto), enable_spatial and enable_time_aware. A relative path is relative to the working directory.',
+    ),
+  target_memory_gb: z
+    .number(must(RULES.target_memory_gb))
+    .gt(0, must(RULES.target_memory_gb))
+    .nullable()
+    .describe(
+      'Memory budget in GB (10^9 bytes) for the stored model (quantized payload + kept tensors): each quantized tensor gets 2, 4 or 8 bits or is kept, by its measured error at each width, to fit the budget with the least loss; the allocation replaces min_accuracy fallbacks. Needs a method with a bit width (rtn, rtn_sym, hqq). null: no budget.',
     ),
   gptq_damp: z
     .number(must(RULES.gptq_damp))

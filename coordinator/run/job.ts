@@ -30,12 +30,14 @@ import { calibrationFooter, openCalibration, type CalibrationFile } from '../cal
 import { syntheticCalibration } from '../calibration/synthetic.js';
 import { CalibrationReader, layerFor, prepareLayer, releaseLayer, type PreparedLayer } from './layer.js';
 import { JobTelemetry } from './telemetry.js';
+import { applyBudget, type BudgetReport } from './budget.js';
 
 export type JobEvent =
   | { type: 'modality'; modality: Modality; reason: string; detected: boolean }
   | { type: 'plan'; tensors: number; quantize: number; keep: number; sourceBytes: number; chunks: number; mode: 'streaming' | 'threaded' }
   | { type: 'tensor'; outcome: TensorOutcome; done: number; bytesDone: number }
   | { type: 'fallback'; tensor: string; from: string; to: string; cosine: number; threshold: number }
+  | { type: 'budget'; report: BudgetReport }
   | { type: 'calibration'; file?: string; synthetic?: { path: string; cached: boolean }; layers: number; used: number; warnings: { tensor: string; message: string }[] };
 
 export interface JobOptions {
@@ -161,6 +163,19 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   const calibReader = calib ? new CalibrationReader(calib) : undefined;
   const prepared: (PreparedLayer | undefined)[] = [];
   const files = await SourceFiles.open(headers.map((h) => ({ path: h.file.path, rel: h.file.rel, header: h.header })));
+  // A memory budget rewrites the plan from measured errors before anything is written.
+  let budget: BudgetReport | undefined;
+  if (config.target_memory_gb !== null) {
+    try {
+      budget = await applyBudget(plan, files, config, signal);
+    } catch (err) {
+      await files.close();
+      throw err;
+    }
+    emit({ type: 'budget', report: budget });
+  }
+  // With a budget the allocation has weighed quality already: every tensor takes its one rung.
+  const acceptance = budget ? { ...config, min_accuracy: 0, fail_fast: false } : config;
   let sink: ParquetSink | undefined;
   try {
     sink = ParquetSink.create(resolve(opts.outputPath), {
@@ -322,7 +337,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       } else if (first.kind === 'quantize' && t.action.kind === 'quantize') {
         const p = prepared[t.index];
         const extras = { ...(p?.channelScales ? { channelScales: p.channelScales, alpha: p.alpha! } : {}), ...(p?.timeGroups ? { timeGroups: p.timeGroups } : {}) };
-        const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, config, first.results, rerun(t), extras);
+        const done = await finishTensor(t, t.action.ladder, t.action.requestedBits, acceptance, first.results, rerun(t), extras);
         releaseLayer(p);
         prepared[t.index] = undefined;
         if (done.keep) {
