@@ -12,7 +12,8 @@ cargo test --workspace --release
 step "Build: native addon (napi-rs, release) and TypeScript"
 npm run build
 
-step "Node: binding, config, generator, pipeline and CLI tests"
+step "Node: binding, config, generator, pipeline, API, telemetry, report and CLI tests"
+bash scripts/setup-chromium.sh
 node --test dist/tests/
 
 step "Python: byte-for-byte cross-checks (gguf-py, ml_dtypes) and docs/reference_reader.py equal to the TypeScript reader"

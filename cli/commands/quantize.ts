@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 
 import { METHODS, MODALITIES, DEPLOYMENT_PROFILES, describeConfig, resolveConfig, type CliValues } from '../../common/config/index.js';
 import { runQuantizeJob } from '../../coordinator/run/job.js';
-import { buildReport, writeJsonAtomic } from '../../coordinator/run/report.js';
+import { buildReport, writeJsonAtomic, writeTextAtomic } from '../../coordinator/run/report.js';
+import { buildHtmlReport } from '../../coordinator/run/report-html.js';
 import { Progress } from '../output/progress.js';
 import { summaryTable } from '../output/summary.js';
 import { log, outputMode } from '../output/terminal.js';
@@ -24,6 +25,7 @@ interface QuantizeFlags {
   calibration?: string;
   targetMemoryGb?: string;
   report?: string;
+  reportHtml?: string;
 }
 
 /** Flag names, for error messages that say where a bad value came from. */
@@ -64,6 +66,7 @@ export function quantizeCommand(): Command {
     .option('--target-memory-gb <gb>', 'fit the stored model in this many GB: per-tensor 2/4/8 bits or keep, by measured error')
     .option('--calibration <file>', 'calibration statistics (safetensors; docs/CALIBRATION.md) for gptq, r2q, auto, spatial smoothing and time-aware activations')
     .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
+    .option('--report-html <file>', 'write a self-contained HTML report (error per layer, bits allocation, fallbacks, timings)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -112,6 +115,7 @@ export function quantizeCommand(): Command {
         });
         progress.stop();
         if (flags.report) await writeJsonAtomic(flags.report, buildReport(result, resolution.config, resolution.sources, startedAt));
+        if (flags.reportHtml) await writeTextAtomic(flags.reportHtml, buildHtmlReport(result, startedAt));
         if (!mode.quiet) {
           if (mode.tty) process.stdout.write(`${summaryTable(mode, result)}\n`);
           else log(mode, 'summary', 'done', { output: result.outputPath, seconds: result.seconds, mode: result.mode, ...result.summary });

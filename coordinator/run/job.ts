@@ -162,6 +162,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   );
   const calibReader = calib ? new CalibrationReader(calib) : undefined;
   const prepared: (PreparedLayer | undefined)[] = [];
+  const startedAt: number[] = [];
   const files = await SourceFiles.open(headers.map((h) => ({ path: h.file.path, rel: h.file.rel, header: h.header })));
   // A memory budget rewrites the plan from measured errors before anything is written.
   let budget: BudgetReport | undefined;
@@ -265,6 +266,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       await waitForWriter(t);
       aheadBytes += t.bytes;
       telemetry.tensorStart(t);
+      startedAt[t.index] = performance.now();
       if (t.action.kind === 'keep') {
         const queue = new ChunkQueue<SourceChunk>(mode === 'streaming' ? 1 : threads);
         liveQueues.add(queue);
@@ -356,6 +358,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       } else {
         throw new Error(`internal: ${t.name} first pass does not match its plan`);
       }
+      outcome.seconds = (performance.now() - startedAt[t.index]!) / 1000;
       telemetry.tensorEnd(t, outcome, t.action.kind === 'quantize' ? t.action.ladder : undefined);
       for (const f of outcome.fallbacks) emit({ type: 'fallback', tensor: t.name, from: f.fromScheme, to: f.toScheme, cosine: f.cosine, threshold: f.threshold });
       firstPass[t.index] = undefined;

@@ -46,16 +46,22 @@ export function buildReport(r: JobResult, config: ResolvedConfig, sources: Confi
       rel_mse: num(o.quality.relMse),
       max_abs_err: o.quality.maxAbsErr,
       fallbacks: o.fallbacks,
+      seconds: o.seconds ?? null,
     })),
   };
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  return writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Write `text` beside `path`, fsync, rename: the file appears complete or not at all. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
   try {
     const fh = await open(temp, 'w');
     try {
-      await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+      await fh.writeFile(text);
       await fh.sync();
     } finally {
       await fh.close();

@@ -30,6 +30,8 @@ export interface TensorOutcome {
   quality: QualityFigures;
   fallbacks: FallbackStepJs[];
   payloadBytes: number;
+  /** Seconds from the tensor's first read to its rows written (set by the job). */
+  seconds?: number;
   /** Smoothing α (when the tensor is stored smoothed) and number of time groups stored. */
   alpha?: number;
   timeGroups?: number;
