@@ -54,7 +54,24 @@ test('every command in the docs runs', () => {
     assert.equal(r.status, 0, `API.md example ${i + 1} failed:\n${block}\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`);
     n++;
   }
-  assert.ok(n >= 12, `${n} blocks run`);
+  // FORMAT.md's worked example (pyarrow + numpy only) decodes an RTN tensor exactly as the
+  // reference reader does.
+  const [example] = blocks('FORMAT.md', 'python');
+  assert.ok(example, 'FORMAT.md has its worked example');
+  const check = `${example}
+import sys
+sys.path.insert(0, "docs")
+import numpy as np, reference_reader as rr
+name = "transformer_blocks.0.attn.to_q.weight"
+got = dequantize_rtn("dit.int4.parquet", name)
+assert np.array_equal(got.view(np.uint32), rr.dequantize("dit.int4.parquet", "transformer/" + name).view(np.uint32))
+print("worked example ok", got.shape)
+`;
+  writeFileSync(join(work, 'format-example.py'), check);
+  const py = spawnSync('python3', ['format-example.py'], { cwd: work, env, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(py.status, 0, `FORMAT.md worked example failed:\n${py.stdout}\n${py.stderr}`);
+  n++;
+  assert.ok(n >= 13, `${n} blocks run`);
 });
 
 test('CONFIGURATION.md documents every key and environment variable', () => {
