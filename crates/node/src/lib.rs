@@ -9,7 +9,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod calibration;
+pub mod calibration;
 mod convert;
 mod error;
 mod format;
