@@ -13,6 +13,8 @@ step "Build: native addon (napi-rs, release) and TypeScript"
 npm run build
 
 step "Node: binding, config, generator, pipeline, API, telemetry, report and CLI tests"
+# The docs test runs docs/reference_reader.py (the venv's pyarrow) and the report test Chromium.
+bash scripts/setup-python.sh
 bash scripts/setup-chromium.sh
 node --test dist/tests/
 

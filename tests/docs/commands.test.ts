@@ -33,8 +33,9 @@ test('every command in the docs runs', () => {
   }
   symlinkSync(DOCS, join(work, 'docs'));
   const venv = join(ROOT, '.venv', 'bin');
+  assert.ok(existsSync(venv), `${venv} is missing: run scripts/setup-python.sh (npm test does) for the docs' Python commands`);
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ARROW_QUANT_') && !k.startsWith('OTEL_')));
-  env.PATH = [join(work, '.bin'), ...(existsSync(venv) ? [venv] : []), process.env.PATH].join(':');
+  env.PATH = [join(work, '.bin'), venv, process.env.PATH].join(':');
   env.ARROW_QUANT_CACHE_DIR = join(work, '.cache');
 
   let n = 0;
