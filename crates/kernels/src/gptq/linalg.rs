@@ -17,18 +17,45 @@ fn pivot(e: LltError) -> usize {
     }
 }
 
-/// Upper `U` with `H⁻¹ = Uᵀ·U`, row-major, from the symmetric positive definite `h` (row-major
-/// `n×n`). Errors with the column whose pivot is not positive.
-pub fn inverse_upper_factor(h: &[f64], n: usize) -> Result<Vec<f64>, usize> {
+/// `M⁻¹` for the lower Cholesky factor `M` of `P·H·P`, where `entry(i, j)` gives `H[i][j]`
+/// (symmetric positive definite, `n×n`). Only one `n×n` f64 matrix besides the result is alive at
+/// a time (the input is read straight into faer's matrix and dropped after factoring).
+fn reversed_factor_inverse(n: usize, entry: impl Fn(usize, usize) -> f64) -> Result<Mat<f64>, usize> {
     let rev = |i: usize| n - 1 - i;
-    let reversed = Mat::<f64>::from_fn(n, n, |i, j| h[rev(i) * n + rev(j)]);
-    let llt = reversed.llt(Side::Lower).map_err(|e| rev(pivot(e)))?;
+    let llt = {
+        let reversed = Mat::<f64>::from_fn(n, n, |i, j| entry(rev(i), rev(j)));
+        reversed.llt(Side::Lower).map_err(|e| rev(pivot(e)))?
+    };
     let mut m_inv = Mat::<f64>::zeros(n, n);
     invert_lower_triangular(m_inv.as_mut(), llt.L(), get_global_parallelism());
+    Ok(m_inv)
+}
+
+/// Upper `U` with `H⁻¹ = Uᵀ·U`, row-major, from the symmetric positive definite `h` (row-major
+/// `n×n`). Errors with the column whose pivot is not positive. (The tests' form; GPTQ uses
+/// [`inverse_upper_factor_f32`].)
+#[cfg(test)]
+pub fn inverse_upper_factor(h: &[f64], n: usize) -> Result<Vec<f64>, usize> {
+    let m_inv = reversed_factor_inverse(n, |i, j| h[i * n + j])?;
+    let rev = |i: usize| n - 1 - i;
     let mut u = vec![0.0f64; n * n];
     for i in 0..n {
         for j in i..n {
             u[i * n + j] = m_inv[(rev(i), rev(j))];
+        }
+    }
+    Ok(u)
+}
+
+/// [`inverse_upper_factor`] of the matrix `entry(i, j)`, rounded to f32 (what GPTQ stores): the
+/// same values without an f64 copy of the input or of the result.
+pub fn inverse_upper_factor_f32(n: usize, entry: impl Fn(usize, usize) -> f64) -> Result<Vec<f32>, usize> {
+    let m_inv = reversed_factor_inverse(n, entry)?;
+    let rev = |i: usize| n - 1 - i;
+    let mut u = vec![0.0f32; n * n];
+    for i in 0..n {
+        for j in i..n {
+            u[i * n + j] = m_inv[(rev(i), rev(j))] as f32;
         }
     }
     Ok(u)
@@ -66,6 +93,9 @@ mod tests {
                 }
             }
         }
+        // The f32 variant is the f64 one rounded.
+        let u32 = inverse_upper_factor_f32(n, |i, j| a[i * n + j]).unwrap();
+        assert!(u.iter().zip(&u32).all(|(a, b)| (*a as f32) == *b));
         let mut bad = a.clone();
         bad[4 * n + 4] = -1e6;
         assert!(inverse_upper_factor(&bad, n).is_err());
