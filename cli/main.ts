@@ -6,6 +6,8 @@ import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { verifyCommand } from './commands/verify.js';
+import { coordinatorCommand } from './commands/coordinator.js';
+import { workerCommand } from './commands/worker.js';
 import { describeError, exitCodeFor } from './exit.js';
 import { startTelemetry } from '../common/telemetry.js';
 
@@ -16,7 +18,7 @@ export function program(): Command {
     .option('-v, --verbose', 'print the resolved configuration, every tensor and error causes')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const c of [quantizeCommand(), inspectCommand(), verifyCommand(), exportCommand()]) p.addCommand(c.exitOverride());
+  for (const c of [quantizeCommand(), inspectCommand(), verifyCommand(), exportCommand(), coordinatorCommand(), workerCommand()]) p.addCommand(c.exitOverride());
   return p;
 }
 

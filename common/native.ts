@@ -117,6 +117,8 @@ export type ParquetSource = Addon.ParquetSource;
 export const SourceFile = addon.SourceFile;
 export type SourceFile = Addon.SourceFile;
 export type SourceChunk = Addon.SourceChunk;
+/** `SourceChunk.fromBytes(buffer)`: a chunk that arrived over the wire (a worker's). */
+export const SourceChunk = addon.SourceChunk;
 export type QuantizedChunk = Addon.QuantizedChunk;
 /** A calibrated layer (Hessian factored once, smoothing factors) shared by its chunks. */
 export const LayerCalibration = addon.LayerCalibration;

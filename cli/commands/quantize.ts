@@ -9,6 +9,8 @@ import { Progress } from '../output/progress.js';
 import { summaryTable } from '../output/summary.js';
 import { log, outputMode } from '../output/terminal.js';
 import { globalOptions } from './global.js';
+import { submitJob } from '../../coordinator/cluster/client.js';
+import { addTlsFlags, tlsFrom } from './cluster-flags.js';
 
 interface QuantizeFlags {
   output: string;
@@ -26,6 +28,11 @@ interface QuantizeFlags {
   targetMemoryGb?: string;
   report?: string;
   reportHtml?: string;
+  coordinator?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecure?: boolean;
 }
 
 /** Flag names, for error messages that say where a bad value came from. */
@@ -44,7 +51,7 @@ const FLAG_NAMES = {
 } as const;
 
 export function quantizeCommand(): Command {
-  return new Command('quantize')
+  const cmd = new Command('quantize')
     .summary('quantize a model directory into one ArrowQuant Parquet file')
     .description(
       'Quantize a safetensors model (a file, a directory, a sharded checkpoint or a diffusers pipeline folder)\n' +
@@ -67,13 +74,17 @@ export function quantizeCommand(): Command {
     .option('--calibration <file>', 'calibration statistics (safetensors; docs/CALIBRATION.md) for gptq, r2q, auto, spatial smoothing and time-aware activations')
     .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
     .option('--report-html <file>', 'write a self-contained HTML report (error per layer, bits allocation, fallbacks, timings)')
+    .option('--coordinator <host:port>', 'run on a cluster: submit to this coordinator (paths are resolved on its side)');
+  addTlsFlags(cmd);
+  return cmd
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  arrowquant quantize ./flux-dev -o flux.int4.parquet --profile local\n' +
         '  arrowquant quantize ./dream-7b -o dream.int2.parquet --bits 2 --mode streaming --report report.json\n' +
         '  ARROW_QUANT_BIT_WIDTH=8 arrowquant quantize model.safetensors -o out.parquet --method q8_0\n' +
-        '  arrowquant quantize ./dit -o dit.gptq4.parquet --method gptq --calibration calib.safetensors --bits 4 --group-size 128',
+        '  arrowquant quantize ./dit -o dit.gptq4.parquet --method gptq --calibration calib.safetensors --bits 4 --group-size 128\n' +
+        '  arrowquant quantize /models/flux -o /out/flux.int4.parquet --coordinator coord:7070 --tls-cert client.pem --tls-key client-key.pem --tls-ca ca.pem',
     )
     .action(async (model: string, flags: QuantizeFlags, cmd: Command) => {
       const mode = outputMode(globalOptions(cmd));
@@ -106,13 +117,24 @@ export function quantizeCommand(): Command {
       const progress = new Progress(mode);
       const startedAt = new Date();
       try {
-        const result = await runQuantizeJob({
-          modelPath: model,
-          outputPath: flags.output,
-          config: resolution.config,
-          signal: controller.signal,
-          onEvent: progress.onEvent,
-        });
+        const result = flags.coordinator
+          ? await submitJob({
+              coordinator: flags.coordinator,
+              tls: tlsFrom(flags),
+              modelPath: model,
+              outputPath: flags.output,
+              config: resolution.config,
+              signal: controller.signal,
+              onEvent: progress.onEvent,
+              onReconnect: (reason, attempt) => log(mode, 'reconnect', `coordinator unreachable (${reason}); re-attaching (attempt ${attempt})`, { attempt }, 'warn'),
+            })
+          : await runQuantizeJob({
+              modelPath: model,
+              outputPath: flags.output,
+              config: resolution.config,
+              signal: controller.signal,
+              onEvent: progress.onEvent,
+            });
         progress.stop();
         if (flags.report) await writeJsonAtomic(flags.report, buildReport(result, resolution.config, resolution.sources, startedAt));
         if (flags.reportHtml) await writeTextAtomic(flags.reportHtml, buildHtmlReport(result, startedAt));

@@ -155,7 +155,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     mode,
   });
 
-  const executor = opts.executor ?? new LocalExecutor(config.num_threads);
+  const executor: Executor = opts.executor ?? new LocalExecutor(config.num_threads);
   const telemetry = new JobTelemetry(
     { 'arrowquant.model': resolve(opts.modelPath), 'arrowquant.output': resolve(opts.outputPath), 'arrowquant.modality': modality, 'arrowquant.mode': mode, 'arrowquant.tensors': plan.tensors.length, 'arrowquant.source_bytes': plan.sourceBytes },
     executor.description,
@@ -198,11 +198,12 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
   // one chunk per thread in flight, so reads overlap the kernels. More read-ahead was slower on
   // the benchmark machine (2 cores: 3 in flight and 6 chunks ahead took 2.1 s where 2 and 4 took
   // 1.4 s for 1.44 GB; benches/RESULTS.md).
-  const inFlight = new Semaphore(mode === 'streaming' ? 1 : threads, signal);
+  const slots = executor.inFlight ?? (mode === 'streaming' ? 1 : threads);
+  const inFlight = new Semaphore(slots, signal);
   // Read-ahead is bounded in source bytes of tensors read but not yet written (the tensor at the
   // head may always start): streaming holds about one chunk, threaded two per thread.
   const chunkBytes = config.chunk_mib * 1024 * 1024;
-  const aheadBudget = mode === 'streaming' ? chunkBytes : 2 * threads * chunkBytes;
+  const aheadBudget = executor.inFlight !== undefined ? 2 * slots * chunkBytes : mode === 'streaming' ? chunkBytes : 2 * threads * chunkBytes;
 
   const quantizeChunk = async (t: TensorPlan, chunkIndex: number, choice: SchemeChoice, data: SourceChunk): Promise<ChunkOutput> => {
     const c = t.chunks[chunkIndex]!;
@@ -219,6 +220,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       scheme: choice.scheme,
       rowStart: c.rowStart,
       data,
+      source: { path: resolve(t.file.path), offset: c.offset, length: c.length },
       ...(layer ? { layer } : {}),
     };
     // The kernel is done with the source bytes: free them now, not at the next GC.

@@ -27,6 +27,8 @@ export interface ChunkJob {
    * the first chunk a worker gets of the tensor.
    */
   layer?: LayerCalibration;
+  /** Where the bytes are in the model (a worker on shared storage reads them itself). */
+  source?: { path: string; offset: number; length: number };
 }
 
 /** A result either stays native (local executor) or arrives as bytes (remote executors). */
@@ -41,6 +43,8 @@ export interface ChunkOutput {
 
 export interface Executor {
   readonly description: string;
+  /** Chunks the job may keep in flight (default: the kernel threads). */
+  readonly inFlight?: number;
   run(job: ChunkJob): Promise<ChunkOutput>;
   close(): Promise<void>;
 }

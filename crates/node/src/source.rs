@@ -53,6 +53,17 @@ impl SourceChunk {
         self.length
     }
 
+    /// A chunk holding a copy of `bytes` (a worker's chunk that arrived over the wire).
+    #[napi(factory)]
+    pub fn from_bytes(bytes: Buffer) -> SourceChunk {
+        let mut buf = arrowquant_source::BufferPool::global().get(bytes.len());
+        buf.as_mut_slice().copy_from_slice(&bytes);
+        SourceChunk {
+            length: bytes.len() as u32,
+            data: Mutex::new(Some(Arc::new(buf))),
+        }
+    }
+
     /// A copy of the bytes as a Buffer (for executors that ship them elsewhere, and tests).
     #[napi]
     pub fn bytes(&self) -> Result<Buffer> {

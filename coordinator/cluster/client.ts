@@ -1,0 +1,89 @@
+/**
+ * Submitting a job to a coordinator and following it: `arrowquant quantize ... --coordinator`.
+ * The job id is derived from (model, output, configuration), so when the stream breaks (the
+ * coordinator restarted or failed over) the client submits again and re-attaches to the same
+ * job, which the new leader resumes from its checkpoints.
+ */
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import * as grpc from '@grpc/grpc-js';
+
+import type { ResolvedConfig } from '../../common/config/index.js';
+import { channelCredentials, type TlsMaterial } from '../../common/cluster/tls.js';
+import { CHANNEL_OPTIONS, CoordinatorClient, type JobUpdate, type SubmitRequest } from '../../common/cluster/proto.js';
+import { ClusterError } from '../../common/cluster/errors.js';
+import { decodeJson } from '../../common/cluster/json.js';
+import { QuantizationError } from '../../common/errors.js';
+import { fileConfig, type JobEvent, type JobResult } from '../run/job.js';
+
+export interface SubmitOptions {
+  coordinator: string;
+  tls: TlsMaterial;
+  modelPath: string;
+  outputPath: string;
+  config: ResolvedConfig;
+  onEvent?: (e: JobEvent) => void;
+  /** How long to keep re-attaching while the coordinator is unreachable. */
+  reconnectSeconds?: number;
+  signal?: AbortSignal;
+  onReconnect?: (reason: string, attempt: number) => void;
+}
+
+export type RemoteJobResult = JobResult & { cluster?: { checkpoints: { restored: number; committed: number; unusable: number } } };
+
+export function jobIdFor(modelPath: string, outputPath: string, config: ResolvedConfig): string {
+  return createHash('sha256').update(JSON.stringify([modelPath, outputPath, fileConfig(config)])).digest('hex').slice(0, 24);
+}
+
+/** Follow one Submit stream to its end. */
+function follow(client: grpc.Client, req: SubmitRequest, onEvent: (e: JobEvent) => void, signal?: AbortSignal): Promise<RemoteJobResult> {
+  return new Promise((resolve, reject) => {
+    const call = (client as unknown as { Submit(r: SubmitRequest): grpc.ClientReadableStream<JobUpdate> }).Submit(req);
+    let result: RemoteJobResult | undefined;
+    const onAbort = () => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    call.on('data', (u: JobUpdate) => {
+      if (u.kind === 'eventJson') onEvent(decodeJson<JobEvent>(u.eventJson));
+      else result = decodeJson<RemoteJobResult>(u.resultJson);
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+    call.on('end', () => {
+      signal?.removeEventListener('abort', onAbort);
+      if (result) resolve(result);
+      else reject(Object.assign(new Error('the coordinator ended the job stream without a result'), { code: grpc.status.UNAVAILABLE }));
+    });
+  });
+}
+
+export async function submitJob(o: SubmitOptions): Promise<RemoteJobResult> {
+  const req: SubmitRequest = {
+    jobId: jobIdFor(o.modelPath, o.outputPath, o.config),
+    modelPath: o.modelPath,
+    outputPath: o.outputPath,
+    configJson: JSON.stringify(o.config),
+    reportPath: '',
+  };
+  const client = new CoordinatorClient(o.coordinator, channelCredentials(o.tls), CHANNEL_OPTIONS);
+  const deadline = Date.now() + (o.reconnectSeconds ?? 120) * 1000;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await follow(client, req, o.onEvent ?? (() => {}), o.signal);
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (o.signal?.aborted) throw new QuantizationError('interrupted', { cause: o.signal.reason });
+        // The job itself failed: the coordinator's message, as a local run would print it.
+        if (e.code === grpc.status.ABORTED || e.code === grpc.status.INVALID_ARGUMENT) throw new QuantizationError(e.details || e.message, { cause: err });
+        if (Date.now() > deadline) throw new ClusterError(`coordinator ${o.coordinator}: ${e.details || e.message}`, { cause: err });
+        o.onReconnect?.(e.details || e.message, attempt);
+        await sleep(Math.min(250 * 2 ** Math.min(attempt, 4), 3000));
+      }
+    }
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The coordinator's view of etcd, the source of truth for membership, leadership and which
+ * chunks are committed (never for the weights: those live in the spool).
+ *
+ * Keys (under a namespace, default `/arrowquant/`):
+ * - `leader` election (etcd3's election recipe): the value is the leader's advertised address.
+ * - `workers/<id>`: a worker's capabilities, on a lease the coordinator keeps alive only while
+ *   the worker's heartbeats arrive; when they stop, etcd expires the key and the watch re-queues
+ *   the worker's chunks.
+ * - `jobs/<job>/spec`, `jobs/<job>/state`: what was submitted, and running | done | failed.
+ * - `jobs/<job>/commits/<tensor>/<chunk>/<scheme>`: a committed chunk (spool file and checksum).
+ */
+import { readFileSync } from 'node:fs';
+
+import { Etcd3, type Lease, type Namespace, type Watcher, type Campaign, type Election } from 'etcd3';
+
+export interface EtcdOptions {
+  endpoints: string[];
+  namespace?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface CommitRecord {
+  file: string;
+  sha256: string;
+  bytes: number;
+  codes: number;
+  scales: number;
+  zeros: number;
+  quality: Record<string, number | string>;
+  worker: string;
+}
+
+export type JobState = { state: 'running'; startedAt: string } | { state: 'done'; result: string } | { state: 'failed'; error: string };
+
+export function connectEtcd(o: EtcdOptions): Etcd3 {
+  const credentials = o.ca
+    ? { rootCertificate: readFileSync(o.ca), ...(o.cert && o.key ? { certChain: readFileSync(o.cert), privateKey: readFileSync(o.key) } : {}) }
+    : undefined;
+  return new Etcd3({ hosts: o.endpoints, ...(credentials ? { credentials } : {}), dialTimeout: 5000 });
+}
+
+export class ClusterStore {
+  readonly ns: Namespace;
+  private readonly election: Election;
+
+  constructor(readonly client: Etcd3, namespace = '/arrowquant/') {
+    this.ns = client.namespace(namespace);
+    this.election = this.ns.election('leader', 5);
+  }
+
+  /** Campaign for leadership; resolves once elected. */
+  async campaign(address: string, onLost: (err: Error) => void): Promise<Campaign> {
+    const campaign = this.election.campaign(address);
+    await new Promise<void>((resolve, reject) => {
+      campaign.once('elected', () => resolve());
+      campaign.on('error', (err: Error) => {
+        reject(err);
+        onLost(err);
+      });
+    });
+    return campaign;
+  }
+
+  async leader(): Promise<string | undefined> {
+    return this.election.leader();
+  }
+
+  // ---- membership ----
+
+  /** Register a worker on a lease that lives only as long as `touch` is called. */
+  async registerWorker(id: string, info: object, ttlSeconds: number, onExpired: () => void): Promise<WorkerLease> {
+    const lease = this.ns.lease(ttlSeconds, { autoKeepAlive: false });
+    lease.on('lost', () => onExpired());
+    await lease.put(`workers/${id}`).value(JSON.stringify(info));
+    return new WorkerLease(lease, ttlSeconds);
+  }
+
+  watchWorkers(onDelete: (id: string) => void): Promise<Watcher> {
+    return this.ns
+      .watch()
+      .prefix('workers/')
+      .create()
+      .then((w) => w.on('delete', (kv) => onDelete(kv.key.toString().slice('workers/'.length))));
+  }
+
+  async workers(): Promise<Record<string, string>> {
+    const all = await this.ns.getAll().prefix('workers/').strings();
+    return Object.fromEntries(Object.entries(all).map(([k, v]) => [k.slice('workers/'.length), v]));
+  }
+
+  // ---- jobs and checkpoints ----
+
+  async putJobSpec(job: string, spec: object): Promise<void> {
+    await this.ns.put(`jobs/${job}/spec`).value(JSON.stringify(spec));
+  }
+
+  async jobSpec<T>(job: string): Promise<T | undefined> {
+    const v = await this.ns.get(`jobs/${job}/spec`).string();
+    return v === null ? undefined : (JSON.parse(v) as T);
+  }
+
+  async setJobState(job: string, state: JobState): Promise<void> {
+    await this.ns.put(`jobs/${job}/state`).value(JSON.stringify(state));
+  }
+
+  async jobState(job: string): Promise<JobState | undefined> {
+    const v = await this.ns.get(`jobs/${job}/state`).string();
+    return v === null ? undefined : (JSON.parse(v) as JobState);
+  }
+
+  /** Jobs whose last recorded state is `running` (a coordinator died or stepped down mid-job). */
+  async unfinishedJobs(): Promise<string[]> {
+    const all = await this.ns.getAll().prefix('jobs/').keys();
+    const jobs = all.filter((k) => k.endsWith('/state')).map((k) => k.slice('jobs/'.length, -'/state'.length));
+    const out = [];
+    for (const j of jobs) if ((await this.jobState(j))?.state === 'running') out.push(j);
+    return out;
+  }
+
+  async commit(job: string, key: string, record: CommitRecord): Promise<void> {
+    await this.ns.put(`jobs/${job}/commits/${key}`).value(JSON.stringify(record));
+  }
+
+  async commits(job: string): Promise<Map<string, CommitRecord>> {
+    const prefix = `jobs/${job}/commits/`;
+    const all = await this.ns.getAll().prefix(prefix).strings();
+    return new Map(Object.entries(all).map(([k, v]) => [k.slice(prefix.length), JSON.parse(v) as CommitRecord]));
+  }
+
+  async dropCommits(job: string): Promise<void> {
+    await this.ns.delete().prefix(`jobs/${job}/commits/`);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** A worker's membership lease, refreshed by its heartbeats (at most every third of the TTL). */
+export class WorkerLease {
+  private lastKeepalive = Date.now();
+  constructor(private readonly lease: Lease, private readonly ttlSeconds: number) {}
+
+  touch(): void {
+    const now = Date.now();
+    if (now - this.lastKeepalive < (this.ttlSeconds * 1000) / 3) return;
+    this.lastKeepalive = now;
+    this.lease.keepaliveOnce().catch(() => {});
+  }
+
+  async revoke(): Promise<void> {
+    await this.lease.revoke().catch(() => {});
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Jobs submitted to the coordinator. A job id names (model, output, configuration); submitting
+ * it again attaches to the running job, or replays the result of a finished one, so a client
+ * that lost its stream (or its coordinator) simply submits again. A job is recorded in etcd
+ * before it starts, so a new leader resumes every job still marked running, restoring its
+ * committed chunks from the spool instead of recomputing them.
+ */
+import { resolveConfig } from '../../common/config/index.js';
+import type { Logger } from '../../common/cluster/log.js';
+import type { SubmitRequest } from '../../common/cluster/proto.js';
+import { runQuantizeJob, type JobEvent, type JobResult } from '../run/job.js';
+import { RemoteExecutor } from './remote-executor.js';
+import type { ClusterStore } from './etcd.js';
+import type { Scheduler } from './scheduler.js';
+import type { Spool } from './spool.js';
+import { encodeJson } from '../../common/cluster/json.js';
+
+export type JobListener = { event: (json: string) => void; done: (resultJson: string) => void; failed: (err: Error) => void };
+
+interface LiveJob {
+  id: string;
+  listeners: Set<JobListener>;
+  controller: AbortController;
+  promise: Promise<void>;
+}
+
+export interface JobsOptions {
+  inFlight: number;
+}
+
+export class Jobs {
+  private readonly live = new Map<string, LiveJob>();
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly spool: Spool,
+    private readonly scheduler: Scheduler,
+    private readonly log: Logger,
+    private readonly options: JobsOptions,
+  ) {}
+
+  get running(): number {
+    return this.live.size;
+  }
+
+  /** Start or attach; the listener hears every later event and the end. */
+  async submit(req: SubmitRequest, listener: JobListener): Promise<() => void> {
+    const live = this.live.get(req.jobId);
+    if (live) {
+      live.listeners.add(listener);
+      this.log.info({ job: req.jobId }, 'client attached to a running job');
+      return () => live.listeners.delete(listener);
+    }
+    const state = await this.store.jobState(req.jobId);
+    if (state?.state === 'done') {
+      listener.done(state.result);
+      return () => {};
+    }
+    await this.store.putJobSpec(req.jobId, req);
+    return this.start(req, listener);
+  }
+
+  /** Resume every job etcd says was running (called once leadership is won). */
+  async resumeUnfinished(): Promise<string[]> {
+    const ids = await this.store.unfinishedJobs();
+    for (const id of ids) {
+      if (this.live.has(id)) continue;
+      const spec = await this.store.jobSpec<SubmitRequest>(id);
+      if (!spec) continue;
+      this.log.info({ job: id, model: spec.modelPath, output: spec.outputPath }, 'resuming job');
+      await this.start(spec);
+    }
+    return ids;
+  }
+
+  private async start(req: SubmitRequest, listener?: JobListener): Promise<() => void> {
+    const listeners = new Set<JobListener>(listener ? [listener] : []);
+    const controller = new AbortController();
+    const job: LiveJob = { id: req.jobId, listeners, controller, promise: Promise.resolve() };
+    this.live.set(req.jobId, job);
+    job.promise = this.execute(req, job).finally(() => this.live.delete(req.jobId));
+    return () => listeners.delete(listener!);
+  }
+
+  private async execute(req: SubmitRequest, job: LiveJob): Promise<void> {
+    const { id } = job;
+    const log = this.log.child({ job: id });
+    const broadcast = (f: (l: JobListener) => void) => job.listeners.forEach((l) => f(l));
+    let executor: RemoteExecutor | undefined;
+    try {
+      const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
+      await this.store.setJobState(id, { state: 'running', startedAt: new Date().toISOString() });
+      const committed = await this.store.commits(id);
+      executor = new RemoteExecutor(id, this.scheduler, this.store, this.spool, committed, log, this.options.inFlight);
+      log.info({ model: req.modelPath, output: req.outputPath, committed: committed.size }, committed.size > 0 ? 'job resumed' : 'job started');
+      const result = await runQuantizeJob({
+        modelPath: req.modelPath,
+        outputPath: req.outputPath,
+        config,
+        executor,
+        signal: job.controller.signal,
+        onEvent: (e: JobEvent) => {
+          const json = encodeJson(e);
+          broadcast((l) => l.event(json));
+        },
+      });
+      const resultJson = encodeJson(wireResult(result, executor));
+      await this.store.setJobState(id, { state: 'done', result: resultJson });
+      await this.store.dropCommits(id);
+      await this.spool.removeJob(id);
+      log.info({ output: result.outputPath, seconds: result.seconds, ...executor.checkpoints, ...this.scheduler.stats }, 'job done');
+      broadcast((l) => l.done(resultJson));
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      if (job.controller.signal.aborted) {
+        // Stepping down or draining: the job stays `running` in etcd for the next leader.
+        log.warn({ error: e.message }, 'job interrupted; left for the next leader');
+      } else {
+        log.error({ error: e.message, name: e.name }, 'job failed');
+        await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}` }).catch(() => {});
+      }
+      broadcast((l) => l.failed(e));
+    } finally {
+      await executor?.close();
+    }
+  }
+
+  /** Stop every job without marking it failed (the next leader resumes it). */
+  async interruptAll(reason: string): Promise<void> {
+    for (const j of this.live.values()) j.controller.abort(new Error(reason));
+    await Promise.allSettled([...this.live.values()].map((j) => j.promise));
+  }
+}
+
+/** What the client gets back: the local run's result, with where each chunk ran. */
+function wireResult(result: JobResult, executor: RemoteExecutor) {
+  return { ...result, cluster: { checkpoints: executor.checkpoints } };
+}

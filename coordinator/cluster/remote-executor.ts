@@ -1,0 +1,88 @@
+/**
+ * The cluster's executor: the same interface as the in-process one, so the job (planner, reader,
+ * fallbacks, writer) is literally the local run's. A chunk already committed for this job (a
+ * resumed job) comes back from the spool without being recomputed; any other goes to the
+ * scheduler, and its accepted result is committed (spool file, then the etcd record) before the
+ * job sees it.
+ */
+import type { Logger } from '../../common/cluster/log.js';
+import { CheckpointError } from '../../common/cluster/errors.js';
+import type { ChunkJob, ChunkOutput, Executor } from '../../worker/executor/executor.js';
+import { ChunkError } from '../../worker/executor/errors.js';
+import { LocalExecutor } from '../../worker/executor/local.js';
+import type { ClusterStore, CommitRecord } from './etcd.js';
+import type { Scheduler } from './scheduler.js';
+import type { Spool } from './spool.js';
+
+export interface CheckpointStats {
+  restored: number;
+  committed: number;
+  unusable: number;
+}
+
+export class RemoteExecutor implements Executor {
+  readonly description = 'cluster';
+  /** Chunks in flight across the fleet (the job's read-ahead follows it). */
+  readonly inFlight: number;
+  readonly checkpoints: CheckpointStats = { restored: 0, committed: 0, unusable: 0 };
+  private readonly local = new LocalExecutor(0);
+  private warnedLocal = false;
+
+  constructor(
+    private readonly jobId: string,
+    private readonly scheduler: Scheduler,
+    private readonly store: ClusterStore,
+    private readonly spool: Spool,
+    private readonly committed: Map<string, CommitRecord>,
+    private readonly log: Logger,
+    inFlight: number,
+  ) {
+    this.inFlight = inFlight;
+  }
+
+  async run(job: ChunkJob): Promise<ChunkOutput> {
+    // A calibrated layer's chunk needs its factored Hessian; shipping it is not built yet, so it
+    // runs on the coordinator's own kernels (same bytes) and is not checkpointed.
+    if (job.layer) {
+      if (!this.warnedLocal) this.log.warn({ job: this.jobId }, 'calibrated chunks run on the coordinator (not shipped to workers yet)');
+      this.warnedLocal = true;
+      return this.local.run(job);
+    }
+    const key = `${job.tensorIndex}/${job.chunkIndex}/${job.scheme}`;
+    const record = this.committed.get(key);
+    if (record) {
+      try {
+        const bytes = await this.spool.read(key, record);
+        this.checkpoints.restored++;
+        return { quality: Object.fromEntries(Object.entries(record.quality).map(([k, v]) => [k, Number(v)])) as unknown as ChunkOutput['quality'], payload: { kind: 'bytes', ...bytes } };
+      } catch (err) {
+        this.checkpoints.unusable++;
+        this.log.warn({ job: this.jobId, chunk: key, error: err instanceof CheckpointError ? err.message : String(err) }, 'checkpoint unusable; recomputing');
+      }
+    }
+    let result;
+    try {
+      result = await this.scheduler.run(this.jobId, key, job);
+    } catch (cause) {
+      throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);
+    }
+    const { file, sha256 } = await this.spool.write(this.jobId, key, result.bytes);
+    const quality = Object.fromEntries(Object.entries(result.quality).map(([k, v]) => [k, Number.isFinite(v) ? v : String(v)]));
+    await this.store.commit(this.jobId, key, {
+      file,
+      sha256,
+      bytes: result.bytes.codes.length + result.bytes.scales.length + result.bytes.zeros.length,
+      codes: result.bytes.codes.length,
+      scales: result.bytes.scales.length,
+      zeros: result.bytes.zeros.length,
+      quality,
+      worker: result.worker,
+    });
+    this.checkpoints.committed++;
+    return { quality: result.quality, payload: { kind: 'bytes', ...result.bytes } };
+  }
+
+  async close(): Promise<void> {
+    this.scheduler.dropJob(this.jobId, new Error('job closed'));
+  }
+}

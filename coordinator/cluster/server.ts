@@ -1,0 +1,218 @@
+/**
+ * The coordinator service and its lifecycle: standby (campaigning in etcd) → running (leader:
+ * serving workers and clients) → draining (SIGTERM: health NOT_SERVING, no new jobs, jobs
+ * interrupted and left `running` in etcd with their commits, workers released, leadership
+ * resigned) → stopped. Losing leadership (etcd says so) stops the process's work at once; the
+ * new leader resumes from etcd and the spool.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+
+import * as grpc from '@grpc/grpc-js';
+
+import { serverCredentials, type TlsMaterial } from '../../common/cluster/tls.js';
+import { CHANNEL_OPTIONS, CoordinatorService, PROTOCOL_VERSION, type Hello, type JobUpdate, type SubmitRequest, type WorkerMessage, type CoordinatorMessage } from '../../common/cluster/proto.js';
+import { Health } from '../../common/cluster/health.js';
+import type { Logger } from '../../common/cluster/log.js';
+import { ProtocolVersionError } from '../../common/cluster/errors.js';
+import { ClusterStore, connectEtcd, type EtcdOptions } from './etcd.js';
+import { Jobs } from './jobs.js';
+import { Scheduler } from './scheduler.js';
+import { Spool } from './spool.js';
+import { WorkerSession, type WorkStream } from './worker-session.js';
+import type { Campaign } from 'etcd3';
+
+
+export interface CoordinatorOptions {
+  listen: string;
+  /** The address workers should dial (published as the election value); defaults to `listen`. */
+  advertise?: string;
+  etcd: EtcdOptions;
+  tls: TlsMaterial;
+  spool: string;
+  id?: string;
+  healthListen?: string;
+  leaseTtlSeconds?: number;
+  heartbeatMs?: number;
+  /** Chunks in flight across the fleet. */
+  inFlight?: number;
+  stealAfterMs?: number;
+  maxFailures?: number;
+}
+
+export type CoordinatorState = 'starting' | 'standby' | 'running' | 'draining' | 'stopped';
+
+/** Chunks a worker may hold: its concurrency plus one prefetched, bounded by its memory. */
+function capacityOf(h: Hello): number {
+  const concurrency = h.mode === 'streaming' ? 1 : Math.max(1, h.threads);
+  const byMemory = h.memoryBytes > 0 ? Math.max(1, Math.floor(h.memoryBytes / (256 << 20))) : concurrency + 1;
+  return Math.max(1, Math.min(concurrency + 1, byMemory));
+}
+
+export class Coordinator {
+  state: CoordinatorState = 'starting';
+  readonly id: string;
+  readonly health = new Health('arrowquant.v1.Coordinator');
+  private readonly store: ClusterStore;
+  private readonly scheduler: Scheduler;
+  private readonly jobs: Jobs;
+  private server?: grpc.Server;
+  private campaign?: Campaign;
+  private port = 0;
+  private readonly leaseTtl: number;
+  private readonly heartbeatMs: number;
+  private stopped!: () => void;
+  /** Resolves when the coordinator has stopped (drained, or lost leadership). */
+  readonly done = new Promise<void>((r) => (this.stopped = r));
+
+  constructor(private readonly options: CoordinatorOptions, private readonly log: Logger) {
+    this.id = options.id ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.store = new ClusterStore(connectEtcd(options.etcd));
+    this.scheduler = new Scheduler(log, { maxFailures: options.maxFailures ?? 4, stealAfterMs: options.stealAfterMs ?? 2000 });
+    this.jobs = new Jobs(this.store, new Spool(options.spool), this.scheduler, log, { inFlight: options.inFlight ?? 16 });
+    this.leaseTtl = options.leaseTtlSeconds ?? 5;
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+  }
+
+  get boundPort(): number {
+    return this.port;
+  }
+
+  /** Campaign, then serve. Resolves once this coordinator leads and listens. */
+  async start(): Promise<void> {
+    if (this.options.healthListen) {
+      const p = await this.health.listen(this.options.healthListen);
+      this.log.info({ port: p }, 'health listening (plaintext, health only)');
+    }
+    this.state = 'standby';
+    const advertise = this.options.advertise ?? this.options.listen;
+    this.log.info({ etcd: this.options.etcd.endpoints, advertise }, 'campaigning for leadership');
+    this.campaign = await this.store.campaign(advertise, (err) => {
+      if (this.state === 'draining' || this.state === 'stopped') return;
+      this.log.error({ error: err.message }, 'lost leadership; stopping');
+      void this.stop('lost leadership');
+    });
+    if (this.state !== 'standby') return;
+    this.log.info({}, 'elected leader');
+    await this.serve();
+    await this.store.watchWorkers((id) => {
+      if (this.scheduler.workers.has(id)) this.scheduler.removeWorker(id, 'membership lease expired');
+    });
+    this.state = 'running';
+    this.health.set('SERVING');
+    const resumed = await this.jobs.resumeUnfinished();
+    if (resumed.length) this.log.info({ jobs: resumed }, 'resumed unfinished jobs');
+  }
+
+  private async serve(): Promise<void> {
+    const server = new grpc.Server(CHANNEL_OPTIONS);
+    server.addService(CoordinatorService, {
+      Work: (stream: WorkStream) => this.onWork(stream),
+      Submit: (call: grpc.ServerWritableStream<SubmitRequest, JobUpdate>) => void this.onSubmit(call),
+    });
+    this.health.impl.addToServer(server);
+    this.port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(this.options.listen, serverCredentials(this.options.tls), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.server = server;
+    this.log.info({ listen: this.options.listen, port: this.port, tls: !this.options.tls.insecure }, 'serving');
+  }
+
+  private onWork(stream: WorkStream): void {
+    const peer = stream.getPeer();
+    let session: WorkerSession | undefined;
+    const timer = setTimeout(() => {
+      if (!session) {
+        this.log.warn({ peer }, 'no hello within 10 s; closing');
+        stream.end();
+      }
+    }, 10_000);
+    stream.on('data', (msg: WorkerMessage) => {
+      if (!session) {
+        if (msg.kind !== 'hello') return;
+        clearTimeout(timer);
+        void this.welcome(stream, msg.hello, peer).then((s) => (session = s));
+        return;
+      }
+      this.scheduler.onMessage(session, msg);
+    });
+    const gone = (reason: string) => () => {
+      clearTimeout(timer);
+      if (session) this.scheduler.removeWorker(session.id, reason);
+    };
+    stream.on('end', gone('stream ended'));
+    stream.on('error', (err: Error) => gone(`stream error: ${err.message}`)());
+    stream.on('cancelled', gone('stream cancelled'));
+  }
+
+  private async welcome(stream: WorkStream, hello: Hello, peer: string): Promise<WorkerSession | undefined> {
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      const err = new ProtocolVersionError(`worker ${hello.workerId}`, hello.protocolVersion, PROTOCOL_VERSION);
+      this.log.warn({ peer, error: err.message }, 'worker refused');
+      stream.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: err.message });
+      return undefined;
+    }
+    if (this.state !== 'running' && this.state !== 'standby') {
+      stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `coordinator is ${this.state}` });
+      return undefined;
+    }
+    if (this.scheduler.workers.has(hello.workerId)) this.scheduler.removeWorker(hello.workerId, 'reconnected');
+    const session = new WorkerSession(hello.workerId, hello, stream, capacityOf(hello), peer);
+    session.lease = await this.store.registerWorker(hello.workerId, { ...hello, peer, coordinator: this.id, since: new Date().toISOString() }, this.leaseTtl, () => {
+      if (this.scheduler.workers.get(hello.workerId) === session) this.scheduler.removeWorker(hello.workerId, 'membership lease lost');
+    });
+    await session.send([{ kind: 'welcome', welcome: { protocolVersion: PROTOCOL_VERSION, coordinatorId: this.id, maxInFlight: session.capacity, heartbeatMs: this.heartbeatMs, leaseTtlMs: this.leaseTtl * 1000 } }]);
+    this.scheduler.addWorker(session);
+    return session;
+  }
+
+  private async onSubmit(call: grpc.ServerWritableStream<SubmitRequest, JobUpdate>): Promise<void> {
+    const req = call.request;
+    if (this.state !== 'running') {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: `coordinator is ${this.state}` });
+      return;
+    }
+    if (!req.jobId || !req.modelPath || !req.outputPath) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'job_id, model_path and output_path are required' });
+      return;
+    }
+    this.log.info({ job: req.jobId, model: req.modelPath, output: req.outputPath, peer: call.getPeer() }, 'job submitted');
+    const write = (u: Record<string, string>) => {
+      if (!call.writable || call.destroyed) return;
+      call.write(u as unknown as JobUpdate);
+    };
+    try {
+      const detach = await this.jobs.submit(req, {
+        event: (json) => write({ eventJson: json }),
+        done: (json) => {
+          write({ resultJson: json });
+          call.end();
+        },
+        failed: (err) => call.emit('error', { code: grpc.status.ABORTED, details: `${err.name}: ${err.message}` }),
+      });
+      call.on('cancelled', detach);
+    } catch (err) {
+      call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
+    }
+  }
+
+  /** Graceful stop (SIGTERM): see the file comment. */
+  async stop(reason: string): Promise<void> {
+    if (this.state === 'draining' || this.state === 'stopped') return this.done;
+    const wasLeader = this.state === 'running';
+    this.state = 'draining';
+    this.health.set('NOT_SERVING');
+    this.log.info({ reason, jobs: this.jobs.running }, 'draining');
+    await this.jobs.interruptAll(reason);
+    for (const id of [...this.scheduler.workers.keys()]) this.scheduler.removeWorker(id, 'coordinator stopping');
+    if (wasLeader) await this.campaign?.resign().catch(() => {});
+    // In-flight calls get a few seconds to end on their own, then are cut.
+    await Promise.race([new Promise<void>((r) => (this.server ? this.server.tryShutdown(() => r()) : r())), new Promise((r) => setTimeout(r, 5000).unref())]);
+    this.server?.forceShutdown();
+    this.health.close();
+    this.store.close();
+    this.state = 'stopped';
+    this.log.info({}, 'stopped');
+    this.stopped();
+  }
+}

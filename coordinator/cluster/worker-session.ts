@@ -1,0 +1,78 @@
+/**
+ * One connected worker, as the coordinator sees it: its capabilities, the attempts it holds, its
+ * membership lease, and an ordered, backpressured send queue onto its stream (a chunk's
+ * assignment and data parts go out back to back; `write()` false waits for `drain`).
+ */
+import { once } from 'node:events';
+
+import type * as grpc from '@grpc/grpc-js';
+
+import type { CoordinatorMessage, Hello, WorkerMessage } from '../../common/cluster/proto.js';
+import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
+import type { WorkerLease } from './etcd.js';
+
+export type WorkStream = grpc.ServerDuplexStream<WorkerMessage, CoordinatorMessage>;
+
+export class WorkerSession {
+  /** Task ids this worker holds (assigned, not yet answered). */
+  readonly attempts = new Map<number, { startedAt: number }>();
+  /** Result parts being received, by task id. */
+  readonly assemblers = new Map<number, ResultAssembler>();
+  draining = false;
+  closed = false;
+  lease?: WorkerLease;
+  chunksDone = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
+  private sendChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    readonly hello: Hello,
+    readonly stream: WorkStream,
+    /** Attempts this worker may hold at once (its kernels' concurrency plus one prefetched). */
+    readonly capacity: number,
+    readonly peer: string,
+  ) {}
+
+  get free(): number {
+    return this.draining || this.closed ? 0 : this.capacity - this.attempts.size;
+  }
+
+  /** Whether this worker can read `path` itself (shared storage under its root). */
+  canRead(path: string): boolean {
+    const root = this.hello.sharedRoot;
+    if (!root) return false;
+    const base = root.endsWith('/') ? root : `${root}/`;
+    return path.startsWith(base);
+  }
+
+  /** Queue messages to go out in order; resolves when they have been handed to the stream. */
+  send(messages: CoordinatorMessage[] | (() => CoordinatorMessage[])): Promise<void> {
+    const run = async () => {
+      if (this.closed) return;
+      const list = typeof messages === 'function' ? messages() : messages;
+      for (const m of list) {
+        if (this.closed) return;
+        if (m.kind === 'data') this.bytesSent += m.data.arrowIpc.length;
+        const wire = { [m.kind]: (m as Record<string, unknown>)[m.kind] };
+        if (!this.stream.write(wire as unknown as CoordinatorMessage)) {
+          await Promise.race([once(this.stream, 'drain'), once(this.stream, 'close'), once(this.stream, 'error')]).catch(() => {});
+        }
+      }
+    };
+    const next = this.sendChain.then(run, run);
+    this.sendChain = next.catch(() => {});
+    return next;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.stream.end();
+    } catch {
+      // already gone
+    }
+  }
+}

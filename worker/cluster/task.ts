@@ -1,0 +1,82 @@
+/**
+ * One assignment on the worker: its source bytes (arriving by value as Arrow IPC parts, or read
+ * from shared storage by reference), the kernels on this machine (the in-process executor, so
+ * the bytes are exactly the local run's), and the result as bytes with their checksum.
+ */
+import { SourceChunk, SourceFile, type FormatSpec, type QualityFigures } from '../../common/native.js';
+import { decodeSourcePart, type ResultBytes } from '../../common/cluster/arrow-codec.js';
+import type { Assignment } from '../../common/cluster/proto.js';
+import { NonFiniteError } from '../../common/errors.js';
+import type { Executor } from '../executor/executor.js';
+
+export class WorkerTask {
+  private parts: Uint8Array[] = [];
+  private received = 0;
+  private complete!: () => void;
+  private fail!: (e: unknown) => void;
+  /** Resolves when every by-value part is in (at once for a by-reference chunk). */
+  readonly ready = new Promise<void>((resolve, reject) => {
+    this.complete = resolve;
+    this.fail = reject;
+  });
+  cancelled = false;
+  started = false;
+
+  constructor(readonly a: Assignment) {
+    if (a.byReference) this.complete();
+    this.ready.catch(() => {});
+  }
+
+  addPart(seq: number, ipc: Buffer, last: boolean): void {
+    if (seq !== this.parts.length) return this.fail(new Error(`task ${this.a.taskId}: data part ${seq} arrived out of order`));
+    const bytes = decodeSourcePart(ipc);
+    this.parts.push(bytes);
+    this.received += bytes.length;
+    if (last) {
+      if (this.received !== this.a.byValue?.bytes) return this.fail(new Error(`task ${this.a.taskId}: ${this.received} bytes arrived, ${this.a.byValue?.bytes} announced`));
+      this.complete();
+    }
+  }
+
+  abort(reason: Error): void {
+    this.fail(reason);
+  }
+
+  private async source(sharedRoot: string): Promise<SourceChunk> {
+    const ref = this.a.byReference;
+    if (ref) {
+      const root = sharedRoot.endsWith('/') ? sharedRoot : `${sharedRoot}/`;
+      if (!sharedRoot || !ref.path.startsWith(root)) throw new Error(`task ${this.a.taskId}: ${ref.path} is not under this worker's --shared-root`);
+      const f = SourceFile.open(ref.path);
+      return f.read(ref.offset, ref.length, false);
+    }
+    const bytes = this.parts.length === 1 ? Buffer.from(this.parts[0]!.buffer, this.parts[0]!.byteOffset, this.parts[0]!.byteLength) : Buffer.concat(this.parts);
+    this.parts = [];
+    return SourceChunk.fromBytes(bytes);
+  }
+
+  /** Quantize; the result leaves native memory here (it is about to be sent). */
+  async run(executor: Executor, sharedRoot: string): Promise<{ bytes: ResultBytes; quality: QualityFigures }> {
+    const a = this.a;
+    const data = await this.source(sharedRoot);
+    try {
+      const format = JSON.parse(a.formatJson) as FormatSpec;
+      const out = await executor.run({ tensorIndex: a.tensorIndex, chunkIndex: a.chunkIndex, tensorName: a.tensorName, dtype: a.dtype, rows: a.rows, cols: a.cols, format, scheme: a.scheme, rowStart: a.rowStart, data });
+      if (out.payload.kind === 'native') {
+        const c = out.payload.chunk;
+        const bytes = { codes: c.codes(), scales: c.scales(), zeros: c.zeros() };
+        c.release();
+        return { bytes, quality: out.quality };
+      }
+      return { bytes: { codes: out.payload.codes, scales: out.payload.scales, zeros: out.payload.zeros }, quality: out.quality };
+    } finally {
+      data.release();
+    }
+  }
+}
+
+/** A bad input (a NaN in the weights) fails the same way on every worker: do not retry it. */
+export function isRetryable(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof NonFiniteError) return false;
+  return true;
+}
