@@ -12,10 +12,12 @@ cargo test --workspace --release
 step "Build: native addon (napi-rs, release) and TypeScript"
 npm run build
 
-step "Node: binding, config, generator, pipeline, API, telemetry, report and CLI tests"
+step "Node: binding, config, generator, pipeline, API, telemetry, report, cluster and CLI tests"
 # The docs test runs docs/reference_reader.py (the venv's pyarrow) and the report test Chromium.
 bash scripts/setup-python.sh
 bash scripts/setup-chromium.sh
+# The cluster tests start a real etcd (Debian's etcd-server 3.4) and make certificates with openssl.
+bash scripts/setup-etcd.sh
 node --test dist/tests/
 
 step "Python: byte-for-byte cross-checks (gguf-py, ml_dtypes) and docs/reference_reader.py equal to the TypeScript reader"

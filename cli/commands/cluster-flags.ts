@@ -28,6 +28,7 @@ export interface EtcdCliFlags {
   etcdCa?: string;
   etcdCert?: string;
   etcdKey?: string;
+  etcdPrefix: string;
 }
 
 export function addEtcdFlags(cmd: Command, required: boolean): Command {
@@ -37,13 +38,15 @@ export function addEtcdFlags(cmd: Command, required: boolean): Command {
     .addOption(etcd)
     .option('--etcd-ca <file>', 'CA for etcd\'s TLS (https endpoints)')
     .option('--etcd-cert <file>', 'client certificate for etcd')
-    .option('--etcd-key <file>', 'client key for etcd');
+    .option('--etcd-key <file>', 'client key for etcd')
+    .option('--etcd-prefix <prefix>', 'key prefix, so several clusters can share one etcd', '/arrowquant/');
 }
 
 export function etcdFrom(flags: EtcdCliFlags): EtcdOptions | undefined {
   if (!flags.etcd) return undefined;
   return {
     endpoints: flags.etcd.split(',').map((s) => s.trim()).filter(Boolean),
+    namespace: flags.etcdPrefix,
     ...(flags.etcdCa ? { ca: flags.etcdCa } : {}),
     ...(flags.etcdCert ? { cert: flags.etcdCert } : {}),
     ...(flags.etcdKey ? { key: flags.etcdKey } : {}),
@@ -60,4 +63,12 @@ export function onShutdownSignals(drain: (signal: string) => Promise<void>): voi
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+}
+
+/**
+ * After a service has drained: exit even if a library left a handle open (etcd3's client keeps
+ * timers after close()). Late enough for the caller's telemetry flush to finish first.
+ */
+export function exitSoon(ms = 1000): void {
+  setTimeout(() => process.exit(process.exitCode ?? 0), ms).unref();
 }

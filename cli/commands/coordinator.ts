@@ -7,7 +7,7 @@ import { Command } from 'commander';
 
 import { serviceLogger } from '../../common/cluster/log.js';
 import { Coordinator } from '../../coordinator/cluster/server.js';
-import { addEtcdFlags, addTlsFlags, etcdFrom, onShutdownSignals, tlsFrom, type EtcdCliFlags, type TlsCliFlags } from './cluster-flags.js';
+import { addEtcdFlags, addTlsFlags, etcdFrom, exitSoon, onShutdownSignals, tlsFrom, type EtcdCliFlags, type TlsCliFlags } from './cluster-flags.js';
 import { parseCount } from './numbers.js';
 
 interface CoordinatorFlags extends TlsCliFlags, EtcdCliFlags {
@@ -64,5 +64,6 @@ export function coordinatorCommand(): Command {
       onShutdownSignals((signal) => coordinator.stop(`received ${signal}`));
       await coordinator.start();
       await coordinator.done;
+      exitSoon();
     });
 }

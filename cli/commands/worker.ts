@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { serviceLogger } from '../../common/cluster/log.js';
 import { ConfigurationError } from '../../common/config/index.js';
 import { Worker } from '../../worker/cluster/worker.js';
-import { addEtcdFlags, addTlsFlags, etcdFrom, onShutdownSignals, tlsFrom, type EtcdCliFlags, type TlsCliFlags } from './cluster-flags.js';
+import { addEtcdFlags, addTlsFlags, etcdFrom, exitSoon, onShutdownSignals, tlsFrom, type EtcdCliFlags, type TlsCliFlags } from './cluster-flags.js';
 import { parseCount } from './numbers.js';
 
 interface WorkerFlags extends TlsCliFlags, EtcdCliFlags {
@@ -71,5 +71,6 @@ export function workerCommand(): Command {
       onShutdownSignals((signal) => worker.stop(`received ${signal}`));
       await worker.start();
       await worker.done;
+      exitSoon();
     });
 }

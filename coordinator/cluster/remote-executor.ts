@@ -79,6 +79,7 @@ export class RemoteExecutor implements Executor {
       worker: result.worker,
     });
     this.checkpoints.committed++;
+    this.log.debug({ chunk: key, worker: result.worker }, 'chunk committed');
     return { quality: result.quality, payload: { kind: 'bytes', ...result.bytes } };
   }
 

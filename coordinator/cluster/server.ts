@@ -20,7 +20,7 @@ import { Jobs } from './jobs.js';
 import { Scheduler } from './scheduler.js';
 import { Spool } from './spool.js';
 import { WorkerSession, type WorkStream } from './worker-session.js';
-import type { Campaign } from 'etcd3';
+import type { Campaign, Watcher } from 'etcd3';
 
 
 export interface CoordinatorOptions {
@@ -58,6 +58,7 @@ export class Coordinator {
   private readonly jobs: Jobs;
   private server?: grpc.Server;
   private campaign?: Campaign;
+  private watcher?: Watcher;
   private port = 0;
   private readonly leaseTtl: number;
   private readonly heartbeatMs: number;
@@ -67,7 +68,7 @@ export class Coordinator {
 
   constructor(private readonly options: CoordinatorOptions, private readonly log: Logger) {
     this.id = options.id ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
-    this.store = new ClusterStore(connectEtcd(options.etcd));
+    this.store = new ClusterStore(connectEtcd(options.etcd), options.etcd.namespace);
     this.scheduler = new Scheduler(log, { maxFailures: options.maxFailures ?? 4, stealAfterMs: options.stealAfterMs ?? 2000 });
     this.jobs = new Jobs(this.store, new Spool(options.spool), this.scheduler, log, { inFlight: options.inFlight ?? 16 });
     this.leaseTtl = options.leaseTtlSeconds ?? 5;
@@ -95,7 +96,7 @@ export class Coordinator {
     if (this.state !== 'standby') return;
     this.log.info({}, 'elected leader');
     await this.serve();
-    await this.store.watchWorkers((id) => {
+    this.watcher = await this.store.watchWorkers((id) => {
       if (this.scheduler.workers.has(id)) this.scheduler.removeWorker(id, 'membership lease expired');
     });
     this.state = 'running';
@@ -210,6 +211,7 @@ export class Coordinator {
     await Promise.race([new Promise<void>((r) => (this.server ? this.server.tryShutdown(() => r()) : r())), new Promise((r) => setTimeout(r, 5000).unref())]);
     this.server?.forceShutdown();
     this.health.close();
+    await this.watcher?.cancel().catch(() => {});
     this.store.close();
     this.state = 'stopped';
     this.log.info({}, 'stopped');

@@ -77,7 +77,7 @@ export class Worker {
 
   private async coordinatorAddress(): Promise<string> {
     if (this.options.etcd) {
-      const store = new ClusterStore(connectEtcd(this.options.etcd));
+      const store = new ClusterStore(connectEtcd(this.options.etcd), this.options.etcd.namespace);
       try {
         const leader = await store.leader();
         if (leader) return leader;

@@ -1,0 +1,223 @@
+/**
+ * The cluster on loopback, with real processes: an etcd server, a coordinator, workers and the
+ * `quantize --coordinator` client, all over mutual TLS. Every run's file is compared byte for
+ * byte with the local run's.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import * as grpc from '@grpc/grpc-js';
+
+import { runCli, sha256, synth, tempDir } from '../helpers/cli.js';
+import { Etcd, makeCerts, startCoordinator, startWorker, submit, tlsArgs, type ClusterOptions, type LogLine, type Service } from '../helpers/cluster.js';
+import { CHANNEL_OPTIONS, CoordinatorClient } from '../../common/cluster/proto.js';
+
+let etcd: Etcd;
+let dir: string;
+let certs: string;
+let model: string;
+let localHash: string;
+let prefixes = 0;
+const services: Service[] = [];
+
+function cluster(): ClusterOptions {
+  return { etcd, certs, dir, prefix: `/aq-test-${process.pid}-${++prefixes}/` };
+}
+
+function track<T extends Service>(s: T): T {
+  services.push(s);
+  return s;
+}
+
+const jobDone = (l: LogLine) => l.msg === 'job done';
+const summaryLine = (l: LogLine) => l.event === 'summary';
+
+async function clientResult(client: Service): Promise<void> {
+  const exit = await client.exited;
+  assert.equal(exit.code, 0, `client failed: ${client.stderr.slice(-3000)}`);
+}
+
+before(async () => {
+  dir = tempDir('cluster');
+  etcd = await Etcd.start();
+  certs = makeCerts(dir);
+  model = join(dir, 'model');
+  await synth('dit', 'diffusers', model, 'small', 7);
+  const local = await runCli(['quantize', model, '-o', join(dir, 'local.parquet'), '--profile', 'local', '-q']);
+  assert.equal(local.code, 0, local.stderr);
+  localHash = sha256(join(dir, 'local.parquet'));
+});
+
+after(async () => {
+  await Promise.all(services.map((s) => s.kill('SIGKILL')));
+  await etcd?.stop();
+});
+
+describe('cluster', () => {
+  test('three workers (threaded, streaming, shared storage) write the local run\'s exact bytes', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o, { extra: ['--health-listen', '127.0.0.1:0'] }));
+    await c.waitFor((l) => l.msg === 'serving');
+    const w = [
+      track(startWorker(o, c.port, 'w-threaded')),
+      track(startWorker(o, c.port, 'w-streaming', { extra: ['--mode', 'streaming'] })),
+      track(startWorker(o, c.port, 'w-shared', { extra: ['--shared-root', dir] })),
+    ];
+    for (const x of w) await x.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'three.parquet');
+    const client = track(submit(o, c.port, model, out));
+    await clientResult(client);
+    assert.equal(sha256(out), localHash);
+    const done = await c.waitFor(jobDone);
+    assert.ok((done.byReference as number) > 0, 'the shared-storage worker got chunks by reference');
+    assert.ok((done.dispatched as number) > (done.byReference as number), 'other workers got chunks by value');
+    assert.equal(done.checksumFailures, 0);
+    // Every worker did some of the work.
+    const left = await Promise.all(w.map(async (x) => (await x.kill('SIGTERM'), x.lines.find((l) => l.msg === 'stopped')?.chunksDone as number)));
+    for (const [i, n] of left.entries()) assert.ok(n > 0, `worker ${i} did no chunk`);
+    // SIGTERM drains the coordinator and it exits cleanly.
+    const exit = await c.kill('SIGTERM');
+    assert.equal(exit.code, 0);
+    assert.ok(c.lines.some((l) => l.msg === 'stopped'));
+    // The committed-chunk spool of a finished job is cleaned up.
+    assert.deepEqual(existsSync(join(dir, 'spool')) ? readdirSync(join(dir, 'spool')) : [], []);
+  });
+
+  test('SIGKILL of a worker mid-job: its chunks are re-queued and the file is the same', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o));
+    await c.waitFor((l) => l.msg === 'serving');
+    const victim = track(startWorker(o, c.port, 'victim', { failpoints: 'delay-chunk-ms=60' }));
+    const survivor = track(startWorker(o, c.port, 'survivor', { failpoints: 'delay-chunk-ms=60' }));
+    await victim.waitFor((l) => l.msg === 'connected');
+    await survivor.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'kill-worker.parquet');
+    const client = track(submit(o, c.port, model, out));
+    await c.waitFor((l) => l.msg === 'chunk committed' && l.worker === 'victim');
+    await victim.kill('SIGKILL');
+    const left = await c.waitFor((l) => l.msg === 'worker left' && l.worker === 'victim');
+    await clientResult(client);
+    assert.equal(sha256(out), localHash);
+    assert.ok(typeof left.requeued === 'number');
+    const done = await c.waitFor(jobDone);
+    assert.ok((done.committed as number) > 0);
+  });
+
+  test('a corrupted result is detected by its checksum and the chunk recomputed', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o));
+    await c.waitFor((l) => l.msg === 'serving');
+    const w = track(startWorker(o, c.port, 'corrupter', { failpoints: 'corrupt-result=2' }));
+    await w.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'corrupt.parquet');
+    await clientResult(track(submit(o, c.port, model, out)));
+    assert.equal(sha256(out), localHash);
+    const done = await c.waitFor(jobDone);
+    assert.equal(done.checksumFailures, 2);
+    assert.equal(c.count('checksum mismatch; recomputing the chunk'), 2);
+  });
+
+  test('a slow worker\'s chunks are stolen; a worker joining mid-job gets work', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o, { extra: ['--steal-after-ms', '400'] }));
+    await c.waitFor((l) => l.msg === 'serving');
+    const slow = track(startWorker(o, c.port, 'slow', { failpoints: 'delay-chunk-ms=8000' }));
+    await slow.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'steal.parquet');
+    const started = Date.now();
+    const client = track(submit(o, c.port, model, out));
+    await c.waitFor((l) => l.msg === 'job started');
+    const late = track(startWorker(o, c.port, 'late'));
+    await clientResult(client);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(sha256(out), localHash);
+    const done = await c.waitFor(jobDone);
+    assert.ok((done.stolen as number) >= 1, 'the slow worker\'s chunks were stolen');
+    // The slow worker holds 2 chunks of 8 s each; without stealing the job would take ≥ 8 s.
+    assert.ok(seconds < 8, `job took ${seconds} s`);
+    assert.ok(c.lines.some((l) => l.msg === 'chunk committed' && l.worker === 'late'), 'the late worker committed chunks');
+    assert.ok(c.lines.some((l) => l.msg === 'stealing a slow chunk' && l.to === 'late'));
+  });
+
+  test('SIGKILL of the coordinator mid-job: a restarted coordinator resumes from etcd and the spool', async () => {
+    const o = cluster();
+    const spool = join(dir, 'spool-restart');
+    const first = track(await startCoordinator(o, { spool, name: 'first' }));
+    await first.waitFor((l) => l.msg === 'serving');
+    const workers = [track(startWorker(o, first.port, 'r1', { failpoints: 'delay-chunk-ms=80' })), track(startWorker(o, first.port, 'r2', { failpoints: 'delay-chunk-ms=80' }))];
+    for (const w of workers) await w.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'restart.parquet');
+    const client = track(submit(o, first.port, model, out));
+    // Let a dozen chunks commit, then kill the coordinator without warning.
+    await first.waitFor(() => first.count('chunk committed') >= 12, 30_000, '12 commits');
+    await first.kill('SIGKILL');
+    const committedBefore = first.count('chunk committed');
+    assert.equal(existsSync(out), false, 'no output before the job finished');
+    // Same address: the workers and the client redial it. The old leader's election lease
+    // expires first (its TTL), then the new one leads and resumes the job.
+    const second = track(await startCoordinator(o, { spool, name: 'second', port: first.port }));
+    const resumed = await second.waitFor((l) => l.msg === 'job resumed', 30_000);
+    assert.ok((resumed.committed as number) >= committedBefore - 1, `resumed with ${String(resumed.committed)} committed chunks of ${committedBefore}`);
+    await clientResult(client);
+    assert.equal(sha256(out), localHash);
+    const done = await second.waitFor(jobDone);
+    assert.equal(done.restored, resumed.committed, 'every committed chunk came back from the spool, none recomputed');
+    assert.ok((done.dispatched as number) < 54, 'only the uncommitted chunks were dispatched again');
+    assert.ok(client.lines.some((l) => l.event === 'reconnect') || client.stderr.includes('re-attaching'));
+  });
+
+  test('a worker with a certificate from another CA, or none, is rejected', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o));
+    await c.waitFor((l) => l.msg === 'serving');
+    const rogue = makeCerts(dir, 'rogue-certs');
+    const bad = track(startWorker(o, c.port, 'rogue', { certs: rogue }));
+    await bad.waitFor((l) => l.msg === 'coordinator unreachable', 20_000);
+    assert.equal(bad.count('connected'), 0);
+    assert.equal(c.count('worker joined'), 0);
+    // No certificate at all (a raw gRPC client trusting the CA), and plaintext.
+    for (const creds of [grpc.credentials.createSsl(Buffer.from(await (await import('node:fs/promises')).readFile(join(certs, 'ca.pem')))), grpc.credentials.createInsecure()]) {
+      const client = new CoordinatorClient(`127.0.0.1:${c.port}`, creds, CHANNEL_OPTIONS);
+      const err = await new Promise<grpc.ServiceError>((resolve) => {
+        const call = (client as unknown as { Submit(r: object): grpc.ClientReadableStream<unknown> }).Submit({ jobId: 'x', modelPath: model, outputPath: join(dir, 'never.parquet'), configJson: '{}' });
+        call.on('data', () => {});
+        call.on('error', resolve);
+      });
+      client.close();
+      assert.equal(err.code, grpc.status.UNAVAILABLE, err.message);
+    }
+    assert.equal(existsSync(join(dir, 'never.parquet')), false);
+    assert.equal(c.count('job submitted'), 0);
+    await bad.kill('SIGTERM');
+  });
+
+  test('TLS is the default: a worker without certificates or --insecure is a usage error', async () => {
+    const r = await runCli(['worker', '--coordinator', '127.0.0.1:1']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--tls-cert, --tls-key and --tls-ca.*--insecure/s);
+    const mixed = await runCli(['worker', '--coordinator', '127.0.0.1:1', '--insecure', ...tlsArgs(certs, 'worker')]);
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.stderr, /--insecure cannot be combined/);
+  });
+
+  test('SIGTERM drains a worker: it finishes what it runs, returns the rest, and the job completes elsewhere', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o));
+    await c.waitFor((l) => l.msg === 'serving');
+    const leaving = track(startWorker(o, c.port, 'leaving', { failpoints: 'delay-chunk-ms=150' }));
+    const staying = track(startWorker(o, c.port, 'staying'));
+    await leaving.waitFor((l) => l.msg === 'connected');
+    await staying.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'drain.parquet');
+    const client = track(submit(o, c.port, model, out));
+    await c.waitFor((l) => l.msg === 'chunk committed' && l.worker === 'leaving');
+    const exit = await leaving.kill('SIGTERM');
+    assert.equal(exit.code, 0, leaving.stderr);
+    assert.ok(leaving.lines.some((l) => l.msg === 'draining'));
+    await c.waitFor((l) => l.msg === 'worker draining' && l.worker === 'leaving');
+    await clientResult(client);
+    assert.equal(sha256(out), localHash);
+  });
+});
