@@ -104,6 +104,8 @@ export class ResultAssembler {
   }
 
   finish(): ResultBytes {
-    return { codes: Buffer.concat(this.codes), scales: Buffer.concat(this.scales), zeros: Buffer.concat(this.zeros) };
+    // One part (the common case): views into the decoded message, no copy.
+    const join = (xs: Uint8Array[]) => (xs.length === 1 ? Buffer.from(xs[0]!.buffer, xs[0]!.byteOffset, xs[0]!.byteLength) : Buffer.concat(xs));
+    return { codes: join(this.codes), scales: join(this.scales), zeros: join(this.zeros) };
   }
 }

@@ -13,7 +13,8 @@ import { RemoteExecutor } from './remote-executor.js';
 import type { ClusterStore } from './etcd.js';
 import type { Scheduler } from './scheduler.js';
 import type { Spool } from './spool.js';
-import { encodeJson } from '../../common/cluster/json.js';
+import { decodeJson, encodeJson } from '../../common/cluster/json.js';
+import { stat } from 'node:fs/promises';
 
 export type JobListener = { event: (json: string) => void; done: (resultJson: string) => void; failed: (err: Error) => void };
 
@@ -52,7 +53,8 @@ export class Jobs {
       return () => live.listeners.delete(listener);
     }
     const state = await this.store.jobState(req.jobId);
-    if (state?.state === 'done') {
+    if (state?.state === 'done' && (await outputIntact(req.outputPath, state.result))) {
+      // Finished while the client was away: replay the result instead of quantizing again.
       listener.done(state.result);
       return () => {};
     }
@@ -130,6 +132,12 @@ export class Jobs {
     for (const j of this.live.values()) j.controller.abort(new Error(reason));
     await Promise.allSettled([...this.live.values()].map((j) => j.promise));
   }
+}
+
+/** The finished job's file is still there, at the size it was written. */
+async function outputIntact(outputPath: string, resultJson: string): Promise<boolean> {
+  const size = await stat(outputPath).then((st) => st.size, () => -1);
+  return size >= 0 && size === decodeJson<JobResult>(resultJson).summary.fileBytes;
 }
 
 /** What the client gets back: the local run's result, with where each chunk ran. */

@@ -66,7 +66,7 @@ export class RemoteExecutor implements Executor {
     } catch (cause) {
       throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);
     }
-    const { file, sha256 } = await this.spool.write(this.jobId, key, result.bytes);
+    const { file, sha256 } = await this.spool.write(this.jobId, key, result.bytes, result.sha256);
     const quality = Object.fromEntries(Object.entries(result.quality).map(([k, v]) => [k, Number.isFinite(v) ? v : String(v)]));
     await this.store.commit(this.jobId, key, {
       file,

@@ -26,6 +26,8 @@ import type { WorkerSession } from './worker-session.js';
 
 export interface RemoteResult {
   bytes: ResultBytes;
+  /** SHA-256 of the bytes (checked). */
+  sha256: Buffer;
   quality: QualityFigures;
   worker: string;
 }
@@ -208,7 +210,7 @@ export class Scheduler {
     s.chunksDone++;
     if (t.done) return; // a stolen copy finished second
     this.finish(t);
-    t.resolve({ bytes, quality: qualityFrom(part.quality), worker: s.id });
+    t.resolve({ bytes, sha256: sum, quality: qualityFrom(part.quality), worker: s.id });
     this.pump();
   }
 

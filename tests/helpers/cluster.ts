@@ -133,19 +133,25 @@ export interface ClusterOptions {
   dir: string;
   /** Distinct per test, so tests share one etcd without seeing each other's leader or jobs. */
   prefix: string;
+  /** Plaintext instead of mTLS (benchmarks compare both). */
+  insecure?: boolean;
+}
+
+function security(o: ClusterOptions, who: 'coordinator' | 'worker' | 'client', certs = o.certs): string[] {
+  return o.insecure ? ['--insecure'] : tlsArgs(certs, who);
 }
 
 export async function startCoordinator(o: ClusterOptions, opts: { port?: number; extra?: string[]; name?: string; spool?: string } = {}): Promise<Service & { port: number }> {
   const port = opts.port ?? (await freePort());
-  const svc = spawnCli(opts.name ?? 'coordinator', ['coordinator', '--listen', `127.0.0.1:${port}`, '--etcd', o.etcd.url, '--etcd-prefix', o.prefix, '--spool', opts.spool ?? join(o.dir, 'spool'), '--name', opts.name ?? 'coordinator', ...tlsArgs(o.certs, 'coordinator'), ...(opts.extra ?? [])], { ARROW_QUANT_LOG_LEVEL: 'debug' });
+  const svc = spawnCli(opts.name ?? 'coordinator', ['coordinator', '--listen', `127.0.0.1:${port}`, '--etcd', o.etcd.url, '--etcd-prefix', o.prefix, '--spool', opts.spool ?? join(o.dir, 'spool'), '--name', opts.name ?? 'coordinator', ...security(o, 'coordinator'), ...(opts.extra ?? [])], { ARROW_QUANT_LOG_LEVEL: 'debug' });
   return Object.assign(svc, { port });
 }
 
 export function startWorker(o: ClusterOptions, port: number, name: string, opts: { extra?: string[]; failpoints?: string; certs?: string } = {}): Service {
-  return spawnCli(name, ['worker', '--coordinator', `127.0.0.1:${port}`, '--name', name, '--threads', '1', ...tlsArgs(opts.certs ?? o.certs, 'worker'), ...(opts.extra ?? [])], opts.failpoints ? { ARROWQUANT_FAILPOINTS: opts.failpoints } : {});
+  return spawnCli(name, ['worker', '--coordinator', `127.0.0.1:${port}`, '--name', name, '--threads', '1', ...security(o, 'worker', opts.certs), ...(opts.extra ?? [])], opts.failpoints ? { ARROWQUANT_FAILPOINTS: opts.failpoints } : {});
 }
 
 /** `arrowquant quantize ... --coordinator`; stdout/stderr as the CLI prints them. */
 export function submit(o: ClusterOptions, port: number, model: string, output: string, extra: string[] = []): Service {
-  return spawnCli('client', ['quantize', model, '-o', output, '--profile', 'local', '--coordinator', `127.0.0.1:${port}`, ...tlsArgs(o.certs, 'client'), ...extra]);
+  return spawnCli('client', ['quantize', model, '-o', output, '--profile', 'local', '--coordinator', `127.0.0.1:${port}`, ...security(o, 'client'), ...extra]);
 }
