@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 
 import { runCli, sha256, synth, tempDir } from '../helpers/cli.js';
-import { Etcd, makeCerts, startCoordinator, startWorker, submit, tlsArgs, type ClusterOptions, type LogLine, type Service } from '../helpers/cluster.js';
+import { Etcd, freePort, healthStatus, makeCerts, startCoordinator, startWorker, submit, tlsArgs, type ClusterOptions, type LogLine, type Service } from '../helpers/cluster.js';
 import { CHANNEL_OPTIONS, CoordinatorClient } from '../../common/cluster/proto.js';
 
 let etcd: Etcd;
@@ -166,6 +166,36 @@ describe('cluster', () => {
     assert.equal(done.restored, resumed.committed, 'every committed chunk came back from the spool, none recomputed');
     assert.ok((done.dispatched as number) < 54, 'only the uncommitted chunks were dispatched again');
     assert.ok(client.lines.some((l) => l.event === 'reconnect') || client.stderr.includes('re-attaching'));
+  });
+
+  test('a standby coordinator takes over when the leader dies and finishes its job from the shared spool', async () => {
+    const o = cluster();
+    const spool = join(dir, 'spool-failover');
+    const [healthA, healthB] = [await freePort(), await freePort()];
+    const leader = track(await startCoordinator(o, { spool, name: 'leader', extra: ['--health-listen', `127.0.0.1:${healthA}`] }));
+    await leader.waitFor((l) => l.msg === 'serving');
+    const standby = track(await startCoordinator(o, { spool, name: 'standby', extra: ['--health-listen', `127.0.0.1:${healthB}`] }));
+    await standby.waitFor((l) => l.msg === 'campaigning for leadership');
+    assert.equal(await healthStatus(`127.0.0.1:${healthA}`), 'SERVING');
+    assert.equal(await healthStatus(`127.0.0.1:${healthB}`), 'NOT_SERVING');
+    assert.equal(standby.count('serving'), 0, 'the standby does not serve while the leader lives');
+    // Workers find the leader through etcd (and redial whoever leads next).
+    const etcdArgs = ['--etcd', etcd.url, '--etcd-prefix', o.prefix];
+    const workers = ['f1', 'f2'].map((n) => track(startWorker(o, leader.port, n, { extra: etcdArgs, failpoints: 'delay-chunk-ms=80' })));
+    for (const w of workers) await w.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'failover.parquet');
+    const client = track(submit(o, leader.port, model, out, ['--verbose']));
+    await leader.waitFor(() => leader.count('chunk committed') >= 10, 30_000, '10 commits');
+    await leader.kill('SIGKILL');
+    await standby.waitFor((l) => l.msg === 'elected leader', 30_000);
+    const resumed = await standby.waitFor((l) => l.msg === 'job resumed', 30_000);
+    assert.ok((resumed.committed as number) >= 9);
+    const done = await standby.waitFor(jobDone, 60_000);
+    assert.equal(done.restored, resumed.committed);
+    assert.equal(sha256(out), localHash);
+    assert.equal(await healthStatus(`127.0.0.1:${healthB}`), 'SERVING');
+    for (const w of workers) assert.ok(w.lines.some((l) => l.msg === 'connected' && l.coordinatorId === 'standby'), 'workers followed the new leader');
+    await client.kill('SIGKILL'); // it was following the dead leader's address
   });
 
   test('a worker with a certificate from another CA, or none, is rejected', async () => {

@@ -9,6 +9,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type * as grpc from '@grpc/grpc-js';
+
 import { CLI, DIST, tempDir } from './cli.js';
 
 const ROOT = join(DIST, '..');
@@ -154,4 +156,19 @@ export function startWorker(o: ClusterOptions, port: number, name: string, opts:
 /** `arrowquant quantize ... --coordinator`; stdout/stderr as the CLI prints them. */
 export function submit(o: ClusterOptions, port: number, model: string, output: string, extra: string[] = []): Service {
   return spawnCli('client', ['quantize', model, '-o', output, '--profile', 'local', '--coordinator', `127.0.0.1:${port}`, ...security(o, 'client'), ...extra]);
+}
+
+/** grpc.health.v1 Check against a plaintext health listener. */
+export async function healthStatus(address: string): Promise<string> {
+  const { service } = await import('grpc-health-check');
+  const grpcJs = await import('@grpc/grpc-js');
+  const Client = grpcJs.makeGenericClientConstructor(service as unknown as grpc.ServiceDefinition, 'Health');
+  const client = new Client(address, grpcJs.credentials.createInsecure());
+  try {
+    return await new Promise<string>((resolve, reject) =>
+      (client as unknown as { check(r: object, cb: (e: Error | null, r?: { status: string | number }) => void): void }).check({ service: '' }, (err, res) => (err ? reject(err) : resolve(String(res!.status)))),
+    );
+  } finally {
+    client.close();
+  }
 }
