@@ -98,6 +98,25 @@ export interface Assignment {
   source?: 'byValue' | 'byReference';
   byValue?: { bytes: number; parts: number } | null;
   byReference?: { path: string; offset: number; length: number } | null;
+  layer?: LayerMsg | null;
+}
+
+export interface LayerMsg {
+  key: string;
+  cols: number;
+  hasHessian: boolean;
+  hessianRef?: { path: string; offset: number; length: number } | null;
+  hessianBytes: number;
+  channelScales: Buffer;
+  damp: number;
+  actOrder: boolean;
+}
+
+export interface LayerPart {
+  key: string;
+  seq: number;
+  last: boolean;
+  arrowIpc: Buffer;
 }
 
 export interface DataPart {
@@ -119,7 +138,8 @@ export type CoordinatorMessage =
   | { kind: 'welcome'; welcome: Welcome }
   | { kind: 'assign'; assign: Assignment }
   | { kind: 'data'; data: DataPart }
-  | { kind: 'cancel'; cancel: { taskId: number } };
+  | { kind: 'cancel'; cancel: { taskId: number } }
+  | { kind: 'layerData'; layerData: LayerPart };
 
 export interface SubmitRequest {
   jobId: string;

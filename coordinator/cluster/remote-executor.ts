@@ -41,14 +41,17 @@ export class RemoteExecutor implements Executor {
   }
 
   async run(job: ChunkJob): Promise<ChunkOutput> {
-    // A calibrated layer's chunk needs its factored Hessian; shipping it is not built yet, so it
-    // runs on the coordinator's own kernels (same bytes) and is not checkpointed.
-    if (job.layer) {
-      if (!this.warnedLocal) this.log.warn({ job: this.jobId }, 'calibrated chunks run on the coordinator (not shipped to workers yet)');
+    // A calibrated chunk goes to a worker with the description of its layer; one without that
+    // description (a caller that built the native layer itself) can only run here.
+    if (job.layer && !job.layerSpec) {
+      if (!this.warnedLocal) this.log.warn({ job: this.jobId }, 'a calibrated chunk without a layer description runs on the coordinator');
       this.warnedLocal = true;
       return this.local.run(job);
     }
-    const key = `${job.tensorIndex}/${job.chunkIndex}/${job.scheme}`;
+    // The same scheme may run plain, smoothed or with GPTQ on different rungs: the layer's kind
+    // is part of the commit key.
+    const variant = job.layerSpec ? `@${job.layerSpec.key.split(':')[1]}` : '';
+    const key = `${job.tensorIndex}/${job.chunkIndex}/${job.scheme}${variant}`;
     const record = this.committed.get(key);
     if (record) {
       try {

@@ -17,9 +17,9 @@ import { encodeSourceParts, type ResultBytes } from '../../common/cluster/arrow-
 import { resultChecksum } from '../../common/cluster/checksum.js';
 import { ChunkAttemptsError, ClusterError } from '../../common/cluster/errors.js';
 import type { Logger } from '../../common/cluster/log.js';
-import type { QualityMsg, ResultPart, WorkerMessage } from '../../common/cluster/proto.js';
+import type { CoordinatorMessage, QualityMsg, ResultPart, WorkerMessage } from '../../common/cluster/proto.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
-import type { QualityFigures } from '../../common/native.js';
+import { SourceFile, type QualityFigures } from '../../common/native.js';
 import type { ChunkJob } from '../../worker/executor/executor.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
 import type { WorkerSession } from './worker-session.js';
@@ -325,14 +325,57 @@ export class Scheduler {
       formatJson: JSON.stringify(job.format),
       rowStart: job.rowStart,
     };
+    const spec = job.layerSpec;
+    const layerKey = spec ? `${t.tag}/${spec.key}` : '';
+    const layer = spec && {
+      key: layerKey,
+      cols: spec.cols,
+      hasHessian: spec.hessian !== undefined,
+      ...(spec.hessian && w.canRead(spec.hessian.path) ? { hessianRef: spec.hessian } : {}),
+      hessianBytes: spec.hessian?.length ?? 0,
+      channelScales: spec.channelScales ? Buffer.from(spec.channelScales.buffer, spec.channelScales.byteOffset, spec.channelScales.byteLength) : Buffer.alloc(0),
+      damp: spec.gptq.damp,
+      actOrder: spec.gptq.actOrder,
+    };
+    const withLayer = layer ? { layer } : {};
+    // A calibrated layer's Hessian goes to a worker once, ahead of its first chunk of the layer.
+    const layerParts = async (): Promise<CoordinatorMessage[]> => {
+      if (!spec?.hessian || layer?.hessianRef || w.layersSent.has(layerKey)) return [];
+      w.layersSent.add(layerKey);
+      const file = SourceFile.open(spec.hessian.path);
+      const chunk = await file.read(spec.hessian.offset, spec.hessian.length, false);
+      const bytes = chunk.bytes();
+      chunk.release();
+      const parts = encodeSourceParts(bytes, spec.cols * 4);
+      this.stats.bytesSent += parts.reduce((n, p) => n + p.length, 0);
+      return parts.map((p, i) => ({ kind: 'layerData' as const, layerData: { key: layerKey, seq: i, last: i === parts.length - 1, arrowIpc: p } }));
+    };
+    const failed = (err: unknown) => {
+      if (t.done) return [];
+      this.finish(t);
+      t.reject(new ClusterError(`${t.key}: cannot send the chunk (${(err as Error).message})`, { cause: err }));
+      return [];
+    };
     if (job.source && w.canRead(job.source.path)) {
       this.stats.byReference++;
-      void w.send([{ kind: 'assign', assign: { ...head, byReference: { path: job.source.path, offset: job.source.offset, length: job.source.length } } }]);
+      void w.send(async () => {
+        try {
+          return [...(await layerParts()), { kind: 'assign', assign: { ...head, ...withLayer, byReference: { path: job.source!.path, offset: job.source!.offset, length: job.source!.length } } }];
+        } catch (err) {
+          return failed(err);
+        }
+      });
       return;
     }
     // Built when the send queue reaches it, so queued chunks do not hold IPC copies.
-    void w.send(() => {
+    void w.send(async () => {
       if (t.done || !w.attempts.has(t.id)) return [];
+      let layerMessages: CoordinatorMessage[];
+      try {
+        layerMessages = await layerParts();
+      } catch (err) {
+        return failed(err);
+      }
       let bytes = t.bytes;
       if (!bytes) {
         try {
@@ -347,7 +390,8 @@ export class Scheduler {
       const sent = parts.reduce((s, p) => s + p.length, 0);
       this.stats.bytesSent += sent;
       return [
-        { kind: 'assign', assign: { ...head, byValue: { bytes: bytes.length, parts: parts.length } } },
+        ...layerMessages,
+        { kind: 'assign', assign: { ...head, ...withLayer, byValue: { bytes: bytes.length, parts: parts.length } } },
         ...parts.map((p, i) => ({ kind: 'data' as const, data: { taskId: t.id, seq: i, last: i === parts.length - 1, arrowIpc: p } })),
       ];
     });

@@ -18,6 +18,8 @@ export class WorkerSession {
   readonly attempts = new Map<number, { startedAt: number }>();
   /** Result parts being received, by task id. */
   readonly assemblers = new Map<number, ResultAssembler>();
+  /** Calibrated layers whose Hessian this worker has been sent on this stream. */
+  readonly layersSent = new Set<string>();
   draining = false;
   closed = false;
   lease?: WorkerLease;
@@ -48,13 +50,14 @@ export class WorkerSession {
   }
 
   /** Queue messages to go out in order; resolves when they have been handed to the stream. */
-  send(messages: CoordinatorMessage[] | (() => CoordinatorMessage[])): Promise<void> {
+  send(messages: CoordinatorMessage[] | (() => CoordinatorMessage[] | Promise<CoordinatorMessage[]>)): Promise<void> {
     const run = async () => {
       if (this.closed) return;
-      const list = typeof messages === 'function' ? messages() : messages;
+      const list = typeof messages === 'function' ? await messages() : messages;
       for (const m of list) {
         if (this.closed) return;
         if (m.kind === 'data') this.bytesSent += m.data.arrowIpc.length;
+        if (m.kind === 'layerData') this.bytesSent += m.layerData.arrowIpc.length;
         const wire = { [m.kind]: (m as Record<string, unknown>)[m.kind] };
         if (!this.stream.write(wire as unknown as CoordinatorMessage)) {
           await Promise.race([once(this.stream, 'drain'), once(this.stream, 'close'), once(this.stream, 'error')]).catch(() => {});

@@ -28,7 +28,7 @@ import { ChunkQueue } from './chunk-queue.js';
 import { finishTensor, keptOutcome, keptRow, pushRow, type TensorOutcome } from './tensor.js';
 import { calibrationFooter, openCalibration, type CalibrationFile } from '../calibration/file.js';
 import { syntheticCalibration } from '../calibration/synthetic.js';
-import { CalibrationReader, layerFor, prepareLayer, releaseLayer, type PreparedLayer } from './layer.js';
+import { CalibrationReader, layerFor, layerSpecFor, prepareLayer, releaseLayer, type PreparedLayer } from './layer.js';
 import { JobTelemetry } from './telemetry.js';
 import { applyBudget, type BudgetReport } from './budget.js';
 
@@ -209,6 +209,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
     const c = t.chunks[chunkIndex]!;
     if (!isQuantizable(t.dtype)) throw new Error(`internal: ${t.name} (${t.dtype}) planned for quantization`);
     const layer = layerFor(prepared[t.index], choice);
+    const layerSpec = layerSpecFor(prepared[t.index], choice);
     const job = {
       tensorIndex: t.index,
       chunkIndex,
@@ -222,6 +223,7 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       data,
       source: { path: resolve(t.file.path), offset: c.offset, length: c.length },
       ...(layer ? { layer } : {}),
+      ...(layerSpec ? { layerSpec } : {}),
     };
     // The kernel is done with the source bytes: free them now, not at the next GC.
     return telemetry.chunk(t, chunkIndex, choice, c.length, () => executor.run(job)).finally(() => data.release());

@@ -13,6 +13,7 @@ import { timeGroupParams } from '../calibration/time-groups.js';
 import type { Chunk, LayerUse, TensorPlan } from '../plan/plan.js';
 import type { SchemeChoice } from '../plan/schemes.js';
 import type { TensorEntry } from '../model/safetensors.js';
+import type { LayerSpec } from '../../worker/executor/executor.js';
 
 export interface PreparedLayer {
   /** For rungs that use the Hessian (GPTQ), with the smoothing factors when there are any. */
@@ -22,6 +23,15 @@ export interface PreparedLayer {
   channelScales?: Float32Array;
   alpha?: number;
   timeGroups?: TimeGroupJs[];
+  /** What each native layer was built from (remote executors rebuild it on the worker). */
+  withHessianSpec?: LayerSpec;
+  scalesOnlySpec?: LayerSpec;
+}
+
+/** The description of the layer `layerFor` returns, for executors that rebuild it. */
+export function layerSpecFor(p: PreparedLayer | undefined, choice: SchemeChoice): LayerSpec | undefined {
+  if (!p) return undefined;
+  return choice.calibrated ? p.withHessianSpec : p.scalesOnlySpec;
 }
 
 /** The native layer a chunk of `choice` runs with (undefined: a plain chunk). */
@@ -122,6 +132,12 @@ export async function prepareLayer(
     const gptq = { damp: config.gptq_damp, actOrder: config.gptq_act_order };
     if (use.hessian) prepared.withHessian = LayerCalibration.create(t.cols, hessian ?? null, prepared.channelScales ?? null, gptq);
     if (prepared.channelScales) prepared.scalesOnly = LayerCalibration.create(t.cols, null, prepared.channelScales, gptq);
+    const scales = prepared.channelScales ? { channelScales: prepared.channelScales } : {};
+    if (use.hessian) {
+      const h = stats.hessian ? { hessian: { path: reader.calib.path, offset: stats.hessian.begin, length: stats.hessian.end - stats.hessian.begin } } : {};
+      prepared.withHessianSpec = { key: `${t.index}:h`, cols: t.cols, ...h, ...scales, gptq };
+    }
+    if (prepared.channelScales) prepared.scalesOnlySpec = { key: `${t.index}:s`, cols: t.cols, ...scales, gptq };
     if (use.timeAware) {
       const actRange = stats.act_range ? await reader.floats(stats.act_range) : undefined;
       const tg = timeGroupParams(

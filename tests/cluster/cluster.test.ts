@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
 
-import { runCli, sha256, synth, tempDir } from '../helpers/cli.js';
+import { SYNTH, runCli, sha256, synth, tempDir } from '../helpers/cli.js';
 import { Etcd, freePort, healthStatus, makeCerts, startCoordinator, startWorker, submit, tlsArgs, type ClusterOptions, type LogLine, type Service } from '../helpers/cluster.js';
 import { CHANNEL_OPTIONS, CoordinatorClient } from '../../common/cluster/proto.js';
 
@@ -83,6 +83,29 @@ describe('cluster', () => {
     assert.ok(c.lines.some((l) => l.msg === 'stopped'));
     // The committed-chunk spool of a finished job is cleaned up.
     assert.deepEqual(existsSync(join(dir, 'spool')) ? readdirSync(join(dir, 'spool')) : [], []);
+  });
+
+  test('calibrated layers (GPTQ with smoothing) run on the workers, Hessians by value and by reference, same bytes', async () => {
+    const o = cluster();
+    const cmodel = join(dir, 'cmodel');
+    const calib = join(dir, 'cmodel.calib.safetensors');
+    const gen = await runCli(['--preset', 'dit', '--scale', 'tiny', '--layout', 'diffusers', '--seed', '5', '-o', cmodel, '--calibration', calib, '-q'], { script: SYNTH });
+    assert.equal(gen.code, 0, gen.stderr);
+    const args = ['--method', 'auto', '--calibration', calib];
+    const local = await runCli(['quantize', cmodel, '-o', join(dir, 'c-local.parquet'), '--profile', 'local', ...args, '-q']);
+    assert.equal(local.code, 0, local.stderr);
+    const c = track(await startCoordinator(o));
+    await c.waitFor((l) => l.msg === 'serving');
+    const w = [track(startWorker(o, c.port, 'c-value')), track(startWorker(o, c.port, 'c-shared', { extra: ['--shared-root', dir] }))];
+    for (const x of w) await x.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'c-cluster.parquet');
+    await clientResult(track(submit(o, c.port, cmodel, out, args)));
+    assert.equal(sha256(out), sha256(join(dir, 'c-local.parquet')));
+    const done = await c.waitFor(jobDone);
+    assert.ok((done.dispatched as number) > 0);
+    assert.equal(c.count('a calibrated chunk without a layer description runs on the coordinator'), 0);
+    // Both workers ran calibrated chunks (the by-value one received Hessians over the stream).
+    for (const name of ['c-value', 'c-shared']) assert.ok(c.lines.some((l) => l.msg === 'chunk committed' && l.worker === name && String(l.chunk).includes('@')), `${name} ran no calibrated chunk`);
   });
 
   test('SIGKILL of a worker mid-job: its chunks are re-queued and the file is the same', async () => {

@@ -8,6 +8,7 @@ import { decodeSourcePart, type ResultBytes } from '../../common/cluster/arrow-c
 import type { Assignment } from '../../common/cluster/proto.js';
 import { NonFiniteError } from '../../common/errors.js';
 import type { Executor } from '../executor/executor.js';
+import type { WorkerLayers } from './layers.js';
 
 export class WorkerTask {
   private parts: Uint8Array[] = [];
@@ -56,12 +57,14 @@ export class WorkerTask {
   }
 
   /** Quantize; the result leaves native memory here (it is about to be sent). */
-  async run(executor: Executor, sharedRoot: string): Promise<{ bytes: ResultBytes; quality: QualityFigures }> {
+  async run(executor: Executor, sharedRoot: string, layers: WorkerLayers): Promise<{ bytes: ResultBytes; quality: QualityFigures }> {
     const a = this.a;
-    const data = await this.source(sharedRoot);
+    const layer = a.layer ? await layers.acquire(a.layer, sharedRoot) : undefined;
+    let data: SourceChunk | undefined;
     try {
+      data = await this.source(sharedRoot);
       const format = JSON.parse(a.formatJson) as FormatSpec;
-      const out = await executor.run({ tensorIndex: a.tensorIndex, chunkIndex: a.chunkIndex, tensorName: a.tensorName, dtype: a.dtype, rows: a.rows, cols: a.cols, format, scheme: a.scheme, rowStart: a.rowStart, data });
+      const out = await executor.run({ tensorIndex: a.tensorIndex, chunkIndex: a.chunkIndex, tensorName: a.tensorName, dtype: a.dtype, rows: a.rows, cols: a.cols, format, scheme: a.scheme, rowStart: a.rowStart, data, ...(layer ? { layer } : {}) });
       if (out.payload.kind === 'native') {
         const c = out.payload.chunk;
         const bytes = { codes: c.codes(), scales: c.scales(), zeros: c.zeros() };
@@ -70,7 +73,8 @@ export class WorkerTask {
       }
       return { bytes: { codes: out.payload.codes, scales: out.payload.scales, zeros: out.payload.zeros }, quality: out.quality };
     } finally {
-      data.release();
+      data?.release();
+      if (a.layer) layers.done(a.layer.key);
     }
   }
 }

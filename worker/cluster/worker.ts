@@ -24,6 +24,7 @@ import type { Logger } from '../../common/cluster/log.js';
 import { ClusterStore, connectEtcd, type EtcdOptions } from '../../coordinator/cluster/etcd.js';
 import { LocalExecutor } from '../executor/local.js';
 import { isRetryable, WorkerTask } from './task.js';
+import { WorkerLayers } from './layers.js';
 
 export interface WorkerOptions {
   coordinator?: string;
@@ -51,6 +52,7 @@ export class Worker {
   private corrupted = 0;
   private call?: WorkCall;
   private readonly tasks = new Map<number, WorkerTask>();
+  private readonly layers = new WorkerLayers();
   private queue: WorkerTask[] = [];
   private running = 0;
   chunksDone = 0;
@@ -154,6 +156,13 @@ export class Worker {
           }
           return;
         }
+        case 'layerData':
+          try {
+            this.layers.addPart(msg.layerData.key, msg.layerData.seq, msg.layerData.arrowIpc, msg.layerData.last);
+          } catch (err) {
+            this.log.warn({ layer: msg.layerData.key, error: (err as Error).message }, 'undecodable layer part');
+          }
+          return;
         case 'cancel': {
           const t = this.tasks.get(msg.cancel.taskId);
           if (t) {
@@ -225,7 +234,7 @@ export class Worker {
       if (this.failpoints.delayChunkMs > 0) await sleep(this.failpoints.delayChunkMs);
       if (t.cancelled) return;
       const started = performance.now();
-      const { bytes, quality } = await t.run(this.executor, this.options.sharedRoot ?? '');
+      const { bytes, quality } = await t.run(this.executor, this.options.sharedRoot ?? '', this.layers);
       if (t.cancelled || this.call !== call) return;
       const sha256 = resultChecksum(bytes);
       if (this.corrupted < this.failpoints.corruptResults && bytes.codes.length > 0) {
@@ -254,6 +263,7 @@ export class Worker {
     }
     this.tasks.clear();
     this.queue = [];
+    this.layers.clear();
   }
 
   /** SIGTERM: drain (see the file comment). */

@@ -27,8 +27,22 @@ export interface ChunkJob {
    * the first chunk a worker gets of the tensor.
    */
   layer?: LayerCalibration;
+  /**
+   * What `layer` was built from, for executors that rebuild it elsewhere (a remote worker):
+   * the Hessian's place in the calibration file, the smoothing factors and GPTQ's options.
+   */
+  layerSpec?: LayerSpec;
   /** Where the bytes are in the model (a worker on shared storage reads them itself). */
   source?: { path: string; offset: number; length: number };
+}
+
+export interface LayerSpec {
+  /** Unique within the job: the tensor index and which of its layers (with or without H). */
+  key: string;
+  cols: number;
+  hessian?: { path: string; offset: number; length: number };
+  channelScales?: Float32Array;
+  gptq: { damp: number; actOrder: boolean };
 }
 
 /** A result either stays native (local executor) or arrives as bytes (remote executors). */
