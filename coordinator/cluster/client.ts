@@ -24,8 +24,10 @@ export interface SubmitOptions {
   outputPath: string;
   config: ResolvedConfig;
   onEvent?: (e: JobEvent) => void;
-  /** How long to keep re-attaching while the coordinator is unreachable. */
+  /** How long to keep re-attaching once the job has started (default 120 s). */
   reconnectSeconds?: number;
+  /** How long to keep trying when the coordinator was never reached (default 15 s). */
+  connectSeconds?: number;
   signal?: AbortSignal;
   onReconnect?: (reason: string, attempt: number) => void;
 }
@@ -37,13 +39,14 @@ export function jobIdFor(modelPath: string, outputPath: string, config: Resolved
 }
 
 /** Follow one Submit stream to its end. */
-function follow(client: grpc.Client, req: SubmitRequest, onEvent: (e: JobEvent) => void, signal?: AbortSignal): Promise<RemoteJobResult> {
+function follow(client: grpc.Client, req: SubmitRequest, onEvent: (e: JobEvent) => void, onAttached: () => void, signal?: AbortSignal): Promise<RemoteJobResult> {
   return new Promise((resolve, reject) => {
     const call = (client as unknown as { Submit(r: SubmitRequest): grpc.ClientReadableStream<JobUpdate> }).Submit(req);
     let result: RemoteJobResult | undefined;
     const onAbort = () => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
     call.on('data', (u: JobUpdate) => {
+      onAttached();
       if (u.kind === 'eventJson') onEvent(decodeJson<JobEvent>(u.eventJson));
       else result = decodeJson<RemoteJobResult>(u.resultJson);
     });
@@ -68,16 +71,20 @@ export async function submitJob(o: SubmitOptions): Promise<RemoteJobResult> {
     reportPath: '',
   };
   const client = new CoordinatorClient(o.coordinator, channelCredentials(o.tls), CHANNEL_OPTIONS);
-  const deadline = Date.now() + (o.reconnectSeconds ?? 120) * 1000;
+  const started = Date.now();
+  let attachedAt: number | undefined;
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await follow(client, req, o.onEvent ?? (() => {}), o.signal);
+        return await follow(client, req, o.onEvent ?? (() => {}), () => (attachedAt = Date.now()), o.signal);
       } catch (err) {
         const e = err as grpc.ServiceError;
         if (o.signal?.aborted) throw new QuantizationError('interrupted', { cause: o.signal.reason });
         // The job itself failed: the coordinator's message, as a local run would print it.
         if (e.code === grpc.status.ABORTED || e.code === grpc.status.INVALID_ARGUMENT) throw new QuantizationError(e.details || e.message, { cause: err });
+        // A job that started gets time for a coordinator restart or failover; a coordinator never
+        // reached (a wrong address, a rejected certificate) fails fast.
+        const deadline = attachedAt !== undefined ? attachedAt + (o.reconnectSeconds ?? 120) * 1000 : started + (o.connectSeconds ?? 15) * 1000;
         if (Date.now() > deadline) throw new ClusterError(`coordinator ${o.coordinator}: ${e.details || e.message}`, { cause: err });
         o.onReconnect?.(e.details || e.message, attempt);
         await sleep(Math.min(250 * 2 ** Math.min(attempt, 4), 3000));

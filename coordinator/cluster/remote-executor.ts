@@ -57,7 +57,7 @@ export class RemoteExecutor implements Executor {
       try {
         const bytes = await this.spool.read(key, record);
         this.checkpoints.restored++;
-        return { quality: Object.fromEntries(Object.entries(record.quality).map(([k, v]) => [k, Number(v)])) as unknown as ChunkOutput['quality'], payload: { kind: 'bytes', ...bytes } };
+        return { quality: Object.fromEntries(Object.entries(record.quality).map(([k, v]) => [k, Number(v)])) as unknown as ChunkOutput['quality'], payload: { kind: 'bytes', ...bytes }, worker: 'checkpoint' };
       } catch (err) {
         this.checkpoints.unusable++;
         this.log.warn({ job: this.jobId, chunk: key, error: err instanceof CheckpointError ? err.message : String(err) }, 'checkpoint unusable; recomputing');
@@ -83,7 +83,7 @@ export class RemoteExecutor implements Executor {
     });
     this.checkpoints.committed++;
     this.log.debug({ chunk: key, worker: result.worker }, 'chunk committed');
-    return { quality: result.quality, payload: { kind: 'bytes', ...result.bytes } };
+    return { quality: result.quality, payload: { kind: 'bytes', ...result.bytes }, worker: result.worker };
   }
 
   async close(): Promise<void> {

@@ -66,7 +66,11 @@ export class JobTelemetry {
     );
     const t0 = performance.now();
     try {
-      return await run();
+      const out = await run();
+      // A remote executor says which worker ran the chunk (or that it came from a checkpoint).
+      const ranOn = (out as { worker?: unknown } | undefined)?.worker;
+      if (typeof ranOn === 'string') span.setAttribute('arrowquant.worker', ranOn);
+      return out;
     } catch (err) {
       span.recordException(err as Error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });

@@ -53,6 +53,8 @@ export type ChunkPayload =
 export interface ChunkOutput {
   quality: QualityFigures;
   payload: ChunkPayload;
+  /** Where it ran, when not here: a worker id, or `checkpoint` for a result restored from the spool. */
+  worker?: string;
 }
 
 export interface Executor {
