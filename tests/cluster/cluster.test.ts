@@ -246,6 +246,26 @@ describe('cluster', () => {
     await bad.kill('SIGTERM');
   });
 
+  test('bad input through the cluster: the client exits 1 with the local run\'s message, no output is left', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o));
+    await c.waitFor((l) => l.msg === 'serving');
+    const missing = track(submit(o, c.port, join(dir, 'no-such-model'), join(dir, 'nothing.parquet')));
+    assert.equal((await missing.exited).code, 1);
+    assert.match(missing.stderr, /no-such-model: cannot open the model/);
+    const clobber = track(submit(o, c.port, model, join(model, 'transformer', 'diffusion_pytorch_model.safetensors')));
+    assert.equal((await clobber.exited).code, 1);
+    assert.match(clobber.stderr, /is one of the model's input files/);
+    assert.equal(existsSync(join(dir, 'nothing.parquet')), false);
+    assert.ok(c.lines.some((l) => l.msg === 'job failed'));
+    // A coordinator that is not there: a clear error, quickly.
+    const t0 = Date.now();
+    const nobody = track(submit(o, 1, model, join(dir, 'nothing.parquet')));
+    assert.equal((await nobody.exited).code, 1);
+    assert.match(nobody.stderr, /coordinator 127\.0\.0\.1:1/);
+    assert.ok(Date.now() - t0 < 30_000);
+  });
+
   test('TLS is the default: a worker without certificates or --insecure is a usage error', async () => {
     const r = await runCli(['worker', '--coordinator', '127.0.0.1:1']);
     assert.equal(r.code, 2);
