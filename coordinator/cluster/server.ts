@@ -14,7 +14,7 @@ import { serverCredentials, type TlsMaterial } from '../../common/cluster/tls.js
 import { CHANNEL_OPTIONS, CoordinatorService, PROTOCOL_VERSION, type Hello, type JobUpdate, type SubmitRequest, type WorkerMessage, type CoordinatorMessage } from '../../common/cluster/proto.js';
 import { Health } from '../../common/cluster/health.js';
 import type { Logger } from '../../common/cluster/log.js';
-import { ProtocolVersionError } from '../../common/cluster/errors.js';
+import { ClusterError, ProtocolVersionError } from '../../common/cluster/errors.js';
 import { ClusterStore, connectEtcd, type EtcdOptions } from './etcd.js';
 import { Jobs } from './jobs.js';
 import { Scheduler } from './scheduler.js';
@@ -88,11 +88,18 @@ export class Coordinator {
     this.state = 'standby';
     const advertise = this.options.advertise ?? this.options.listen;
     this.log.info({ etcd: this.options.etcd.endpoints, advertise }, 'campaigning for leadership');
-    this.campaign = await this.store.campaign(advertise, (err) => {
-      if (this.state === 'draining' || this.state === 'stopped') return;
-      this.log.error({ error: err.message }, 'lost leadership; stopping');
-      void this.stop('lost leadership');
-    });
+    try {
+      this.campaign = await this.store.campaign(advertise, (err) => {
+        if (this.state !== 'running') return; // before election the rejection below reports it
+        this.log.error({ error: err.message }, 'lost leadership; stopping');
+        void this.stop('lost leadership');
+      });
+    } catch (cause) {
+      const err = new ClusterError(`etcd ${this.options.etcd.endpoints.join(',')}: cannot campaign for leadership: ${(cause as Error).message}`, { cause });
+      this.log.error({ error: err.message }, 'campaign failed; stopping');
+      await this.stop('campaign failed');
+      throw err;
+    }
     if (this.state !== 'standby') return;
     this.log.info({}, 'elected leader');
     await this.serve();

@@ -128,6 +128,29 @@ describe('cluster', () => {
     assert.ok((done.committed as number) > 0);
   });
 
+  test('a hung worker (SIGSTOP): its etcd lease expires and its chunks are re-queued', async () => {
+    const o = cluster();
+    const c = track(await startCoordinator(o, { extra: ['--lease-ttl', '3', '--steal-after-ms', '600000'] }));
+    await c.waitFor((l) => l.msg === 'serving');
+    const hung = track(startWorker(o, c.port, 'hung', { failpoints: 'delay-chunk-ms=100' }));
+    const fine = track(startWorker(o, c.port, 'fine', { failpoints: 'delay-chunk-ms=100' }));
+    await hung.waitFor((l) => l.msg === 'connected');
+    await fine.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'hung.parquet');
+    const client = track(submit(o, c.port, model, out));
+    await c.waitFor((l) => l.msg === 'chunk committed' && l.worker === 'hung');
+    hung.child.kill('SIGSTOP');
+    try {
+      // No stream error (the process is alive, its socket open): only the lease can tell.
+      const left = await c.waitFor((l) => l.msg === 'worker left' && l.worker === 'hung', 20_000);
+      assert.match(String(left.reason), /lease/);
+      await clientResult(client);
+      assert.equal(sha256(out), localHash);
+    } finally {
+      hung.child.kill('SIGCONT');
+    }
+  });
+
   test('a corrupted result is detected by its checksum and the chunk recomputed', async () => {
     const o = cluster();
     const c = track(await startCoordinator(o));
@@ -264,6 +287,28 @@ describe('cluster', () => {
     assert.equal((await nobody.exited).code, 1);
     assert.match(nobody.stderr, /coordinator 127\.0\.0\.1:1/);
     assert.ok(Date.now() - t0 < 30_000);
+  });
+
+  test('etcd over TLS with client certificates', async () => {
+    const secureEtcd = await Etcd.start({ certs });
+    try {
+      const o = { ...cluster(), etcd: secureEtcd };
+      const etcdTls = ['--etcd-ca', join(certs, 'ca.pem'), '--etcd-cert', join(certs, 'coordinator.pem'), '--etcd-key', join(certs, 'coordinator-key.pem')];
+      const c = track(await startCoordinator(o, { extra: etcdTls }));
+      await c.waitFor((l) => l.msg === 'serving');
+      const w = track(startWorker(o, c.port, 'tls-etcd'));
+      await w.waitFor((l) => l.msg === 'connected');
+      const out = join(dir, 'etcd-tls.parquet');
+      await clientResult(track(submit(o, c.port, model, out)));
+      assert.equal(sha256(out), localHash);
+      // Without a client certificate etcd refuses the coordinator: it never leads.
+      const refused = track(await startCoordinator({ ...o, prefix: '/aq-refused/' }, { extra: ['--etcd-ca', join(certs, 'ca.pem')], name: 'refused' }));
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal(refused.count('serving'), 0);
+      await refused.kill('SIGKILL');
+    } finally {
+      await secureEtcd.stop();
+    }
   });
 
   test('TLS is the default: a worker without certificates or --insecure is a usage error', async () => {

@@ -5,7 +5,9 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -90,21 +92,33 @@ function spawnCli(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Se
   return new Service(name, spawn(process.execPath, ['--no-deprecation', CLI, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
+/** GET /health, with a client certificate when etcd requires one. */
+function etcdHealthy(url: string, certs?: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const opts = certs ? { cert: readFileSync(join(certs, 'client.pem')), key: readFileSync(join(certs, 'client-key.pem')), ca: readFileSync(join(certs, 'ca.pem')) } : {};
+    const req = (url.startsWith('https') ? httpsGet : httpGet)(`${url}/health`, opts, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.setTimeout(1000, () => req.destroy());
+  });
+}
+
 export class Etcd {
   private constructor(readonly url: string, private readonly dir: string, private readonly proc: ChildProcess) {}
 
-  static async start(): Promise<Etcd> {
+  /** `tls`: serve clients over TLS and require client certificates signed by `certs`/ca.pem. */
+  static async start(tls?: { certs: string }): Promise<Etcd> {
     const dir = tempDir('etcd');
     const [client, peer] = [await freePort(), await freePort()];
-    const url = `http://127.0.0.1:${client}`;
-    const proc = spawn('etcd', ['--data-dir', join(dir, 'data'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`], { stdio: 'ignore' });
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${client}`;
+    const tlsArgs = tls
+      ? ['--cert-file', join(tls.certs, 'coordinator.pem'), '--key-file', join(tls.certs, 'coordinator-key.pem'), '--trusted-ca-file', join(tls.certs, 'ca.pem'), '--client-cert-auth']
+      : [];
+    const proc = spawn('etcd', ['--data-dir', join(dir, 'data'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`, ...tlsArgs], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
-      try {
-        const r = await fetch(`${url}/health`);
-        if (r.ok) return new Etcd(url, dir, proc);
-      } catch {
-        // not up yet
-      }
+      if (await etcdHealthy(url, tls?.certs)) return new Etcd(url, dir, proc);
       await sleep(100);
     }
     proc.kill('SIGKILL');
