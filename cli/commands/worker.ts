@@ -19,6 +19,7 @@ interface WorkerFlags extends TlsCliFlags, EtcdCliFlags {
   name?: string;
   healthListen?: string;
   sharedRoot?: string;
+  exitWhenIdle?: string;
 }
 
 function packageVersion(): string {
@@ -43,7 +44,8 @@ export function workerCommand(): Command {
     .addOption(new Option('--mode <mode>', 'streaming: one chunk at a time over all threads; threaded: one chunk per thread').choices(['streaming', 'threaded']).default('threaded'))
     .option('--name <id>', 'worker id (default: hostname + random suffix)')
     .option('--health-listen <host:port>', 'plaintext listener serving only grpc.health.v1 (Kubernetes probes)')
-    .option('--shared-root <dir>', 'model files under this directory are readable here at the same path');
+    .option('--shared-root <dir>', 'model files under this directory are readable here at the same path')
+    .option('--exit-when-idle <seconds>', 'drain and exit 0 after this long without work (batch runs, e.g. a Kubernetes Indexed Job)');
   addEtcdFlags(cmd, false);
   addTlsFlags(cmd);
   return cmd
@@ -65,6 +67,7 @@ export function workerCommand(): Command {
           ...(flags.healthListen ? { healthListen: flags.healthListen } : {}),
           ...(flags.sharedRoot ? { sharedRoot: resolve(flags.sharedRoot) } : {}),
           version: packageVersion(),
+          ...(flags.exitWhenIdle !== undefined ? { exitWhenIdleSeconds: parseCount('--exit-when-idle', flags.exitWhenIdle) } : {}),
         },
         serviceLogger('worker', id),
       );

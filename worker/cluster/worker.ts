@@ -36,6 +36,8 @@ export interface WorkerOptions {
   healthListen?: string;
   sharedRoot?: string;
   version: string;
+  /** Exit after this many seconds without work (batch runs: a Kubernetes Indexed Job). */
+  exitWhenIdleSeconds?: number;
 }
 
 export type WorkerState = 'connecting' | 'running' | 'draining' | 'stopped';
@@ -57,6 +59,8 @@ export class Worker {
   private running = 0;
   chunksDone = 0;
   private stopRequested = false;
+  private lastActivity = Date.now();
+  private idleTimer?: NodeJS.Timeout;
   private stopped!: () => void;
   readonly done = new Promise<void>((r) => (this.stopped = r));
 
@@ -73,6 +77,14 @@ export class Worker {
     if (this.options.healthListen) {
       const port = await this.health.listen(this.options.healthListen);
       this.log.info({ port }, 'health listening (plaintext, health only)');
+    }
+    const idle = this.options.exitWhenIdleSeconds;
+    if (idle !== undefined) {
+      this.idleTimer = setInterval(() => {
+        const quiet = this.running === 0 && this.queue.length === 0 && Date.now() - this.lastActivity > idle * 1000;
+        if (quiet) void this.stop(`idle for ${idle} s`);
+      }, 500);
+      this.idleTimer.unref();
     }
     void this.loop();
   }
@@ -136,6 +148,7 @@ export class Worker {
           heartbeat = setInterval(() => this.send({ heartbeat: { inFlight: this.running } }), msg.welcome.heartbeatMs);
           return;
         case 'assign': {
+          this.lastActivity = Date.now();
           const t = new WorkerTask(msg.assign);
           this.tasks.set(msg.assign.taskId, t);
           if (this.state === 'draining') {
@@ -219,6 +232,7 @@ export class Worker {
       this.running++;
       void this.execute(t).finally(() => {
         this.running--;
+        this.lastActivity = Date.now();
         this.tasks.delete(t.a.taskId);
         this.pump();
         if (this.state === 'draining' && this.running === 0) this.call?.end();
@@ -286,6 +300,7 @@ export class Worker {
   }
 
   private finishStop(): void {
+    clearInterval(this.idleTimer);
     this.state = 'stopped';
     this.health.close();
     this.log.info({ chunksDone: this.chunksDone }, 'stopped');
