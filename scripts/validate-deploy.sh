@@ -6,7 +6,7 @@
 # - the systemd unit with systemd-analyze verify (unknown keys are errors too);
 # - the Dockerfile: every COPY source exists, and the entrypoint is a file the build produces.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f "$0")")/.."
 K8S_VERSION=1.31.0
 
 if [ ! -x .venv-deploy/bin/kubernetes-validate ]; then

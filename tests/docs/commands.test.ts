@@ -1,6 +1,6 @@
 /**
- * Every command in the docs runs: the ```sh blocks of QUICKSTART.md, CONFIGURATION.md and
- * CALIBRATION.md (in that order, in one fresh folder, with `arrowquant` and `arrowquant-synth` on
+ * Every command in the docs runs: the ```sh blocks of QUICKSTART.md, CONFIGURATION.md,
+ * CALIBRATION.md and DEPLOY.md (in that order, in one fresh folder, with `arrowquant` and `arrowquant-synth` on
  * the PATH and the repository's docs/ linked in), then the ```js blocks of API.md as ES modules
  * importing 'arrowquant'. A block that fails fails the test with its text and output.
  * (```text blocks are illustrations that need what this machine does not have; each says so.)
@@ -32,6 +32,8 @@ test('every command in the docs runs', () => {
     chmodSync(join(work, '.bin', name!), 0o755);
   }
   symlinkSync(DOCS, join(work, 'docs'));
+  // DEPLOY.md runs the certificate and validation scripts.
+  symlinkSync(join(ROOT, 'scripts'), join(work, 'scripts'));
   const venv = join(ROOT, '.venv', 'bin');
   assert.ok(existsSync(venv), `${venv} is missing: run scripts/setup-python.sh (npm test does) for the docs' Python commands`);
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ARROW_QUANT_') && !k.startsWith('OTEL_')));
@@ -39,7 +41,7 @@ test('every command in the docs runs', () => {
   env.ARROW_QUANT_CACHE_DIR = join(work, '.cache');
 
   let n = 0;
-  for (const doc of ['QUICKSTART.md', 'CONFIGURATION.md', 'CALIBRATION.md']) {
+  for (const doc of ['QUICKSTART.md', 'CONFIGURATION.md', 'CALIBRATION.md', 'DEPLOY.md']) {
     const sh = blocks(doc, 'sh');
     assert.ok(sh.length > 0, `${doc} has commands`);
     for (const [i, block] of sh.entries()) {
