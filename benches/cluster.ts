@@ -16,18 +16,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+
+import { CLI, OUT, SYNTH, median, runsArg } from './paths.js';
 
 import { Etcd, makeCerts, startCoordinator, startWorker, submit, type ClusterOptions } from '../tests/helpers/cluster.js';
 import { tempDir } from '../tests/helpers/cli.js';
 
-const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ROOT = join(DIST, '..');
-const OUT = join(ROOT, 'benches', 'out');
-const CLI = join(DIST, 'cli', 'main.js');
-const SYNTH = join(DIST, 'tools', 'synth', 'cli.js');
 const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
+const runs = runsArg(args);
 const TARGET = existsSync('/dev/shm') ? '/dev/shm' : OUT;
 
 const method = args.includes('--method') ? args[args.indexOf('--method') + 1]! : 'rtn';
@@ -45,10 +41,6 @@ function ensureModel(): string {
   return dir;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** utime + stime of a process, seconds (from /proc). */
 function cpuSeconds(pid: number): number {

@@ -10,17 +10,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ROOT = join(DIST, '..');
-const OUT = join(ROOT, 'benches', 'out');
-const CLI = join(DIST, 'cli', 'main.js');
-const SYNTH = join(DIST, 'tools', 'synth', 'cli.js');
+import { CLI, OUT, SYNTH, median, runsArg } from './paths.js';
+
 
 const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
+const runs = runsArg(args);
 const with7b = args.includes('--7b');
 
 function files(dir: string): string[] {
@@ -46,10 +42,6 @@ function timed(cmd: string, argv: string[]): { seconds: number; rssMiB: number }
   return { seconds: Number(last[0]), rssMiB: Number(last[1]) / 1024 };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Output on tmpfs (memory, like cat's page-cache reads) and on the benchmark folder's disk. */
 const TARGETS: readonly (readonly [string, string])[] = [...(existsSync('/dev/shm') ? [['tmpfs', '/dev/shm'] as const] : []), ['disk', OUT] as const];
