@@ -19,6 +19,7 @@ interface CoordinatorFlags extends TlsCliFlags, EtcdCliFlags {
   inFlight: string;
   stealAfterMs: string;
   leaseTtl: string;
+  clientCn: string;
 }
 
 export function coordinatorCommand(): Command {
@@ -37,7 +38,8 @@ export function coordinatorCommand(): Command {
     .option('--health-listen <host:port>', 'plaintext listener serving only grpc.health.v1 (Kubernetes probes)')
     .option('--in-flight <n>', 'chunks in flight across the fleet', '16')
     .option('--steal-after-ms <ms>', 'minimum run time before an idle worker takes a backup copy of a chunk', '2000')
-    .option('--lease-ttl <s>', 'worker membership lease in etcd, seconds', '5');
+    .option('--lease-ttl <s>', 'worker membership lease in etcd, seconds', '5')
+    .option('--client-cn <names>', 'certificate common names allowed to submit jobs, comma-separated (a worker\'s certificate may not)', 'arrowquant-client');
   addEtcdFlags(cmd, true);
   addTlsFlags(cmd);
   return cmd
@@ -58,6 +60,7 @@ export function coordinatorCommand(): Command {
           inFlight: parseCount('--in-flight', flags.inFlight),
           stealAfterMs: parseCount('--steal-after-ms', flags.stealAfterMs),
           leaseTtlSeconds: parseCount('--lease-ttl', flags.leaseTtl),
+          clientNames: flags.clientCn.split(',').map((n) => n.trim()).filter(Boolean),
         },
         log,
       );

@@ -79,7 +79,7 @@ export interface ResultPart {
 export type WorkerMessage =
   | { kind: 'hello'; hello: Hello }
   | { kind: 'result'; result: ResultPart }
-  | { kind: 'failure'; failure: { taskId: number; message: string; retryable: boolean } }
+  | { kind: 'failure'; failure: { taskId: number; message: string; retryable: boolean; missingLayer: string } }
   | { kind: 'heartbeat'; heartbeat: { inFlight: number } }
   | { kind: 'draining'; draining: Record<string, never> }
   | { kind: 'returned'; returned: { taskId: number } };

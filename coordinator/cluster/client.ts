@@ -82,6 +82,8 @@ export async function submitJob(o: SubmitOptions): Promise<RemoteJobResult> {
         if (o.signal?.aborted) throw new QuantizationError('interrupted', { cause: o.signal.reason });
         // The job itself failed: the coordinator's message, as a local run would print it.
         if (e.code === grpc.status.ABORTED || e.code === grpc.status.INVALID_ARGUMENT) throw new QuantizationError(e.details || e.message, { cause: err });
+        // Retrying cannot change what the coordinator thinks of this certificate.
+        if (e.code === grpc.status.PERMISSION_DENIED) throw new ClusterError(`coordinator ${o.coordinator}: ${e.details || e.message}`, { cause: err });
         // A job that started gets time for a coordinator restart or failover; a coordinator never
         // reached (a wrong address, a rejected certificate) fails fast.
         const deadline = attachedAt !== undefined ? attachedAt + (o.reconnectSeconds ?? 120) * 1000 : started + (o.connectSeconds ?? 15) * 1000;

@@ -33,7 +33,11 @@ export interface CommitRecord {
   worker: string;
 }
 
-export type JobState = { state: 'running'; startedAt: string } | { state: 'done'; result: string } | { state: 'failed'; error: string };
+/** `sources`: the fingerprint of the model and calibration the job's commits were computed from; `output`: the written file's size and mtime. */
+export type JobState =
+  | { state: 'running'; startedAt: string; sources?: string }
+  | { state: 'done'; result: string; sources?: string; output?: string }
+  | { state: 'failed'; error: string; sources?: string };
 
 export function connectEtcd(o: EtcdOptions): Etcd3 {
   const credentials = o.ca
@@ -74,16 +78,20 @@ export class ClusterStore {
   async registerWorker(id: string, info: object, ttlSeconds: number, onExpired: () => void): Promise<WorkerLease> {
     const lease = this.ns.lease(ttlSeconds, { autoKeepAlive: false });
     lease.on('lost', () => onExpired());
-    await lease.put(`workers/${id}`).value(JSON.stringify(info));
-    return new WorkerLease(lease, ttlSeconds);
+    const put = await lease.put(`workers/${id}`).value(JSON.stringify(info));
+    return new WorkerLease(lease, ttlSeconds, BigInt(put.header.revision));
   }
 
-  watchWorkers(onDelete: (id: string) => void): Promise<Watcher> {
+  /**
+   * Deletes of worker records, with the revision of each delete: a delete older than a
+   * session's registration belongs to an earlier session of the same worker id.
+   */
+  watchWorkers(onDelete: (id: string, revision: bigint) => void): Promise<Watcher> {
     return this.ns
       .watch()
       .prefix('workers/')
       .create()
-      .then((w) => w.on('delete', (kv) => onDelete(kv.key.toString().slice('workers/'.length))));
+      .then((w) => w.on('delete', (kv) => onDelete(kv.key.toString().slice('workers/'.length), BigInt(kv.mod_revision))));
   }
 
   async workers(): Promise<Record<string, string>> {
@@ -142,7 +150,12 @@ export class ClusterStore {
 /** A worker's membership lease, refreshed by its heartbeats (at most every third of the TTL). */
 export class WorkerLease {
   private lastKeepalive = Date.now();
-  constructor(private readonly lease: Lease, private readonly ttlSeconds: number) {}
+  constructor(
+    private readonly lease: Lease,
+    private readonly ttlSeconds: number,
+    /** The etcd revision at which this session's record was written. */
+    readonly revision: bigint,
+  ) {}
 
   touch(): void {
     const now = Date.now();

@@ -13,10 +13,15 @@ import { RemoteExecutor } from './remote-executor.js';
 import type { ClusterStore } from './etcd.js';
 import type { Scheduler } from './scheduler.js';
 import type { Spool } from './spool.js';
-import { decodeJson, encodeJson } from '../../common/cluster/json.js';
-import { stat } from 'node:fs/promises';
+import { encodeJson } from '../../common/cluster/json.js';
+import { outputStamp, sourceFingerprint } from './fingerprint.js';
 
-export type JobListener = { event: (json: string) => void; done: (resultJson: string) => void; failed: (err: Error) => void };
+export type JobListener = {
+  event: (json: string) => void;
+  done: (resultJson: string) => void;
+  /** `interrupted`: the coordinator is stepping down; the job goes on under the next leader. */
+  failed: (err: Error, interrupted: boolean) => void;
+};
 
 interface LiveJob {
   id: string;
@@ -31,6 +36,8 @@ export interface JobsOptions {
 
 export class Jobs {
   private readonly live = new Map<string, LiveJob>();
+  /** The tail of each job id's queue of submit/resume calls. */
+  private readonly locks = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -44,8 +51,15 @@ export class Jobs {
     return this.live.size;
   }
 
-  /** Start or attach; the listener hears every later event and the end. */
-  async submit(req: SubmitRequest, listener: JobListener): Promise<() => void> {
+  /**
+   * Start or attach; the listener hears every later event and the end. Calls for one job id run
+   * one at a time, so two clients submitting the same job at once share one run.
+   */
+  submit(req: SubmitRequest, listener: JobListener): Promise<() => void> {
+    return this.serially(req.jobId, () => this.submitNow(req, listener));
+  }
+
+  private async submitNow(req: SubmitRequest, listener: JobListener): Promise<() => void> {
     const live = this.live.get(req.jobId);
     if (live) {
       live.listeners.add(listener);
@@ -53,8 +67,9 @@ export class Jobs {
       return () => live.listeners.delete(listener);
     }
     const state = await this.store.jobState(req.jobId);
-    if (state?.state === 'done' && (await outputIntact(req.outputPath, state.result))) {
-      // Finished while the client was away: replay the result instead of quantizing again.
+    if (state?.state === 'done' && state.output !== undefined && state.output === (await outputStamp(req.outputPath)) && state.sources === (await this.fingerprint(req))) {
+      // Finished while the client was away, and neither the output nor the model has changed
+      // since: replay the result instead of quantizing again.
       listener.done(state.result);
       return () => {};
     }
@@ -62,15 +77,36 @@ export class Jobs {
     return this.start(req, listener);
   }
 
+  private serially<T>(id: string, f: () => Promise<T>): Promise<T> {
+    const prior = this.locks.get(id) ?? Promise.resolve();
+    const mine = prior.then(f, f);
+    const tail = mine.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return mine;
+  }
+
+  private fingerprint(req: SubmitRequest): Promise<string> {
+    const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
+    return sourceFingerprint(req.modelPath, config.calibration ?? undefined);
+  }
+
   /** Resume every job etcd says was running (called once leadership is won). */
   async resumeUnfinished(): Promise<string[]> {
     const ids = await this.store.unfinishedJobs();
     for (const id of ids) {
-      if (this.live.has(id)) continue;
-      const spec = await this.store.jobSpec<SubmitRequest>(id);
-      if (!spec) continue;
-      this.log.info({ job: id, model: spec.modelPath, output: spec.outputPath }, 'resuming job');
-      await this.start(spec);
+      await this.serially(id, async () => {
+        if (this.live.has(id)) return;
+        const spec = await this.store.jobSpec<SubmitRequest>(id);
+        if (!spec) return;
+        this.log.info({ job: id, model: spec.modelPath, output: spec.outputPath }, 'resuming job');
+        await this.start(spec);
+      });
     }
     return ids;
   }
@@ -91,9 +127,18 @@ export class Jobs {
     let executor: RemoteExecutor | undefined;
     try {
       const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
-      await this.store.setJobState(id, { state: 'running', startedAt: new Date().toISOString() });
+      const sources = await this.fingerprint(req);
+      const previous = await this.store.jobState(id);
       const committed = await this.store.commits(id);
-      executor = new RemoteExecutor(id, this.scheduler, this.store, this.spool, committed, log, this.options.inFlight);
+      if (committed.size > 0 && previous?.sources !== sources) {
+        // The model or calibration changed since these chunks were computed.
+        log.warn({ commits: committed.size }, 'sources changed since the checkpoint; recomputing every chunk');
+        await this.store.dropCommits(id);
+        await this.spool.removeJob(id);
+        committed.clear();
+      }
+      await this.store.setJobState(id, { state: 'running', startedAt: new Date().toISOString(), sources });
+      executor = new RemoteExecutor(id, this.scheduler, this.store, this.spool, committed, log, this.options.inFlight, job.controller.signal);
       log.info({ model: req.modelPath, output: req.outputPath, committed: committed.size }, committed.size > 0 ? 'job resumed' : 'job started');
       const result = await runQuantizeJob({
         modelPath: req.modelPath,
@@ -107,7 +152,7 @@ export class Jobs {
         },
       });
       const resultJson = encodeJson(wireResult(result, executor));
-      await this.store.setJobState(id, { state: 'done', result: resultJson });
+      await this.store.setJobState(id, { state: 'done', result: resultJson, sources, output: await outputStamp(result.outputPath) });
       await this.store.dropCommits(id);
       await this.spool.removeJob(id);
       log.info({ output: result.outputPath, seconds: result.seconds, ...executor.checkpoints, ...this.scheduler.stats }, 'job done');
@@ -119,25 +164,27 @@ export class Jobs {
         log.warn({ error: e.message }, 'job interrupted; left for the next leader');
       } else {
         log.error({ error: e.message, name: e.name }, 'job failed');
-        await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}` }).catch(() => {});
+        await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}`, sources: await this.fingerprint(req).catch(() => '') }).catch(() => {});
       }
-      broadcast((l) => l.failed(e));
+      const interrupted = job.controller.signal.aborted;
+      broadcast((l) => l.failed(e, interrupted));
     } finally {
       await executor?.close();
     }
   }
 
-  /** Stop every job without marking it failed (the next leader resumes it). */
-  async interruptAll(reason: string): Promise<void> {
+  /**
+   * Stop every job without marking it failed (the next leader resumes it). Aborting drops the
+   * jobs' chunks from the scheduler at once; a job still not unwound after `graceMs` is left.
+   */
+  async interruptAll(reason: string, graceMs = 30_000): Promise<void> {
     for (const j of this.live.values()) j.controller.abort(new Error(reason));
-    await Promise.allSettled([...this.live.values()].map((j) => j.promise));
+    const all = Promise.allSettled([...this.live.values()].map((j) => j.promise));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+    if ((await Promise.race([all, late])) === 'late') this.log.warn({ jobs: [...this.live.keys()] }, 'jobs still unwinding; stopping anyway');
+    clearTimeout(timer);
   }
-}
-
-/** The finished job's file is still there, at the size it was written. */
-async function outputIntact(outputPath: string, resultJson: string): Promise<boolean> {
-  const size = await stat(outputPath).then((st) => st.size, () => -1);
-  return size >= 0 && size === decodeJson<JobResult>(resultJson).summary.fileBytes;
 }
 
 /** What the client gets back: the local run's result, with where each chunk ran. */

@@ -36,8 +36,12 @@ export class RemoteExecutor implements Executor {
     private readonly committed: Map<string, CommitRecord>,
     private readonly log: Logger,
     inFlight: number,
+    private readonly signal?: AbortSignal,
   ) {
     this.inFlight = inFlight;
+    // An interrupted job's chunks leave the queue at once (they may be waiting for a worker
+    // that will never come), so the job unwinds without waiting for them.
+    signal?.addEventListener('abort', () => this.scheduler.dropJob(this.jobId, signal.reason), { once: true });
   }
 
   async run(job: ChunkJob): Promise<ChunkOutput> {
@@ -65,6 +69,7 @@ export class RemoteExecutor implements Executor {
     }
     let result;
     try {
+      this.signal?.throwIfAborted();
       result = await this.scheduler.run(this.jobId, key, job);
     } catch (cause) {
       throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);

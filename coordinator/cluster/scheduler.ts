@@ -105,10 +105,10 @@ export class Scheduler {
     this.pump();
   }
 
-  /** The worker is gone: hand back what it held. */
-  removeWorker(id: string, reason: string): void {
-    const s = this.workers.get(id);
-    if (!s) return;
+  /** The worker's session is over: hand back what it held. A replaced session is left alone. */
+  removeWorker(s: WorkerSession, reason: string): void {
+    const { id } = s;
+    if (this.workers.get(id) !== s) return;
     this.workers.delete(id);
     s.close();
     s.lease?.revoke().catch(() => {});
@@ -127,22 +127,22 @@ export class Scheduler {
     this.pump();
   }
 
-  setDraining(id: string): void {
-    const s = this.workers.get(id);
-    if (!s) return;
+  setDraining(s: WorkerSession): void {
     s.draining = true;
-    this.log.info({ worker: id, holding: s.attempts.size }, 'worker draining');
+    this.log.info({ worker: s.id, holding: s.attempts.size }, 'worker draining');
   }
 
   onMessage(s: WorkerSession, msg: WorkerMessage): void {
+    // Any message shows the worker is alive (a busy worker's results can delay its heartbeats).
+    s.lease?.touch();
     switch (msg.kind) {
       case 'heartbeat':
-        s.lease?.touch();
         return;
       case 'draining':
-        this.setDraining(s.id);
+        this.setDraining(s);
         return;
       case 'returned': {
+        if (!s.attempts.has(msg.returned.taskId)) return; // not (or no longer) this worker's
         const t = this.tasks.get(msg.returned.taskId);
         s.attempts.delete(msg.returned.taskId);
         if (t) {
@@ -153,6 +153,9 @@ export class Scheduler {
         return;
       }
       case 'failure':
+        if (!s.attempts.has(msg.failure.taskId)) return;
+        // The worker no longer holds the layer's Hessian: send it again with the retry.
+        if (msg.failure.missingLayer) s.layersSent.delete(msg.failure.missingLayer);
         this.onFailure(s, msg.failure.taskId, msg.failure.message, msg.failure.retryable);
         return;
       case 'result':
@@ -287,6 +290,7 @@ export class Scheduler {
       let progressed = false;
       for (const w of ready) {
         let t = this.pending.shift();
+        while (t?.done) t = this.pending.shift();
         let stolen = false;
         if (!t) {
           t = this.stealFor(w);

@@ -38,7 +38,16 @@ export interface CoordinatorOptions {
   inFlight?: number;
   stealAfterMs?: number;
   maxFailures?: number;
+  /**
+   * Certificate common names allowed to submit jobs (default `arrowquant-client`). A job names
+   * paths the coordinator reads and writes, so a worker's certificate (an edge box is the easiest
+   * machine to lose) must not be enough.
+   */
+  clientNames?: string[];
 }
+
+/** Job ids are the client's hash (`jobIdFor`); they become etcd keys and spool directories. */
+const JOB_ID = /^[0-9a-f]{24}$/;
 
 export type CoordinatorState = 'starting' | 'standby' | 'running' | 'draining' | 'stopped';
 
@@ -103,8 +112,9 @@ export class Coordinator {
     if (this.state !== 'standby') return;
     this.log.info({}, 'elected leader');
     await this.serve();
-    this.watcher = await this.store.watchWorkers((id) => {
-      if (this.scheduler.workers.has(id)) this.scheduler.removeWorker(id, 'membership lease expired');
+    this.watcher = await this.store.watchWorkers((id, revision) => {
+      const s = this.scheduler.workers.get(id);
+      if (s?.lease && revision > s.lease.revision) this.scheduler.removeWorker(s, 'membership lease expired');
     });
     this.state = 'running';
     this.health.set('SERVING');
@@ -129,46 +139,65 @@ export class Coordinator {
   private onWork(stream: WorkStream): void {
     const peer = stream.getPeer();
     let session: WorkerSession | undefined;
+    let hello = false;
+    let ended = false;
     const timer = setTimeout(() => {
-      if (!session) {
+      if (!hello) {
         this.log.warn({ peer }, 'no hello within 10 s; closing');
         stream.end();
       }
     }, 10_000);
     stream.on('data', (msg: WorkerMessage) => {
-      if (!session) {
-        if (msg.kind !== 'hello') return;
-        clearTimeout(timer);
-        void this.welcome(stream, msg.hello, peer).then((s) => (session = s));
-        return;
-      }
-      this.scheduler.onMessage(session, msg);
+      if (session) return this.scheduler.onMessage(session, msg);
+      if (hello || msg.kind !== 'hello') return; // nothing counts before the welcome
+      hello = true;
+      clearTimeout(timer);
+      this.welcome(stream, msg.hello, peer, () => ended).then(
+        (s) => (session = s),
+        (err: Error) => {
+          this.log.warn({ peer, worker: msg.hello.workerId, error: err.message }, 'cannot register the worker');
+          stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `cannot register the worker: ${err.message}` });
+        },
+      );
     });
     const gone = (reason: string) => () => {
+      ended = true;
       clearTimeout(timer);
-      if (session) this.scheduler.removeWorker(session.id, reason);
+      if (session) this.scheduler.removeWorker(session, reason);
     };
     stream.on('end', gone('stream ended'));
     stream.on('error', (err: Error) => gone(`stream error: ${err.message}`)());
     stream.on('cancelled', gone('stream cancelled'));
   }
 
-  private async welcome(stream: WorkStream, hello: Hello, peer: string): Promise<WorkerSession | undefined> {
+  /** Workers may join while this coordinator leads or waits to (re-read after every await). */
+  private accepting(): boolean {
+    return this.state === 'running' || this.state === 'standby';
+  }
+
+  private async welcome(stream: WorkStream, hello: Hello, peer: string, ended: () => boolean): Promise<WorkerSession | undefined> {
     if (hello.protocolVersion !== PROTOCOL_VERSION) {
       const err = new ProtocolVersionError(`worker ${hello.workerId}`, hello.protocolVersion, PROTOCOL_VERSION);
       this.log.warn({ peer, error: err.message }, 'worker refused');
       stream.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: err.message });
       return undefined;
     }
-    if (this.state !== 'running' && this.state !== 'standby') {
+    if (!this.accepting()) {
       stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `coordinator is ${this.state}` });
       return undefined;
     }
-    if (this.scheduler.workers.has(hello.workerId)) this.scheduler.removeWorker(hello.workerId, 'reconnected');
+    const previous = this.scheduler.workers.get(hello.workerId);
+    if (previous) this.scheduler.removeWorker(previous, 'reconnected');
     const session = new WorkerSession(hello.workerId, hello, stream, capacityOf(hello), peer);
     session.lease = await this.store.registerWorker(hello.workerId, { ...hello, peer, coordinator: this.id, since: new Date().toISOString() }, this.leaseTtl, () => {
-      if (this.scheduler.workers.get(hello.workerId) === session) this.scheduler.removeWorker(hello.workerId, 'membership lease lost');
+      this.scheduler.removeWorker(session, 'membership lease lost');
     });
+    if (ended() || !this.accepting()) {
+      // The stream closed (or we began stopping) while the worker was being registered.
+      await session.lease.revoke();
+      session.close();
+      return undefined;
+    }
     await session.send([{ kind: 'welcome', welcome: { protocolVersion: PROTOCOL_VERSION, coordinatorId: this.id, maxInFlight: session.capacity, heartbeatMs: this.heartbeatMs, leaseTtlMs: this.leaseTtl * 1000 } }]);
     this.scheduler.addWorker(session);
     return session;
@@ -180,8 +209,21 @@ export class Coordinator {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: `coordinator is ${this.state}` });
       return;
     }
+    if (!this.options.tls.insecure) {
+      const cn = call.getAuthContext()?.sslPeerCertificate?.subject?.CN;
+      const allowed = this.options.clientNames ?? ['arrowquant-client'];
+      if (!cn || !allowed.includes(String(cn))) {
+        this.log.warn({ peer: call.getPeer(), cn }, 'submit refused: certificate not allowed to submit jobs');
+        call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `certificate CN=${cn ?? '(none)'} may not submit jobs (allowed: ${allowed.join(', ')}; coordinator --client-cn)` });
+        return;
+      }
+    }
     if (!req.jobId || !req.modelPath || !req.outputPath) {
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'job_id, model_path and output_path are required' });
+      return;
+    }
+    if (!JOB_ID.test(req.jobId)) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `job_id ${JSON.stringify(req.jobId.slice(0, 64))} is not 24 hex digits` });
       return;
     }
     this.log.info({ job: req.jobId, model: req.modelPath, output: req.outputPath, peer: call.getPeer() }, 'job submitted');
@@ -196,7 +238,9 @@ export class Coordinator {
           write({ resultJson: json });
           call.end();
         },
-        failed: (err) => call.emit('error', { code: grpc.status.ABORTED, details: `${err.name}: ${err.message}` }),
+        // An interrupted job is not over: UNAVAILABLE sends the client to the next leader.
+        failed: (err, interrupted) =>
+          call.emit('error', interrupted ? { code: grpc.status.UNAVAILABLE, details: `coordinator stepping down: ${err.message}` } : { code: grpc.status.ABORTED, details: `${err.name}: ${err.message}` }),
       });
       call.on('cancelled', detach);
     } catch (err) {
@@ -211,8 +255,9 @@ export class Coordinator {
     this.state = 'draining';
     this.health.set('NOT_SERVING');
     this.log.info({ reason, jobs: this.jobs.running }, 'draining');
-    await this.jobs.interruptAll(reason);
-    for (const id of [...this.scheduler.workers.keys()]) this.scheduler.removeWorker(id, 'coordinator stopping');
+    const interrupted = this.jobs.interruptAll(reason);
+    for (const s of [...this.scheduler.workers.values()]) this.scheduler.removeWorker(s, 'coordinator stopping');
+    await interrupted;
     if (wasLeader) await this.campaign?.resign().catch(() => {});
     // In-flight calls get a few seconds to end on their own, then are cut.
     await Promise.race([new Promise<void>((r) => (this.server ? this.server.tryShutdown(() => r()) : r())), new Promise((r) => setTimeout(r, 5000).unref())]);

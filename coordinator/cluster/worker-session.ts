@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 
 import type { CoordinatorMessage, Hello, WorkerMessage } from '../../common/cluster/proto.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
+import { underRoot } from '../../common/cluster/shared-root.js';
 import type { WorkerLease } from './etcd.js';
 
 export type WorkStream = grpc.ServerDuplexStream<WorkerMessage, CoordinatorMessage>;
@@ -43,10 +44,7 @@ export class WorkerSession {
 
   /** Whether this worker can read `path` itself (shared storage under its root). */
   canRead(path: string): boolean {
-    const root = this.hello.sharedRoot;
-    if (!root) return false;
-    const base = root.endsWith('/') ? root : `${root}/`;
-    return path.startsWith(base);
+    return underRoot(path, this.hello.sharedRoot) !== undefined;
   }
 
   /** Queue messages to go out in order; resolves when they have been handed to the stream. */

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
@@ -106,6 +106,20 @@ describe('cluster', () => {
     assert.equal(c.count('a calibrated chunk without a layer description runs on the coordinator'), 0);
     // Both workers ran calibrated chunks (the by-value one received Hessians over the stream).
     for (const name of ['c-value', 'c-shared']) assert.ok(c.lines.some((l) => l.msg === 'chunk committed' && l.worker === name && String(l.chunk).includes('@')), `${name} ran no calibrated chunk`);
+
+    // Fallbacks rerun a calibrated layer at more bits, on a worker that may have released its
+    // Hessian since: it must ask for it again rather than wait for parts that will not come.
+    await w[1]!.kill('SIGTERM');
+    const strict = ['--method', 'gptq', '--calibration', calib, '--bits', '2', '--min-accuracy', '0.995'];
+    const strictLocal = join(dir, 'c-strict-local.parquet');
+    const report = join(dir, 'c-strict.report.json');
+    const l2 = await runCli(['quantize', cmodel, '-o', strictLocal, '--profile', 'local', ...strict, '--report', report, '-q']);
+    assert.equal(l2.code, 0, l2.stderr);
+    const fallbacks = (JSON.parse(readFileSync(report, 'utf8')) as { summary: { fallbacks: number } }).summary.fallbacks;
+    assert.ok(fallbacks >= 4, `expected fallbacks at 2 bits, got ${fallbacks}`);
+    const strictOut = join(dir, 'c-strict-cluster.parquet');
+    await clientResult(track(submit(o, c.port, cmodel, strictOut, strict)));
+    assert.equal(sha256(strictOut), sha256(strictLocal));
   });
 
   test('SIGKILL of a worker mid-job: its chunks are re-queued and the file is the same', async () => {
@@ -214,6 +228,43 @@ describe('cluster', () => {
     assert.ok(client.lines.some((l) => l.event === 'reconnect') || client.stderr.includes('re-attaching'));
   });
 
+  test('SIGTERM of the coordinator mid-job: it stops at once, clients re-attach to the next one; duplicate submits share one run; changed sources are not resumed', async () => {
+    const o = cluster();
+    const spool = join(dir, 'spool-drain');
+    const mutable = join(dir, 'model-drain');
+    cpSync(model, mutable, { recursive: true });
+    const first = track(await startCoordinator(o, { spool, name: 'drain-1' }));
+    await first.waitFor((l) => l.msg === 'serving');
+    const worker = track(startWorker(o, first.port, 'd1', { failpoints: 'delay-chunk-ms=150' }));
+    await worker.waitFor((l) => l.msg === 'connected');
+    const out = join(dir, 'drain-coordinator.parquet');
+    const clients = [track(submit(o, first.port, mutable, out)), track(submit(o, first.port, mutable, out))];
+    await first.waitFor(() => first.count('chunk committed') >= 4, 30_000, '4 commits');
+    assert.equal(first.count('job started'), 1, 'two submits of one job share one run');
+    assert.equal(first.count('client attached to a running job'), 1);
+    worker.child.kill('SIGSTOP'); // chunks now wait for a worker that will not answer
+    const t0 = Date.now();
+    const exit = await first.kill('SIGTERM');
+    worker.child.kill('SIGCONT');
+    assert.equal(exit.code, 0, first.stderr.slice(-2000));
+    assert.ok(Date.now() - t0 < 15_000, `the coordinator took ${Date.now() - t0} ms to stop`);
+    assert.ok(first.lines.some((l) => l.msg === 'job interrupted; left for the next leader'));
+    for (const c of clients) assert.equal(c.child.exitCode, null, 'an interrupted job does not end its clients');
+    // The model changes while no coordinator runs: its committed chunks must not be reused.
+    rmSync(mutable, { recursive: true, force: true });
+    await synth('dit', 'diffusers', mutable, 'small', 8);
+    const changedLocal = join(dir, 'drain-local.parquet');
+    const local = await runCli(['quantize', mutable, '-o', changedLocal, '--profile', 'local', '-q']);
+    assert.equal(local.code, 0, local.stderr);
+    const second = track(await startCoordinator(o, { spool, name: 'drain-2', port: first.port }));
+    await second.waitFor((l) => l.msg === 'sources changed since the checkpoint; recomputing every chunk', 30_000);
+    for (const c of clients) await clientResult(c);
+    assert.equal(sha256(out), sha256(changedLocal));
+    assert.notEqual(sha256(out), localHash);
+    const done = await second.waitFor(jobDone);
+    assert.equal(done.restored, 0);
+  });
+
   test('a standby coordinator takes over when the leader dies and finishes its job from the shared spool', async () => {
     const o = cluster();
     const spool = join(dir, 'spool-failover');
@@ -264,6 +315,24 @@ describe('cluster', () => {
       client.close();
       assert.equal(err.code, grpc.status.UNAVAILABLE, err.message);
     }
+    // A valid worker certificate may serve work but not submit jobs (a job names paths the
+    // coordinator reads and writes); a client certificate must still send a well-formed job id.
+    const submitAs = async (who: 'worker' | 'client', jobId: string) => {
+      const [cert, key, ca] = await Promise.all(['worker', 'client'].includes(who) ? [`${who}.pem`, `${who}-key.pem`, 'ca.pem'].map((f) => (import('node:fs/promises')).then((fs) => fs.readFile(join(certs, f)))) : []);
+      const client = new CoordinatorClient(`127.0.0.1:${c.port}`, grpc.credentials.createSsl(ca!, key!, cert!), CHANNEL_OPTIONS);
+      const err = await new Promise<grpc.ServiceError>((resolve) => {
+        const call = (client as unknown as { Submit(r: object): grpc.ClientReadableStream<unknown> }).Submit({ jobId, modelPath: model, outputPath: join(dir, 'never.parquet'), configJson: '{}' });
+        call.on('data', () => {});
+        call.on('error', resolve);
+      });
+      client.close();
+      return err;
+    };
+    const asWorker = await submitAs('worker', 'a'.repeat(24));
+    assert.equal(asWorker.code, grpc.status.PERMISSION_DENIED, asWorker.message);
+    assert.match(asWorker.details, /CN=arrowquant-worker may not submit jobs/);
+    const badId = await submitAs('client', '../../etc');
+    assert.equal(badId.code, grpc.status.INVALID_ARGUMENT, badId.message);
     assert.equal(existsSync(join(dir, 'never.parquet')), false);
     assert.equal(c.count('job submitted'), 0);
     await bad.kill('SIGTERM');

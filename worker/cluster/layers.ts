@@ -2,21 +2,41 @@
  * Calibrated layers on a worker: built once from the Layer message (the Hessian read from the
  * calibration file by reference, or received as LayerParts) and shared by the layer's chunks,
  * like the in-process run's. A few are kept; the least recently used one is released when no
- * chunk is using it.
+ * chunk holds a claim on it.
+ *
+ * A chunk claims its layer when its assignment arrives, so a layer its queued chunks still need
+ * is never released under them. The coordinator sends a by-value Hessian to a worker once; a
+ * chunk whose layer is not here (its build failed, or it was released before this assignment
+ * arrived) fails at once with `LayerMissingError`, and the coordinator sends the layer again
+ * with the retry instead of the worker waiting for parts that will not come.
  */
 import { LayerCalibration, SourceChunk, SourceFile } from '../../common/native.js';
 import { decodeSourcePart } from '../../common/cluster/arrow-codec.js';
 import type { LayerMsg } from '../../common/cluster/proto.js';
+import { underRoot } from '../../common/cluster/shared-root.js';
 
 const KEEP = 3;
 
-interface Entry {
+export class LayerMissingError extends Error {
+  override name = 'LayerMissingError';
+  constructor(readonly key: string) {
+    super(`layer ${key}: its Hessian is not on this worker`);
+  }
+}
+
+/** One layer on this worker; chunks hold it from assignment to the end of their run. */
+export interface LayerClaim {
+  readonly key: string;
+}
+
+interface Entry extends LayerClaim {
   parts: Uint8Array[];
   received: number;
   partsDone?: () => void;
   partsFailed?: (e: Error) => void;
   partsReady: Promise<void>;
   built?: Promise<LayerCalibration>;
+  /** Claims held by assigned chunks not yet finished. */
   users: number;
   lastUse: number;
 }
@@ -24,22 +44,21 @@ interface Entry {
 export class WorkerLayers {
   private readonly entries = new Map<string, Entry>();
 
-  private entry(key: string): Entry {
-    let e = this.entries.get(key);
-    if (!e) {
-      const fresh: Entry = { parts: [], received: 0, users: 0, lastUse: Date.now(), partsReady: Promise.resolve() };
-      fresh.partsReady = new Promise<void>((resolve, reject) => {
-        fresh.partsDone = resolve;
-        fresh.partsFailed = reject;
-      });
-      fresh.partsReady.catch(() => {});
-      this.entries.set(key, (e = fresh));
-    }
-    return e;
+  private create(key: string): Entry {
+    const fresh: Entry = { key, parts: [], received: 0, users: 0, lastUse: Date.now(), partsReady: Promise.resolve() };
+    fresh.partsReady = new Promise<void>((resolve, reject) => {
+      fresh.partsDone = resolve;
+      fresh.partsFailed = reject;
+    });
+    fresh.partsReady.catch(() => {});
+    this.entries.set(key, fresh);
+    return fresh;
   }
 
   addPart(key: string, seq: number, ipc: Buffer, last: boolean): void {
-    const e = this.entry(key);
+    // Parts always open a new copy of the layer: the coordinator resends only what is missing.
+    const e = seq === 0 ? this.create(key) : this.entries.get(key);
+    if (!e) return;
     if (seq !== e.parts.length) return e.partsFailed?.(new Error(`layer ${key}: part ${seq} arrived out of order`));
     const bytes = decodeSourcePart(ipc);
     e.parts.push(bytes);
@@ -47,24 +66,38 @@ export class WorkerLayers {
     if (last) e.partsDone?.();
   }
 
-  /** The native layer for `msg`, built on first use; call `done(key)` when the chunk is finished. */
-  async acquire(msg: LayerMsg, sharedRoot: string): Promise<LayerCalibration> {
-    const e = this.entry(msg.key);
+  /** Called when a chunk of the layer is assigned; throws `LayerMissingError` when it cannot be built here. */
+  claim(msg: LayerMsg): LayerClaim {
+    let e = this.entries.get(msg.key);
+    if (!e) {
+      if (msg.hasHessian && !msg.hessianRef) throw new LayerMissingError(msg.key);
+      e = this.create(msg.key);
+    }
     e.users++;
+    e.lastUse = Date.now();
+    return e;
+  }
+
+  /** The native layer, built on first use by the chunks that claimed it. */
+  async acquire(claim: LayerClaim, msg: LayerMsg, sharedRoot: string): Promise<LayerCalibration> {
+    const e = claim as Entry;
+    // A copy replaced since the claim is still good once built (claims keep it alive).
+    if (this.entries.get(e.key) !== e && !e.built) throw new LayerMissingError(e.key);
     e.lastUse = Date.now();
     e.built ??= this.build(msg, e, sharedRoot);
     try {
       return await e.built;
     } catch (err) {
-      e.users--;
-      this.entries.delete(msg.key);
+      if (this.entries.get(e.key) === e) this.entries.delete(e.key);
       throw err;
     }
   }
 
-  done(key: string): void {
-    const e = this.entries.get(key);
-    if (e) e.users--;
+  /** The chunk is finished (or was never run): drop its claim. */
+  release(claim: LayerClaim): void {
+    const e = claim as Entry;
+    e.users = Math.max(0, e.users - 1);
+    if (e.users === 0 && this.entries.get(e.key) !== e) void e.built?.then((l) => l.release(), () => {});
     this.evict();
   }
 
@@ -72,9 +105,9 @@ export class WorkerLayers {
     let hessian: SourceChunk | null = null;
     if (msg.hasHessian) {
       if (msg.hessianRef) {
-        const root = sharedRoot.endsWith('/') ? sharedRoot : `${sharedRoot}/`;
-        if (!sharedRoot || !msg.hessianRef.path.startsWith(root)) throw new Error(`layer ${msg.key}: ${msg.hessianRef.path} is not under this worker's --shared-root`);
-        hessian = await SourceFile.open(msg.hessianRef.path).read(msg.hessianRef.offset, msg.hessianRef.length, false);
+        const path = underRoot(msg.hessianRef.path, sharedRoot);
+        if (!path) throw new Error(`layer ${msg.key}: ${msg.hessianRef.path} is not under this worker's --shared-root`);
+        hessian = await SourceFile.open(path).read(msg.hessianRef.offset, msg.hessianRef.length, false);
       } else {
         await e.partsReady;
         if (e.received !== msg.hessianBytes) throw new Error(`layer ${msg.key}: ${e.received} Hessian bytes arrived, ${msg.hessianBytes} announced`);
@@ -91,16 +124,16 @@ export class WorkerLayers {
   }
 
   private evict(): void {
-    const idle = [...this.entries.entries()].filter(([, e]) => e.users === 0 && e.built).sort((a, b) => a[1].lastUse - b[1].lastUse);
+    const idle = [...this.entries.values()].filter((e) => e.users === 0 && e.built).sort((a, b) => a.lastUse - b.lastUse);
     while (this.entries.size > KEEP && idle.length > 0) {
-      const [key, e] = idle.shift()!;
-      this.entries.delete(key);
+      const e = idle.shift()!;
+      this.entries.delete(e.key);
       void e.built!.then((l) => l.release(), () => {});
     }
   }
 
   clear(): void {
-    for (const e of this.entries.values()) void e.built?.then((l) => l.release(), () => {});
+    for (const e of this.entries.values()) if (e.users === 0) void e.built?.then((l) => l.release(), () => {});
     this.entries.clear();
   }
 }

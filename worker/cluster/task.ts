@@ -8,7 +8,8 @@ import { decodeSourcePart, type ResultBytes } from '../../common/cluster/arrow-c
 import type { Assignment } from '../../common/cluster/proto.js';
 import { NonFiniteError } from '../../common/errors.js';
 import type { Executor } from '../executor/executor.js';
-import type { WorkerLayers } from './layers.js';
+import type { LayerClaim, WorkerLayers } from './layers.js';
+import { underRoot } from '../../common/cluster/shared-root.js';
 
 export class WorkerTask {
   private parts: Uint8Array[] = [];
@@ -21,11 +22,20 @@ export class WorkerTask {
     this.fail = reject;
   });
   cancelled = false;
-  started = false;
+  /** The calibrated layer this chunk holds from assignment until it is finished or dropped. */
+  private claim?: LayerClaim;
 
-  constructor(readonly a: Assignment) {
+  /** Throws `LayerMissingError` when the chunk's layer cannot be built on this worker. */
+  constructor(readonly a: Assignment, private readonly layers: WorkerLayers) {
     if (a.byReference) this.complete();
     this.ready.catch(() => {});
+    if (a.layer) this.claim = layers.claim(a.layer);
+  }
+
+  /** Let go of the layer (idempotent): after the run, or when the chunk is cancelled or handed back. */
+  releaseLayer(): void {
+    if (this.claim) this.layers.release(this.claim);
+    this.claim = undefined;
   }
 
   addPart(seq: number, ipc: Buffer, last: boolean): void {
@@ -46,9 +56,9 @@ export class WorkerTask {
   private async source(sharedRoot: string): Promise<SourceChunk> {
     const ref = this.a.byReference;
     if (ref) {
-      const root = sharedRoot.endsWith('/') ? sharedRoot : `${sharedRoot}/`;
-      if (!sharedRoot || !ref.path.startsWith(root)) throw new Error(`task ${this.a.taskId}: ${ref.path} is not under this worker's --shared-root`);
-      const f = SourceFile.open(ref.path);
+      const path = underRoot(ref.path, sharedRoot);
+      if (!path) throw new Error(`task ${this.a.taskId}: ${ref.path} is not under this worker's --shared-root`);
+      const f = SourceFile.open(path);
       return f.read(ref.offset, ref.length, false);
     }
     const bytes = this.parts.length === 1 ? Buffer.from(this.parts[0]!.buffer, this.parts[0]!.byteOffset, this.parts[0]!.byteLength) : Buffer.concat(this.parts);
@@ -57,9 +67,9 @@ export class WorkerTask {
   }
 
   /** Quantize; the result leaves native memory here (it is about to be sent). */
-  async run(executor: Executor, sharedRoot: string, layers: WorkerLayers): Promise<{ bytes: ResultBytes; quality: QualityFigures }> {
+  async run(executor: Executor, sharedRoot: string): Promise<{ bytes: ResultBytes; quality: QualityFigures }> {
     const a = this.a;
-    const layer = a.layer ? await layers.acquire(a.layer, sharedRoot) : undefined;
+    const layer = a.layer && this.claim ? await this.layers.acquire(this.claim, a.layer, sharedRoot) : undefined;
     let data: SourceChunk | undefined;
     try {
       data = await this.source(sharedRoot);
@@ -74,7 +84,7 @@ export class WorkerTask {
       return { bytes: { codes: out.payload.codes, scales: out.payload.scales, zeros: out.payload.zeros }, quality: out.quality };
     } finally {
       data?.release();
-      if (a.layer) layers.done(a.layer.key);
+      this.releaseLayer();
     }
   }
 }

@@ -24,7 +24,7 @@ import type { Logger } from '../../common/cluster/log.js';
 import { ClusterStore, connectEtcd, type EtcdOptions } from '../../coordinator/cluster/etcd.js';
 import { LocalExecutor } from '../executor/local.js';
 import { isRetryable, WorkerTask } from './task.js';
-import { WorkerLayers } from './layers.js';
+import { LayerMissingError, WorkerLayers } from './layers.js';
 
 export interface WorkerOptions {
   coordinator?: string;
@@ -149,13 +149,21 @@ export class Worker {
           return;
         case 'assign': {
           this.lastActivity = Date.now();
-          const t = new WorkerTask(msg.assign);
-          this.tasks.set(msg.assign.taskId, t);
+          const { taskId } = msg.assign;
           if (this.state === 'draining') {
-            this.tasks.delete(msg.assign.taskId);
-            this.send({ returned: { taskId: msg.assign.taskId } });
+            this.send({ returned: { taskId } });
             return;
           }
+          let t: WorkerTask;
+          try {
+            t = new WorkerTask(msg.assign, this.layers);
+          } catch (err) {
+            if (!(err instanceof LayerMissingError)) throw err;
+            this.log.info({ task: taskId, layer: err.key }, 'layer not held here; asking for it again');
+            this.send({ failure: { taskId, message: err.message, retryable: true, missingLayer: err.key } });
+            return;
+          }
+          this.tasks.set(taskId, t);
           this.queue.push(t);
           this.pump();
           return;
@@ -181,7 +189,10 @@ export class Worker {
           if (t) {
             t.cancelled = true;
             this.tasks.delete(msg.cancel.taskId);
-            this.queue = this.queue.filter((q) => q !== t);
+            if (this.queue.includes(t)) {
+              this.queue = this.queue.filter((q) => q !== t);
+              t.releaseLayer();
+            }
           }
           return;
         }
@@ -233,7 +244,9 @@ export class Worker {
       void this.execute(t).finally(() => {
         this.running--;
         this.lastActivity = Date.now();
-        this.tasks.delete(t.a.taskId);
+        // A reassigned task id (a later attempt on this worker) is a different object.
+        if (this.tasks.get(t.a.taskId) === t) this.tasks.delete(t.a.taskId);
+        t.releaseLayer();
         this.pump();
         if (this.state === 'draining' && this.running === 0) this.call?.end();
       });
@@ -248,7 +261,7 @@ export class Worker {
       if (this.failpoints.delayChunkMs > 0) await sleep(this.failpoints.delayChunkMs);
       if (t.cancelled) return;
       const started = performance.now();
-      const { bytes, quality } = await t.run(this.executor, this.options.sharedRoot ?? '', this.layers);
+      const { bytes, quality } = await t.run(this.executor, this.options.sharedRoot ?? '');
       if (t.cancelled || this.call !== call) return;
       const sha256 = resultChecksum(bytes);
       if (this.corrupted < this.failpoints.corruptResults && bytes.codes.length > 0) {
@@ -275,6 +288,7 @@ export class Worker {
       t.cancelled = true;
       t.abort(new Error('stream ended'));
     }
+    for (const t of this.queue) t.releaseLayer();
     this.tasks.clear();
     this.queue = [];
     this.layers.clear();
@@ -291,6 +305,7 @@ export class Worker {
       this.send({ draining: {} });
       for (const t of this.queue) {
         this.tasks.delete(t.a.taskId);
+        t.releaseLayer();
         this.send({ returned: { taskId: t.a.taskId } });
       }
       this.queue = [];
