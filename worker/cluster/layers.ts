@@ -24,12 +24,14 @@ export class LayerMissingError extends Error {
   }
 }
 
-/** One layer on this worker; chunks hold it from assignment to the end of their run. */
+/** A chunk's hold on its layer, from assignment to the end of its run. */
 export interface LayerClaim {
-  readonly key: string;
+  /** Moves to a resent copy of the layer when the claimed one was replaced before it was built. */
+  entry: Entry;
 }
 
-interface Entry extends LayerClaim {
+interface Entry {
+  key: string;
   parts: Uint8Array[];
   received: number;
   partsDone?: () => void;
@@ -45,6 +47,8 @@ export class WorkerLayers {
   private readonly entries = new Map<string, Entry>();
 
   private create(key: string): Entry {
+    const old = this.entries.get(key);
+    if (old && old.users === 0) void old.built?.then((l) => l.release(), () => {});
     const fresh: Entry = { key, parts: [], received: 0, users: 0, lastUse: Date.now(), partsReady: Promise.resolve() };
     fresh.partsReady = new Promise<void>((resolve, reject) => {
       fresh.partsDone = resolve;
@@ -75,14 +79,21 @@ export class WorkerLayers {
     }
     e.users++;
     e.lastUse = Date.now();
-    return e;
+    return { entry: e };
   }
 
   /** The native layer, built on first use by the chunks that claimed it. */
   async acquire(claim: LayerClaim, msg: LayerMsg, sharedRoot: string): Promise<LayerCalibration> {
-    const e = claim as Entry;
-    // A copy replaced since the claim is still good once built (claims keep it alive).
-    if (this.entries.get(e.key) !== e && !e.built) throw new LayerMissingError(e.key);
+    let e = claim.entry;
+    const current = this.entries.get(e.key);
+    // A copy replaced since the claim is still good once built (claims keep it alive); one not
+    // yet built gives way to the copy that replaced it.
+    if (current !== e && !e.built) {
+      if (!current) throw new LayerMissingError(e.key);
+      e.users = Math.max(0, e.users - 1);
+      current.users++;
+      claim.entry = e = current;
+    }
     e.lastUse = Date.now();
     e.built ??= this.build(msg, e, sharedRoot);
     try {
@@ -95,7 +106,7 @@ export class WorkerLayers {
 
   /** The chunk is finished (or was never run): drop its claim. */
   release(claim: LayerClaim): void {
-    const e = claim as Entry;
+    const e = claim.entry;
     e.users = Math.max(0, e.users - 1);
     if (e.users === 0 && this.entries.get(e.key) !== e) void e.built?.then((l) => l.release(), () => {});
     this.evict();

@@ -279,7 +279,7 @@ export class Worker {
       if (this.call !== call) return;
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn({ task: taskId, tensor: t.a.tensorName, error: message }, 'chunk failed');
-      this.send({ failure: { taskId, message, retryable: isRetryable(err) } });
+      this.send({ failure: { taskId, message, retryable: isRetryable(err), ...(err instanceof LayerMissingError ? { missingLayer: err.key } : {}) } });
     }
   }
 
