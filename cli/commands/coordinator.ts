@@ -20,7 +20,10 @@ interface CoordinatorFlags extends TlsCliFlags, EtcdCliFlags {
   stealAfterMs: string;
   leaseTtl: string;
   clientCn: string;
+  workerCn: string;
 }
+
+const names = (list: string) => list.split(',').map((n) => n.trim()).filter(Boolean);
 
 export function coordinatorCommand(): Command {
   const cmd = new Command('coordinator')
@@ -39,7 +42,8 @@ export function coordinatorCommand(): Command {
     .option('--in-flight <n>', 'chunks in flight across the fleet', '16')
     .option('--steal-after-ms <ms>', 'minimum run time before an idle worker takes a backup copy of a chunk', '2000')
     .option('--lease-ttl <s>', 'worker membership lease in etcd, seconds', '5')
-    .option('--client-cn <names>', 'certificate common names allowed to submit jobs, comma-separated (a worker\'s certificate may not)', 'arrowquant-client');
+    .option('--client-cn <names>', 'certificate common names allowed to submit jobs, comma-separated (a worker\'s certificate may not)', 'arrowquant-client')
+    .option('--worker-cn <names>', 'certificate common names allowed to serve as workers, comma-separated', 'arrowquant-worker');
   addEtcdFlags(cmd, true);
   addTlsFlags(cmd);
   return cmd
@@ -60,7 +64,8 @@ export function coordinatorCommand(): Command {
           inFlight: parseCount('--in-flight', flags.inFlight),
           stealAfterMs: parseCount('--steal-after-ms', flags.stealAfterMs),
           leaseTtlSeconds: parseCount('--lease-ttl', flags.leaseTtl),
-          clientNames: flags.clientCn.split(',').map((n) => n.trim()).filter(Boolean),
+          clientNames: names(flags.clientCn),
+          workerNames: names(flags.workerCn),
         },
         log,
       );

@@ -37,3 +37,11 @@ export class CheckpointError extends ArrowQuantError {
     super(`checkpoint ${key}: ${message}`, options);
   }
 }
+
+/** The coordinator is stepping down: nothing new starts; clients go to the next leader. */
+export class CoordinatorStoppingError extends ClusterError {
+  override name = 'CoordinatorStoppingError';
+  constructor() {
+    super('the coordinator is stepping down');
+  }
+}

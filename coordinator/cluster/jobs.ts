@@ -15,6 +15,7 @@ import type { Scheduler } from './scheduler.js';
 import type { Spool } from './spool.js';
 import { encodeJson } from '../../common/cluster/json.js';
 import { outputStamp, sourceFingerprint } from './fingerprint.js';
+import { CoordinatorStoppingError } from '../../common/cluster/errors.js';
 
 export type JobListener = {
   event: (json: string) => void;
@@ -38,6 +39,7 @@ export class Jobs {
   private readonly live = new Map<string, LiveJob>();
   /** The tail of each job id's queue of submit/resume calls. */
   private readonly locks = new Map<string, Promise<void>>();
+  private stopping = false;
 
   constructor(
     private readonly store: ClusterStore,
@@ -60,6 +62,7 @@ export class Jobs {
   }
 
   private async submitNow(req: SubmitRequest, listener: JobListener): Promise<() => void> {
+    this.throwIfStopping();
     const live = this.live.get(req.jobId);
     if (live) {
       live.listeners.add(listener);
@@ -73,8 +76,14 @@ export class Jobs {
       listener.done(state.result);
       return () => {};
     }
+    this.throwIfStopping();
     await this.store.putJobSpec(req.jobId, req);
     return this.start(req, listener);
+  }
+
+  /** After `interruptAll` nothing new starts here: the next leader runs it. */
+  private throwIfStopping(): void {
+    if (this.stopping) throw new CoordinatorStoppingError();
   }
 
   private serially<T>(id: string, f: () => Promise<T>): Promise<T> {
@@ -91,7 +100,7 @@ export class Jobs {
     return mine;
   }
 
-  private fingerprint(req: SubmitRequest): Promise<string> {
+  private async fingerprint(req: SubmitRequest): Promise<string> {
     const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
     return sourceFingerprint(req.modelPath, config.calibration ?? undefined);
   }
@@ -100,8 +109,9 @@ export class Jobs {
   async resumeUnfinished(): Promise<string[]> {
     const ids = await this.store.unfinishedJobs();
     for (const id of ids) {
+      if (this.stopping) break;
       await this.serially(id, async () => {
-        if (this.live.has(id)) return;
+        if (this.stopping || this.live.has(id)) return;
         const spec = await this.store.jobSpec<SubmitRequest>(id);
         if (!spec) return;
         this.log.info({ job: id, model: spec.modelPath, output: spec.outputPath }, 'resuming job');
@@ -112,11 +122,15 @@ export class Jobs {
   }
 
   private async start(req: SubmitRequest, listener?: JobListener): Promise<() => void> {
+    this.throwIfStopping();
     const listeners = new Set<JobListener>(listener ? [listener] : []);
     const controller = new AbortController();
     const job: LiveJob = { id: req.jobId, listeners, controller, promise: Promise.resolve() };
     this.live.set(req.jobId, job);
-    job.promise = this.execute(req, job).finally(() => this.live.delete(req.jobId));
+    // execute() reports its own errors to the listeners and etcd; nothing is left to throw.
+    job.promise = this.execute(req, job)
+      .catch((err: unknown) => this.log.error({ job: req.jobId, error: String(err) }, 'job ended with an unexpected error'))
+      .finally(() => this.live.delete(req.jobId));
     return () => listeners.delete(listener!);
   }
 
@@ -125,9 +139,11 @@ export class Jobs {
     const log = this.log.child({ job: id });
     const broadcast = (f: (l: JobListener) => void) => job.listeners.forEach((l) => f(l));
     let executor: RemoteExecutor | undefined;
+    // The sources the job's commits are computed from, as they were when it started.
+    let sources: string | undefined;
     try {
       const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
-      const sources = await this.fingerprint(req);
+      sources = await this.fingerprint(req);
       const previous = await this.store.jobState(id);
       const committed = await this.store.commits(id);
       if (committed.size > 0 && previous?.sources !== sources) {
@@ -164,7 +180,7 @@ export class Jobs {
         log.warn({ error: e.message }, 'job interrupted; left for the next leader');
       } else {
         log.error({ error: e.message, name: e.name }, 'job failed');
-        await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}`, sources: await this.fingerprint(req).catch(() => '') }).catch(() => {});
+        await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}`, ...(sources ? { sources } : {}) }).catch(() => {});
       }
       const interrupted = job.controller.signal.aborted;
       broadcast((l) => l.failed(e, interrupted));
@@ -178,6 +194,7 @@ export class Jobs {
    * jobs' chunks from the scheduler at once; a job still not unwound after `graceMs` is left.
    */
   async interruptAll(reason: string, graceMs = 30_000): Promise<void> {
+    this.stopping = true;
     for (const j of this.live.values()) j.controller.abort(new Error(reason));
     const all = Promise.allSettled([...this.live.values()].map((j) => j.promise));
     let timer: NodeJS.Timeout | undefined;

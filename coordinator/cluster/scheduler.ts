@@ -24,6 +24,9 @@ import type { ChunkJob } from '../../worker/executor/executor.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
 import type { WorkerSession } from './worker-session.js';
 
+/** Resends of a missing layer a chunk gets before they count as its failures (a loop guard). */
+const MISSING_LAYER_RETRIES = 8;
+
 export interface RemoteResult {
   bytes: ResultBytes;
   /** SHA-256 of the bytes (checked). */
@@ -42,6 +45,8 @@ interface Task {
   bytes?: Buffer;
   attempts: Set<string>;
   failures: number;
+  /** Retries because a worker lacked the chunk's layer (not failures of the chunk). */
+  missingLayer: number;
   lastError: string;
   done: boolean;
   queuedAt: number;
@@ -82,7 +87,7 @@ export class Scheduler {
   /** Queue a chunk; resolves with the first valid result. */
   run(tag: string, key: string, job: ChunkJob): Promise<RemoteResult> {
     return new Promise<RemoteResult>((resolve, reject) => {
-      const task: Task = { id: this.nextId++, key, tag, job, attempts: new Set(), failures: 0, lastError: '', done: false, queuedAt: Date.now(), resolve, reject };
+      const task: Task = { id: this.nextId++, key, tag, job, attempts: new Set(), failures: 0, missingLayer: 0, lastError: '', done: false, queuedAt: Date.now(), resolve, reject };
       this.tasks.set(task.id, task);
       this.pending.push(task);
       this.pump();
@@ -142,6 +147,7 @@ export class Scheduler {
         this.setDraining(s);
         return;
       case 'returned': {
+        s.layerGenOf.delete(msg.returned.taskId);
         if (!s.attempts.has(msg.returned.taskId)) return; // not (or no longer) this worker's
         const t = this.tasks.get(msg.returned.taskId);
         s.attempts.delete(msg.returned.taskId);
@@ -153,10 +159,12 @@ export class Scheduler {
         return;
       }
       case 'failure':
+        // The worker no longer holds the layer's Hessian: send it again with the retry. (Also
+        // for a chunk cancelled meanwhile: the worker's copy is gone either way.)
+        if (msg.failure.missingLayer) s.layerMissing(msg.failure.missingLayer, msg.failure.taskId);
+        s.layerGenOf.delete(msg.failure.taskId);
         if (!s.attempts.has(msg.failure.taskId)) return;
-        // The worker no longer holds the layer's Hessian: send it again with the retry.
-        if (msg.failure.missingLayer) s.layersSent.delete(msg.failure.missingLayer);
-        this.onFailure(s, msg.failure.taskId, msg.failure.message, msg.failure.retryable);
+        this.onFailure(s, msg.failure.taskId, msg.failure.message, msg.failure.retryable, msg.failure.missingLayer !== '');
         return;
       case 'result':
         this.onResultPart(s, msg.result);
@@ -176,6 +184,7 @@ export class Scheduler {
   }
 
   private onResultPart(s: WorkerSession, part: ResultPart): void {
+    if (part.last) s.layerGenOf.delete(part.taskId);
     const t = this.tasks.get(part.taskId);
     if (!t || !s.attempts.has(part.taskId)) {
       s.assemblers.delete(part.taskId);
@@ -217,7 +226,8 @@ export class Scheduler {
     this.pump();
   }
 
-  private onFailure(s: WorkerSession, taskId: number, message: string, retryable: boolean): void {
+  /** `missingLayer`: the worker lacked the chunk's layer; a resend fixes that, so it counts as a failure only past MISSING_LAYER_RETRIES. */
+  private onFailure(s: WorkerSession, taskId: number, message: string, retryable: boolean, missingLayer = false): void {
     const t = this.tasks.get(taskId);
     s.attempts.delete(taskId);
     s.assemblers.delete(taskId);
@@ -227,6 +237,11 @@ export class Scheduler {
     if (!retryable) {
       this.finish(t);
       t.reject(new ChunkAttemptsError(t.key, t.failures + 1, message));
+      return this.pump();
+    }
+    if (missingLayer && ++t.missingLayer <= MISSING_LAYER_RETRIES) {
+      this.log.debug({ worker: s.id, task: t.key }, 'worker lacks the layer; resending it');
+      this.requeue(t);
       return this.pump();
     }
     t.failures++;
@@ -343,15 +358,23 @@ export class Scheduler {
     };
     const withLayer = layer ? { layer } : {};
     // A calibrated layer's Hessian goes to a worker once, ahead of its first chunk of the layer.
+    // Recorded as sent only once its parts are built, right before they are handed to the stream.
     const layerParts = async (): Promise<CoordinatorMessage[]> => {
-      if (!spec?.hessian || layer?.hessianRef || w.layersSent.has(layerKey)) return [];
-      w.layersSent.add(layerKey);
+      if (!spec?.hessian || layer?.hessianRef) return [];
+      const sent = w.layersSent.get(layerKey);
+      if (sent !== undefined) {
+        w.layerGenOf.set(t.id, sent);
+        return [];
+      }
       const file = SourceFile.open(spec.hessian.path);
       const chunk = await file.read(spec.hessian.offset, spec.hessian.length, false);
       const bytes = chunk.bytes();
       chunk.release();
       const parts = encodeSourceParts(bytes, spec.cols * 4);
       this.stats.bytesSent += parts.reduce((n, p) => n + p.length, 0);
+      const generation = w.nextLayerGeneration();
+      w.layersSent.set(layerKey, generation);
+      w.layerGenOf.set(t.id, generation);
       return parts.map((p, i) => ({ kind: 'layerData' as const, layerData: { key: layerKey, seq: i, last: i === parts.length - 1, arrowIpc: p } }));
     };
     const failed = (err: unknown) => {
@@ -363,6 +386,7 @@ export class Scheduler {
     if (job.source && w.canRead(job.source.path)) {
       this.stats.byReference++;
       void w.send(async () => {
+        if (t.done || !w.attempts.has(t.id)) return [];
         try {
           return [...(await layerParts()), { kind: 'assign', assign: { ...head, ...withLayer, byReference: { path: job.source!.path, offset: job.source!.offset, length: job.source!.length } } }];
         } catch (err) {
@@ -374,12 +398,6 @@ export class Scheduler {
     // Built when the send queue reaches it, so queued chunks do not hold IPC copies.
     void w.send(async () => {
       if (t.done || !w.attempts.has(t.id)) return [];
-      let layerMessages: CoordinatorMessage[];
-      try {
-        layerMessages = await layerParts();
-      } catch (err) {
-        return failed(err);
-      }
       let bytes = t.bytes;
       if (!bytes) {
         try {
@@ -391,6 +409,13 @@ export class Scheduler {
         }
       }
       const parts = encodeSourceParts(bytes, job.cols * DTYPE_BYTES[job.dtype]!);
+      // Last: nothing below can fail, so a layer recorded as sent really goes out.
+      let layerMessages: CoordinatorMessage[];
+      try {
+        layerMessages = await layerParts();
+      } catch (err) {
+        return failed(err);
+      }
       const sent = parts.reduce((s, p) => s + p.length, 0);
       this.stats.bytesSent += sent;
       return [

@@ -14,7 +14,9 @@ import { serverCredentials, type TlsMaterial } from '../../common/cluster/tls.js
 import { CHANNEL_OPTIONS, CoordinatorService, PROTOCOL_VERSION, type Hello, type JobUpdate, type SubmitRequest, type WorkerMessage, type CoordinatorMessage } from '../../common/cluster/proto.js';
 import { Health } from '../../common/cluster/health.js';
 import type { Logger } from '../../common/cluster/log.js';
-import { ClusterError, ProtocolVersionError } from '../../common/cluster/errors.js';
+import { ClusterError, CoordinatorStoppingError, ProtocolVersionError } from '../../common/cluster/errors.js';
+import { resolveConfig, type ResolvedConfig } from '../../common/config/index.js';
+import { jobIdFor } from './client.js';
 import { ClusterStore, connectEtcd, type EtcdOptions } from './etcd.js';
 import { Jobs } from './jobs.js';
 import { Scheduler } from './scheduler.js';
@@ -44,6 +46,8 @@ export interface CoordinatorOptions {
    * machine to lose) must not be enough.
    */
   clientNames?: string[];
+  /** Certificate common names allowed to serve as workers (default `arrowquant-worker`). */
+  workerNames?: string[];
 }
 
 /** Job ids are the client's hash (`jobIdFor`); they become etcd keys and spool directories. */
@@ -136,8 +140,22 @@ export class Coordinator {
     this.log.info({ listen: this.options.listen, port: this.port, tls: !this.options.tls.insecure }, 'serving');
   }
 
+  /** The peer's certificate CN when it is in `allowed` (or TLS is off); otherwise a refusal message. */
+  private checkRole(call: { getAuthContext(): { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | null }, allowed: string[], flag: string, what: string): string | undefined {
+    if (this.options.tls.insecure) return undefined;
+    const cn = call.getAuthContext()?.sslPeerCertificate?.subject?.CN;
+    if (cn !== undefined && allowed.includes(String(cn))) return undefined;
+    return `certificate CN=${cn ?? '(none)'} may not ${what} (allowed: ${allowed.join(', ')}; coordinator ${flag})`;
+  }
+
   private onWork(stream: WorkStream): void {
     const peer = stream.getPeer();
+    const refused = this.checkRole(stream, this.options.workerNames ?? ['arrowquant-worker'], '--worker-cn', 'serve as a worker');
+    if (refused) {
+      this.log.warn({ peer, error: refused }, 'worker refused');
+      stream.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });
+      return;
+    }
     let session: WorkerSession | undefined;
     let hello = false;
     let ended = false;
@@ -199,6 +217,11 @@ export class Coordinator {
       return undefined;
     }
     await session.send([{ kind: 'welcome', welcome: { protocolVersion: PROTOCOL_VERSION, coordinatorId: this.id, maxInFlight: session.capacity, heartbeatMs: this.heartbeatMs, leaseTtlMs: this.leaseTtl * 1000 } }]);
+    if (ended() || !this.accepting()) {
+      await session.lease.revoke();
+      session.close();
+      return undefined;
+    }
     this.scheduler.addWorker(session);
     return session;
   }
@@ -209,14 +232,11 @@ export class Coordinator {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: `coordinator is ${this.state}` });
       return;
     }
-    if (!this.options.tls.insecure) {
-      const cn = call.getAuthContext()?.sslPeerCertificate?.subject?.CN;
-      const allowed = this.options.clientNames ?? ['arrowquant-client'];
-      if (!cn || !allowed.includes(String(cn))) {
-        this.log.warn({ peer: call.getPeer(), cn }, 'submit refused: certificate not allowed to submit jobs');
-        call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `certificate CN=${cn ?? '(none)'} may not submit jobs (allowed: ${allowed.join(', ')}; coordinator --client-cn)` });
-        return;
-      }
+    const refused = this.checkRole(call, this.options.clientNames ?? ['arrowquant-client'], '--client-cn', 'submit jobs');
+    if (refused) {
+      this.log.warn({ peer: call.getPeer(), error: refused }, 'submit refused');
+      call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });
+      return;
     }
     if (!req.jobId || !req.modelPath || !req.outputPath) {
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'job_id, model_path and output_path are required' });
@@ -224,6 +244,21 @@ export class Coordinator {
     }
     if (!JOB_ID.test(req.jobId)) {
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `job_id ${JSON.stringify(req.jobId.slice(0, 64))} is not 24 hex digits` });
+      return;
+    }
+    // The configuration is checked here (a bad one is the client's error, not a failed job) and
+    // the id must be the one this (model, output, configuration) hashes to, so one job's
+    // checkpoints can never be picked up by a different request.
+    let config: ResolvedConfig;
+    try {
+      config = JSON.parse(req.configJson) as ResolvedConfig;
+      resolveConfig({ api: config, env: {} });
+    } catch (err) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `config_json: ${(err as Error).message}` });
+      return;
+    }
+    if (jobIdFor(req.modelPath, req.outputPath, config) !== req.jobId) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `job_id ${req.jobId} is not the id of this model, output and configuration` });
       return;
     }
     this.log.info({ job: req.jobId, model: req.modelPath, output: req.outputPath, peer: call.getPeer() }, 'job submitted');
@@ -244,7 +279,8 @@ export class Coordinator {
       });
       call.on('cancelled', detach);
     } catch (err) {
-      call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
+      if (err instanceof CoordinatorStoppingError) call.emit('error', { code: grpc.status.UNAVAILABLE, details: err.message });
+      else call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
     }
   }
 

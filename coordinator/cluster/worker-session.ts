@@ -19,8 +19,14 @@ export class WorkerSession {
   readonly attempts = new Map<number, { startedAt: number }>();
   /** Result parts being received, by task id. */
   readonly assemblers = new Map<number, ResultAssembler>();
-  /** Calibrated layers whose Hessian this worker has been sent on this stream. */
-  readonly layersSent = new Set<string>();
+  /**
+   * Calibrated layers whose Hessian this worker has been sent on this stream, each with the
+   * generation of the copy sent (a layer is resent when the worker reports it missing).
+   */
+  readonly layersSent = new Map<string, number>();
+  /** The layer generation each assignment relied on, so a report about an older copy is ignored. */
+  readonly layerGenOf = new Map<number, number>();
+  private layerGenerations = 0;
   draining = false;
   closed = false;
   lease?: WorkerLease;
@@ -37,6 +43,17 @@ export class WorkerSession {
     readonly capacity: number,
     readonly peer: string,
   ) {}
+
+  nextLayerGeneration(): number {
+    return ++this.layerGenerations;
+  }
+
+  /** The worker reports it lacks `key` for `taskId`: forget the copy that assignment relied on. */
+  layerMissing(key: string, taskId: number): void {
+    const sent = this.layersSent.get(key);
+    const relied = this.layerGenOf.get(taskId);
+    if (sent !== undefined && (relied === undefined || relied === sent)) this.layersSent.delete(key);
+  }
 
   get free(): number {
     return this.draining || this.closed ? 0 : this.capacity - this.attempts.size;

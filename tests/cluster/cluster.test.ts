@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
@@ -317,11 +317,11 @@ describe('cluster', () => {
     }
     // A valid worker certificate may serve work but not submit jobs (a job names paths the
     // coordinator reads and writes); a client certificate must still send a well-formed job id.
-    const submitAs = async (who: 'worker' | 'client', jobId: string) => {
+    const submitAs = async (who: 'worker' | 'client', jobId: string, configJson = '{}') => {
       const [cert, key, ca] = await Promise.all(['worker', 'client'].includes(who) ? [`${who}.pem`, `${who}-key.pem`, 'ca.pem'].map((f) => (import('node:fs/promises')).then((fs) => fs.readFile(join(certs, f)))) : []);
       const client = new CoordinatorClient(`127.0.0.1:${c.port}`, grpc.credentials.createSsl(ca!, key!, cert!), CHANNEL_OPTIONS);
       const err = await new Promise<grpc.ServiceError>((resolve) => {
-        const call = (client as unknown as { Submit(r: object): grpc.ClientReadableStream<unknown> }).Submit({ jobId, modelPath: model, outputPath: join(dir, 'never.parquet'), configJson: '{}' });
+        const call = (client as unknown as { Submit(r: object): grpc.ClientReadableStream<unknown> }).Submit({ jobId, modelPath: model, outputPath: join(dir, 'never.parquet'), configJson });
         call.on('data', () => {});
         call.on('error', resolve);
       });
@@ -333,6 +333,24 @@ describe('cluster', () => {
     assert.match(asWorker.details, /CN=arrowquant-worker may not submit jobs/);
     const badId = await submitAs('client', '../../etc');
     assert.equal(badId.code, grpc.status.INVALID_ARGUMENT, badId.message);
+    // Another job's id with this request's paths and config, and a config the coordinator
+    // cannot accept: refused, and the coordinator lives on.
+    const foreignId = await submitAs('client', 'a'.repeat(24));
+    assert.equal(foreignId.code, grpc.status.INVALID_ARGUMENT, foreignId.message);
+    assert.match(foreignId.details, /not the id of this model, output and configuration/);
+    const badConfig = await submitAs('client', 'b'.repeat(24), JSON.stringify({ bit_width: 3 }));
+    assert.equal(badConfig.code, grpc.status.INVALID_ARGUMENT, badConfig.message);
+    assert.match(badConfig.details, /config_json: .*bit_width/);
+    // A client's certificate may submit but not serve as a worker.
+    const asClient = join(dir, 'client-as-worker');
+    mkdirSync(asClient, { recursive: true });
+    for (const [from, to] of [['client.pem', 'worker.pem'], ['client-key.pem', 'worker-key.pem'], ['ca.pem', 'ca.pem']] as const) copyFileSync(join(certs, from), join(asClient, to));
+    const impostor = track(startWorker(o, c.port, 'impostor', { certs: asClient }));
+    const refusal = await impostor.waitFor((l) => l.msg === 'coordinator unreachable', 20_000);
+    assert.match(String(refusal.error), /CN=arrowquant-client may not serve as a worker/);
+    assert.equal(c.count('worker joined'), 0);
+    await impostor.kill('SIGTERM');
+    assert.equal(c.child.exitCode, null, 'the coordinator survived every bad request');
     assert.equal(existsSync(join(dir, 'never.parquet')), false);
     assert.equal(c.count('job submitted'), 0);
     await bad.kill('SIGTERM');

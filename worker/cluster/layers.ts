@@ -13,14 +13,14 @@
 import { LayerCalibration, SourceChunk, SourceFile } from '../../common/native.js';
 import { decodeSourcePart } from '../../common/cluster/arrow-codec.js';
 import type { LayerMsg } from '../../common/cluster/proto.js';
-import { underRoot } from '../../common/cluster/shared-root.js';
+import { underRealRoot } from '../../common/cluster/shared-root.js';
 
 const KEEP = 3;
 
 export class LayerMissingError extends Error {
   override name = 'LayerMissingError';
-  constructor(readonly key: string) {
-    super(`layer ${key}: its Hessian is not on this worker`);
+  constructor(readonly key: string, why?: string, options?: { cause?: unknown }) {
+    super(`layer ${key}: its Hessian is not on this worker${why ? ` (${why})` : ''}`, options);
   }
 }
 
@@ -48,7 +48,7 @@ export class WorkerLayers {
 
   private create(key: string): Entry {
     const old = this.entries.get(key);
-    if (old && old.users === 0) void old.built?.then((l) => l.release(), () => {});
+    if (old) this.retire(old, 'replaced by a resent copy');
     const fresh: Entry = { key, parts: [], received: 0, users: 0, lastUse: Date.now(), partsReady: Promise.resolve() };
     fresh.partsReady = new Promise<void>((resolve, reject) => {
       fresh.partsDone = resolve;
@@ -100,6 +100,8 @@ export class WorkerLayers {
       return await e.built;
     } catch (err) {
       if (this.entries.get(e.key) === e) this.entries.delete(e.key);
+      // A by-value copy is gone with its failure: every chunk that claimed it needs a resend.
+      if (msg.hasHessian && !msg.hessianRef && !(err instanceof LayerMissingError)) throw new LayerMissingError(e.key, `its build failed: ${(err as Error).message}`, { cause: err });
       throw err;
     }
   }
@@ -109,14 +111,24 @@ export class WorkerLayers {
     const e = claim.entry;
     e.users = Math.max(0, e.users - 1);
     if (e.users === 0 && this.entries.get(e.key) !== e) void e.built?.then((l) => l.release(), () => {});
+    // Parts nobody will build (their chunks were cancelled or handed back): do not hold a
+    // Hessian for them; a later chunk of the layer gets it resent.
+    if (e.users === 0 && !e.built && this.entries.get(e.key) === e) this.retire(e, 'no chunk needs it');
     this.evict();
+  }
+
+  /** Out of the map; waiting builds fail (nothing more will arrive for this copy). */
+  private retire(e: Entry, why: string): void {
+    if (this.entries.get(e.key) === e) this.entries.delete(e.key);
+    e.partsFailed?.(new LayerMissingError(e.key, why));
+    if (e.users === 0) void e.built?.then((l) => l.release(), () => {});
   }
 
   private async build(msg: LayerMsg, e: Entry, sharedRoot: string): Promise<LayerCalibration> {
     let hessian: SourceChunk | null = null;
     if (msg.hasHessian) {
       if (msg.hessianRef) {
-        const path = underRoot(msg.hessianRef.path, sharedRoot);
+        const path = await underRealRoot(msg.hessianRef.path, sharedRoot);
         if (!path) throw new Error(`layer ${msg.key}: ${msg.hessianRef.path} is not under this worker's --shared-root`);
         hessian = await SourceFile.open(path).read(msg.hessianRef.offset, msg.hessianRef.length, false);
       } else {
@@ -144,7 +156,6 @@ export class WorkerLayers {
   }
 
   clear(): void {
-    for (const e of this.entries.values()) if (e.users === 0) void e.built?.then((l) => l.release(), () => {});
-    this.entries.clear();
+    for (const e of [...this.entries.values()]) this.retire(e, 'the stream ended');
   }
 }

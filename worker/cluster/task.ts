@@ -9,7 +9,7 @@ import type { Assignment } from '../../common/cluster/proto.js';
 import { NonFiniteError } from '../../common/errors.js';
 import type { Executor } from '../executor/executor.js';
 import type { LayerClaim, WorkerLayers } from './layers.js';
-import { underRoot } from '../../common/cluster/shared-root.js';
+import { underRealRoot } from '../../common/cluster/shared-root.js';
 
 export class WorkerTask {
   private parts: Uint8Array[] = [];
@@ -56,7 +56,7 @@ export class WorkerTask {
   private async source(sharedRoot: string): Promise<SourceChunk> {
     const ref = this.a.byReference;
     if (ref) {
-      const path = underRoot(ref.path, sharedRoot);
+      const path = await underRealRoot(ref.path, sharedRoot);
       if (!path) throw new Error(`task ${this.a.taskId}: ${ref.path} is not under this worker's --shared-root`);
       const f = SourceFile.open(path);
       return f.read(ref.offset, ref.length, false);
