@@ -45,3 +45,16 @@ export class CoordinatorStoppingError extends ClusterError {
     super('the coordinator is stepping down');
   }
 }
+
+/** A job write refused by etcd: this coordinator is no longer the leader (another one is). */
+export class LeadershipLostError extends ClusterError {
+  override name = 'LeadershipLostError';
+  constructor(readonly write: string) {
+    super(`${write}: refused, this coordinator is no longer the leader`);
+  }
+}
+
+export function isLeadershipLost(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof LeadershipLostError) return true;
+  return false;
+}

@@ -9,10 +9,17 @@
  *   the worker's chunks.
  * - `jobs/<job>/spec`, `jobs/<job>/state`: what was submitted, and running | done | failed.
  * - `jobs/<job>/commits/<tensor>/<chunk>/<scheme>`: a committed chunk (spool file and checksum).
+ *
+ * Fencing: once elected, every job write is a transaction conditioned on this coordinator's
+ * election key still standing on its own lease. A leader that was deposed (its lease expired
+ * during a long GC pause or a partition) and has not heard of it yet cannot overwrite what the
+ * new leader writes: its write fails with `LeadershipLostError` and it steps down.
  */
 import { readFileSync } from 'node:fs';
 
-import { Etcd3, type Lease, type Namespace, type Watcher, type Campaign, type Election } from 'etcd3';
+import { Etcd3, type Lease, type Namespace, type Watcher, type Campaign, type Election, type PutBuilder, type DeleteBuilder } from 'etcd3';
+
+import { LeadershipLostError } from '../../common/cluster/errors.js';
 
 export interface EtcdOptions {
   endpoints: string[];
@@ -49,6 +56,7 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
 export class ClusterStore {
   readonly ns: Namespace;
   private readonly election: Election;
+  private fence?: { key: string; lease: string };
 
   constructor(readonly client: Etcd3, namespace = '/arrowquant/') {
     this.ns = client.namespace(namespace);
@@ -66,6 +74,21 @@ export class ClusterStore {
       });
     });
     return campaign;
+  }
+
+  /** From now on, job writes land only while `campaign`'s election key stands (see the file comment). */
+  async fenceWith(campaign: Campaign): Promise<void> {
+    const key = await campaign.getCampaignKey();
+    this.fence = { key, lease: key.slice(key.lastIndexOf('/') + 1) };
+  }
+
+  private async write(op: PutBuilder | DeleteBuilder, what: string): Promise<void> {
+    if (!this.fence) {
+      await op.exec();
+      return;
+    }
+    const r = await this.client.if(this.fence.key, 'Lease', '==', this.fence.lease).then(op).commit();
+    if (!r.succeeded) throw new LeadershipLostError(what);
   }
 
   async leader(): Promise<string | undefined> {
@@ -102,7 +125,7 @@ export class ClusterStore {
   // ---- jobs and checkpoints ----
 
   async putJobSpec(job: string, spec: object): Promise<void> {
-    await this.ns.put(`jobs/${job}/spec`).value(JSON.stringify(spec));
+    await this.write(this.ns.put(`jobs/${job}/spec`).value(JSON.stringify(spec)), `job ${job}: spec`);
   }
 
   async jobSpec<T>(job: string): Promise<T | undefined> {
@@ -111,7 +134,7 @@ export class ClusterStore {
   }
 
   async setJobState(job: string, state: JobState): Promise<void> {
-    await this.ns.put(`jobs/${job}/state`).value(JSON.stringify(state));
+    await this.write(this.ns.put(`jobs/${job}/state`).value(JSON.stringify(state)), `job ${job}: state ${state.state}`);
   }
 
   async jobState(job: string): Promise<JobState | undefined> {
@@ -129,7 +152,7 @@ export class ClusterStore {
   }
 
   async commit(job: string, key: string, record: CommitRecord): Promise<void> {
-    await this.ns.put(`jobs/${job}/commits/${key}`).value(JSON.stringify(record));
+    await this.write(this.ns.put(`jobs/${job}/commits/${key}`).value(JSON.stringify(record)), `job ${job}: commit ${key}`);
   }
 
   async commits(job: string): Promise<Map<string, CommitRecord>> {
@@ -139,7 +162,7 @@ export class ClusterStore {
   }
 
   async dropCommits(job: string): Promise<void> {
-    await this.ns.delete().prefix(`jobs/${job}/commits/`);
+    await this.write(this.ns.delete().prefix(`jobs/${job}/commits/`), `job ${job}: dropping commits`);
   }
 
   close(): void {

@@ -15,7 +15,7 @@ import type { Scheduler } from './scheduler.js';
 import type { Spool } from './spool.js';
 import { encodeJson } from '../../common/cluster/json.js';
 import { outputStamp, sourceFingerprint } from './fingerprint.js';
-import { CoordinatorStoppingError } from '../../common/cluster/errors.js';
+import { CoordinatorStoppingError, isLeadershipLost } from '../../common/cluster/errors.js';
 
 export type JobListener = {
   event: (json: string) => void;
@@ -33,6 +33,8 @@ interface LiveJob {
 
 export interface JobsOptions {
   inFlight: number;
+  /** etcd refused a job write: another coordinator leads now (this one must step down). */
+  onLeadershipLost?: (err: Error) => void;
 }
 
 export class Jobs {
@@ -175,14 +177,16 @@ export class Jobs {
       broadcast((l) => l.done(resultJson));
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
-      if (job.controller.signal.aborted) {
+      const deposed = isLeadershipLost(e);
+      if (job.controller.signal.aborted || deposed) {
         // Stepping down or draining: the job stays `running` in etcd for the next leader.
         log.warn({ error: e.message }, 'job interrupted; left for the next leader');
+        if (deposed) this.options.onLeadershipLost?.(e);
       } else {
         log.error({ error: e.message, name: e.name }, 'job failed');
         await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}`, ...(sources ? { sources } : {}) }).catch(() => {});
       }
-      const interrupted = job.controller.signal.aborted;
+      const interrupted = job.controller.signal.aborted || deposed;
       broadcast((l) => l.failed(e, interrupted));
     } finally {
       await executor?.close();

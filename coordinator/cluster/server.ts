@@ -14,7 +14,7 @@ import { serverCredentials, type TlsMaterial } from '../../common/cluster/tls.js
 import { CHANNEL_OPTIONS, CoordinatorService, PROTOCOL_VERSION, type Hello, type JobUpdate, type SubmitRequest, type WorkerMessage, type CoordinatorMessage } from '../../common/cluster/proto.js';
 import { Health } from '../../common/cluster/health.js';
 import type { Logger } from '../../common/cluster/log.js';
-import { ClusterError, CoordinatorStoppingError, ProtocolVersionError } from '../../common/cluster/errors.js';
+import { ClusterError, CoordinatorStoppingError, isLeadershipLost, ProtocolVersionError } from '../../common/cluster/errors.js';
 import { resolveConfig, type ResolvedConfig } from '../../common/config/index.js';
 import { jobIdFor } from './client.js';
 import { ClusterStore, connectEtcd, type EtcdOptions } from './etcd.js';
@@ -83,7 +83,13 @@ export class Coordinator {
     this.id = options.id ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
     this.store = new ClusterStore(connectEtcd(options.etcd), options.etcd.namespace);
     this.scheduler = new Scheduler(log, { maxFailures: options.maxFailures ?? 4, stealAfterMs: options.stealAfterMs ?? 2000 });
-    this.jobs = new Jobs(this.store, new Spool(options.spool), this.scheduler, log, { inFlight: options.inFlight ?? 16 });
+    this.jobs = new Jobs(this.store, new Spool(options.spool), this.scheduler, log, {
+      inFlight: options.inFlight ?? 16,
+      onLeadershipLost: (err) => {
+        this.log.error({ error: err.message }, 'lost leadership; stopping');
+        void this.stop('lost leadership');
+      },
+    });
     this.leaseTtl = options.leaseTtlSeconds ?? 5;
     this.heartbeatMs = options.heartbeatMs ?? 1000;
   }
@@ -115,6 +121,7 @@ export class Coordinator {
     }
     if (this.state !== 'standby') return;
     this.log.info({}, 'elected leader');
+    await this.store.fenceWith(this.campaign);
     await this.serve();
     this.watcher = await this.store.watchWorkers((id, revision) => {
       const s = this.scheduler.workers.get(id);
@@ -279,7 +286,8 @@ export class Coordinator {
       });
       call.on('cancelled', detach);
     } catch (err) {
-      if (err instanceof CoordinatorStoppingError) call.emit('error', { code: grpc.status.UNAVAILABLE, details: err.message });
+      if (isLeadershipLost(err)) void this.stop('lost leadership');
+      if (err instanceof CoordinatorStoppingError || isLeadershipLost(err)) call.emit('error', { code: grpc.status.UNAVAILABLE, details: (err as Error).message });
       else call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
     }
   }
