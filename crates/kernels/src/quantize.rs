@@ -178,25 +178,25 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
         }
     }
     let (rc, rs, rz) = (layout.row_code_bytes, layout.row_scales, layout.row_zeros);
+    let tensor_scale = if rows > 0 && scales.len() > rows * rs { scales[rows * rs] } else { 0.0 };
     for (r, o) in out.chunks_mut(cols.max(1)).enumerate().take(rows) {
-        let c = &codes[r * rc..(r + 1) * rc];
-        let s = &scales[r * rs..(r + 1) * rs];
-        let z = &zeros[r * rz..(r + 1) * rz];
-        match scheme {
-            Scheme::Rtn(spec) => rtn::dequantize_row(spec, c, s, z, o),
-            Scheme::Int8PerChannel => int8_channel::dequantize_row(c, s[0], o),
-            Scheme::Nf4 => nf4::dequantize_row(c, s, o),
-            Scheme::Fp8 { kind, per_channel } => {
-                let scale = if *per_channel { s[0] } else { scales[rows * rs] };
-                fp8::dequantize_run(*kind, c, scale, o)
-            }
-            Scheme::Q8_0 => q8_0::dequantize_row(c, o),
-            Scheme::Q4_0 => q4_0::dequantize_row(c, o),
-            Scheme::Hqq(spec) => codec::dequantize_row(spec, c, s, z, o),
-            Scheme::R2q(spec) => codec::dequantize_row(spec, c, s, z, o),
-        }
+        dequantize_row(scheme, &codes[r * rc..(r + 1) * rc], &scales[r * rs..(r + 1) * rs], &zeros[r * rz..(r + 1) * rz], tensor_scale, o);
     }
     Ok(())
+}
+
+/// One row's values from its codes, scales and zero-points (`tensor_scale`: FP8 per-tensor's).
+pub(crate) fn dequantize_row(scheme: &Scheme, c: &[u8], s: &[f32], z: &[u8], tensor_scale: f32, o: &mut [f32]) {
+    match scheme {
+        Scheme::Rtn(spec) => rtn::dequantize_row(spec, c, s, z, o),
+        Scheme::Int8PerChannel => int8_channel::dequantize_row(c, s[0], o),
+        Scheme::Nf4 => nf4::dequantize_row(c, s, o),
+        Scheme::Fp8 { kind, per_channel } => fp8::dequantize_run(*kind, c, if *per_channel { s[0] } else { tensor_scale }, o),
+        Scheme::Q8_0 => q8_0::dequantize_row(c, o),
+        Scheme::Q4_0 => q4_0::dequantize_row(c, o),
+        Scheme::Hqq(spec) => codec::dequantize_row(spec, c, s, z, o),
+        Scheme::R2q(spec) => codec::dequantize_row(spec, c, s, z, o),
+    }
 }
 
 /// Quality of a reconstruction `recon` against the source values (what `verify` recomputes from
