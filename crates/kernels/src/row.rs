@@ -13,9 +13,10 @@ pub(crate) struct RowOut<'a> {
     pub zeros: &'a mut [u8],
 }
 
-/// Below this mean square, quality sums kept in f32 (SIMD lanes, and the NF4/FP8 block sums of
-/// the scalar references) cannot be trusted: products of values under ~1e-19 underflow f32 (to
-/// subnormals, then zero). Rows that quiet are rare (an all-but-zero tensor) and cheap to redo.
+/// Below this mean square (of the values, or of the errors), quality sums kept in f32 (SIMD lanes,
+/// and the NF4/FP8 block sums of the scalar references) cannot be trusted: products of values
+/// under ~1e-19 underflow f32 (to subnormals, then zero). Such rows are rare (an all-but-zero
+/// tensor, a row reconstructed almost exactly) and cheap to redo.
 const F32_SUMS_MIN_MEAN_SQUARE: f64 = 1e-30;
 
 /// Quantize row `x`. `tensor_scale` is the per-tensor scale of FP8 per-tensor (unused otherwise).
@@ -35,7 +36,10 @@ pub(crate) fn quantize_row(
     let RowOut { codes, scales, zeros } = out;
     let mut row = QualityAcc::default();
     quantize_row_on(scheme, isa, x, RowOut { codes: &mut *codes, scales: &mut *scales, zeros: &mut *zeros }, tensor_scale, &mut row)?;
-    if row.n > 0 && row.sum_xx < row.n as f64 * F32_SUMS_MIN_MEAN_SQUARE {
+    let floor = row.n as f64 * F32_SUMS_MIN_MEAN_SQUARE;
+    // Tiny values, or a reconstruction so close that the squared errors underflow (Σe² = 0 in
+    // f32 would report an infinite SQNR for what is only a very small error).
+    if row.n > 0 && (row.sum_xx < floor || row.sum_ee < floor) {
         let mut y = vec![0f32; x.len()];
         crate::quantize::dequantize_row(scheme, codes, scales, zeros, tensor_scale, &mut y);
         row = QualityAcc::default();
