@@ -118,6 +118,9 @@ export class Jobs {
         if (!spec) return;
         this.log.info({ job: id, model: spec.modelPath, output: spec.outputPath }, 'resuming job');
         await this.start(spec);
+      }).catch((err: unknown) => {
+        // Stopping meanwhile, or etcd refused: the job stays `running` for the next leader.
+        this.log.warn({ job: id, error: (err as Error).message }, 'job not resumed');
       });
     }
     return ids;
