@@ -180,15 +180,21 @@ export class Jobs {
       broadcast((l) => l.done(resultJson));
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
-      const deposed = isLeadershipLost(e);
+      let deposed = isLeadershipLost(e);
       if (job.controller.signal.aborted || deposed) {
         // Stepping down or draining: the job stays `running` in etcd for the next leader.
         log.warn({ error: e.message }, 'job interrupted; left for the next leader');
-        if (deposed) this.options.onLeadershipLost?.(e);
       } else {
-        log.error({ error: e.message, name: e.name }, 'job failed');
-        await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}`, ...(sources ? { sources } : {}) }).catch(() => {});
+        try {
+          await this.store.setJobState(id, { state: 'failed', error: `${e.name}: ${e.message}`, ...(sources ? { sources } : {}) });
+          log.error({ error: e.message, name: e.name }, 'job failed');
+        } catch (write) {
+          // Deposed meanwhile: the new leader runs this job; its clients go there.
+          if (isLeadershipLost(write)) deposed = true;
+          log.warn({ error: e.message, write: String(write) }, deposed ? 'job failed here after this coordinator was deposed; left for the new leader' : 'job failed; its state could not be recorded');
+        }
       }
+      if (deposed && !this.stopping) this.options.onLeadershipLost?.(e);
       const interrupted = job.controller.signal.aborted || deposed;
       broadcast((l) => l.failed(e, interrupted));
     } finally {

@@ -122,11 +122,18 @@ export class Coordinator {
     if (this.state !== 'standby') return;
     this.log.info({}, 'elected leader');
     await this.store.fenceWith(this.campaign);
+    // stop() may run during any await below: it then owns the shutdown, and start() backs out.
+    if (this.state !== 'standby') return;
     await this.serve();
+    if (this.state !== 'standby') return this.server?.forceShutdown();
     this.watcher = await this.store.watchWorkers((id, revision) => {
       const s = this.scheduler.workers.get(id);
       if (s?.lease && revision > s.lease.revision) this.scheduler.removeWorker(s, 'membership lease expired');
     });
+    if (this.state !== 'standby') {
+      await this.watcher.cancel().catch(() => {});
+      return;
+    }
     this.state = 'running';
     this.health.set('SERVING');
     const resumed = await this.jobs.resumeUnfinished();

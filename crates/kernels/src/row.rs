@@ -39,7 +39,9 @@ pub(crate) fn quantize_row(
     let floor = row.n as f64 * F32_SUMS_MIN_MEAN_SQUARE;
     // Tiny values, or a reconstruction so close that the squared errors underflow (Σe² = 0 in
     // f32 would report an infinite SQNR for what is only a very small error).
-    if row.n > 0 && (row.sum_xx < floor || row.sum_ee < floor) {
+    // Or values so large (beyond ~1e18) that the f32 sums overflowed: f64 holds them.
+    let overflowed = !(row.sum_xx + row.sum_yy + row.sum_ee).is_finite();
+    if row.n > 0 && (row.sum_xx < floor || row.sum_ee < floor || overflowed) {
         let mut y = vec![0f32; x.len()];
         crate::quantize::dequantize_row(scheme, codes, scales, zeros, tensor_scale, &mut y);
         row = QualityAcc::default();
