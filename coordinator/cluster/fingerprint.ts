@@ -12,11 +12,11 @@ import { join, relative } from 'node:path';
 
 const MODEL_FILE = /\.(safetensors|json)$/;
 
-async function walk(root: string, dir: string, out: string[]): Promise<void> {
+async function walk(dir: string, out: string[]): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const e of entries) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) await walk(root, p, out);
+    if (e.isDirectory()) await walk(p, out);
     else if (MODEL_FILE.test(e.name)) out.push(p);
   }
 }
@@ -30,7 +30,7 @@ async function describe(path: string, root: string): Promise<string> {
 export async function sourceFingerprint(modelPath: string, calibrationPath?: string): Promise<string> {
   const st = await stat(modelPath).catch(() => undefined);
   const files: string[] = [];
-  if (st?.isDirectory()) await walk(modelPath, modelPath, files);
+  if (st?.isDirectory()) await walk(modelPath, files);
   else files.push(modelPath);
   files.sort();
   const lines = await Promise.all(files.map((f) => describe(f, modelPath)));

@@ -102,6 +102,7 @@ export class Jobs {
     return mine;
   }
 
+  /** For the replay check, before any run has resolved the request's configuration. */
   private async fingerprint(req: SubmitRequest): Promise<string> {
     const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
     return sourceFingerprint(req.modelPath, config.calibration ?? undefined);
@@ -148,7 +149,7 @@ export class Jobs {
     let sources: string | undefined;
     try {
       const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
-      sources = await this.fingerprint(req);
+      sources = await sourceFingerprint(req.modelPath, config.calibration ?? undefined);
       const previous = await this.store.jobState(id);
       const committed = await this.store.commits(id);
       if (committed.size > 0 && previous?.sources !== sources) {

@@ -224,18 +224,16 @@ export class Coordinator {
     session.lease = await this.store.registerWorker(hello.workerId, { ...hello, peer, coordinator: this.id, since: new Date().toISOString() }, this.leaseTtl, () => {
       this.scheduler.removeWorker(session, 'membership lease lost');
     });
-    if (ended() || !this.accepting()) {
-      // The stream closed (or we began stopping) while the worker was being registered.
-      await session.lease.revoke();
+    // The stream may close (or we may begin stopping) during either await: then back out.
+    const abandoned = async () => {
+      if (!ended() && this.accepting()) return false;
+      await session.lease?.revoke();
       session.close();
-      return undefined;
-    }
+      return true;
+    };
+    if (await abandoned()) return undefined;
     await session.send([{ kind: 'welcome', welcome: { protocolVersion: PROTOCOL_VERSION, coordinatorId: this.id, maxInFlight: session.capacity, heartbeatMs: this.heartbeatMs, leaseTtlMs: this.leaseTtl * 1000 } }]);
-    if (ended() || !this.accepting()) {
-      await session.lease.revoke();
-      session.close();
-      return undefined;
-    }
+    if (await abandoned()) return undefined;
     this.scheduler.addWorker(session);
     return session;
   }
@@ -293,9 +291,10 @@ export class Coordinator {
       });
       call.on('cancelled', detach);
     } catch (err) {
-      if (isLeadershipLost(err)) void this.stop('lost leadership');
-      if (err instanceof CoordinatorStoppingError || isLeadershipLost(err)) call.emit('error', { code: grpc.status.UNAVAILABLE, details: (err as Error).message });
-      else call.emit('error', { code: grpc.status.INTERNAL, details: (err as Error).message });
+      const deposed = isLeadershipLost(err);
+      if (deposed) void this.stop('lost leadership');
+      const code = deposed || err instanceof CoordinatorStoppingError ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
+      call.emit('error', { code, details: (err as Error).message });
     }
   }
 

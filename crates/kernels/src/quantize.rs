@@ -147,12 +147,11 @@ pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts
         for i in 0..n {
             let row = r0 + i;
             let x = src.segment_f32(row * cols, (row + 1) * cols, &mut scratch);
-            let out = RowOut {
-                codes: &mut codes[i * row_codes..(i + 1) * row_codes],
-                scales: &mut scales[i * row_scales..(i + 1) * row_scales],
-                zeros: &mut zeros[i * row_zeros..(i + 1) * row_zeros],
-            };
-            quantize_row(scheme, isa, x, out, tensor_scale, &mut acc).map_err(|off| row * cols + off)?;
+            let (c, s, z) = (i * row_codes..(i + 1) * row_codes, i * row_scales..(i + 1) * row_scales, i * row_zeros..(i + 1) * row_zeros);
+            let out = RowOut { codes: &mut codes[c.clone()], scales: &mut scales[s.clone()], zeros: &mut zeros[z.clone()] };
+            let mut sums = QualityAcc::default();
+            quantize_row(scheme, isa, x, out, tensor_scale, &mut sums).map_err(|off| row * cols + off)?;
+            acc.merge(&trusted_row_quality(scheme, x, &codes[c], &scales[s], &zeros[z], tensor_scale, sums));
         }
         Ok::<_, usize>(acc)
     })?;
@@ -162,6 +161,28 @@ pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts
         acc.merge(&r.map_err(|i| non_finite(&src, cols, i))?);
     }
     Ok(Quantized { layout, codes, scales, zeros, quality: acc.finish(), sums: acc })
+}
+
+/// Below this mean square (of the values, or of the errors), quality sums kept in f32 (SIMD lanes,
+/// and the NF4/FP8 block sums of the scalar references) cannot be trusted: products of values
+/// under ~1e-19 underflow f32 (to subnormals, then zero), and beyond ~1e18 they overflow. Such
+/// rows are rare (an all-but-zero tensor, a row reconstructed almost exactly, absurd magnitudes).
+const F32_SUMS_MIN_MEAN_SQUARE: f64 = 1e-30;
+
+/// A row's quality as the kernel summed it, or, when those sums cannot be trusted (see
+/// [`F32_SUMS_MIN_MEAN_SQUARE`]), measured again in f64 from the decoded row, so the figures are
+/// right, and equal across ISAs, on every input.
+fn trusted_row_quality(scheme: &Scheme, x: &[f32], codes: &[u8], scales: &[f32], zeros: &[u8], tensor_scale: f32, sums: QualityAcc) -> QualityAcc {
+    let floor = sums.n as f64 * F32_SUMS_MIN_MEAN_SQUARE;
+    let overflowed = !(sums.sum_xx + sums.sum_yy + sums.sum_ee).is_finite();
+    if sums.n == 0 || (sums.sum_xx >= floor && sums.sum_ee >= floor && !overflowed) {
+        return sums;
+    }
+    let mut y = vec![0f32; x.len()];
+    dequantize_row(scheme, codes, scales, zeros, tensor_scale, &mut y);
+    let mut exact = QualityAcc::default();
+    x.iter().zip(&y).for_each(|(a, b)| exact.add(*a, *b));
+    exact
 }
 
 /// Reconstruct f32 values from quantized buffers (any ISA produced them: the layout is the same).
@@ -186,7 +207,7 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
 }
 
 /// One row's values from its codes, scales and zero-points (`tensor_scale`: FP8 per-tensor's).
-pub(crate) fn dequantize_row(scheme: &Scheme, c: &[u8], s: &[f32], z: &[u8], tensor_scale: f32, o: &mut [f32]) {
+fn dequantize_row(scheme: &Scheme, c: &[u8], s: &[f32], z: &[u8], tensor_scale: f32, o: &mut [f32]) {
     match scheme {
         Scheme::Rtn(spec) => rtn::dequantize_row(spec, c, s, z, o),
         Scheme::Int8PerChannel => int8_channel::dequantize_row(c, s[0], o),

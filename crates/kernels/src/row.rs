@@ -13,45 +13,9 @@ pub(crate) struct RowOut<'a> {
     pub zeros: &'a mut [u8],
 }
 
-/// Below this mean square (of the values, or of the errors), quality sums kept in f32 (SIMD lanes,
-/// and the NF4/FP8 block sums of the scalar references) cannot be trusted: products of values
-/// under ~1e-19 underflow f32 (to subnormals, then zero). Such rows are rare (an all-but-zero
-/// tensor, a row reconstructed almost exactly) and cheap to redo.
-const F32_SUMS_MIN_MEAN_SQUARE: f64 = 1e-30;
-
 /// Quantize row `x`. `tensor_scale` is the per-tensor scale of FP8 per-tensor (unused otherwise).
 /// Errors carry the offset of the first non-finite element within the row.
-///
-/// The row's quality sums are recomputed in f64 from the decoded row when they are too small for
-/// f32 (see [`F32_SUMS_MIN_MEAN_SQUARE`]), on every ISA, so the figures are right, and equal
-/// across ISAs, on every input and not only on inputs of ordinary magnitude.
 pub(crate) fn quantize_row(
-    scheme: &Scheme,
-    isa: Isa,
-    x: &[f32],
-    out: RowOut<'_>,
-    tensor_scale: f32,
-    acc: &mut QualityAcc,
-) -> Result<(), usize> {
-    let RowOut { codes, scales, zeros } = out;
-    let mut row = QualityAcc::default();
-    quantize_row_on(scheme, isa, x, RowOut { codes: &mut *codes, scales: &mut *scales, zeros: &mut *zeros }, tensor_scale, &mut row)?;
-    let floor = row.n as f64 * F32_SUMS_MIN_MEAN_SQUARE;
-    // Tiny values, or a reconstruction so close that the squared errors underflow (Σe² = 0 in
-    // f32 would report an infinite SQNR for what is only a very small error).
-    // Or values so large (beyond ~1e18) that the f32 sums overflowed: f64 holds them.
-    let overflowed = !(row.sum_xx + row.sum_yy + row.sum_ee).is_finite();
-    if row.n > 0 && (row.sum_xx < floor || row.sum_ee < floor || overflowed) {
-        let mut y = vec![0f32; x.len()];
-        crate::quantize::dequantize_row(scheme, codes, scales, zeros, tensor_scale, &mut y);
-        row = QualityAcc::default();
-        x.iter().zip(&y).for_each(|(a, b)| row.add(*a, *b));
-    }
-    acc.merge(&row);
-    Ok(())
-}
-
-fn quantize_row_on(
     scheme: &Scheme,
     isa: Isa,
     x: &[f32],
