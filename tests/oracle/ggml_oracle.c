@@ -219,7 +219,8 @@ static void usage(FILE *f) {
             "       chunk ggml_quantize_chunk(type, src, dst, 0, rows, cols, imatrix or NULL)\n"
             "files are raw little-endian: f32 tensors row-major, an imatrix is <cols> f32 values\n"
             "bench: single thread, deterministic N(0,1) tensor (imatrix: exp(N(0,1)), positive);\n"
-            "       one untimed warm-up, then --reps timed runs (default 5); MB = 10^6 bytes of f32 input\n",
+            "       one untimed warm-up, then --reps timed runs (default 5); MB = 10^6 bytes of f32 input;\n"
+            "       MB/s from the median wall time, cpu_MB/s from the median thread CPU time\n",
             oracle_type_names());
 }
 
@@ -330,15 +331,20 @@ static void fill_gaussian(float *x, int64_t n) {
     }
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+static double now_s(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double median(double *t, int64_t n) {
+    qsort(t, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 static int cmd_bench(int argc, char **argv) {
@@ -360,7 +366,8 @@ static int cmd_bench(int argc, char **argv) {
     float *imat = use_imatrix ? malloc((size_t)cols * sizeof(float)) : NULL;
     void *dst = malloc((size_t)(rows * row_size));
     double *t = malloc((size_t)reps * sizeof(double));
-    if (!src || !dst || !t || (use_imatrix && !imat)) return die("out of memory", NULL);
+    double *cpu = malloc((size_t)reps * sizeof(double));
+    if (!src || !dst || !t || !cpu || (use_imatrix && !imat)) return die("out of memory", NULL);
     rng_state = (uint64_t)seed;
     fill_gaussian(src, rows * cols);
     if (imat) {
@@ -370,20 +377,22 @@ static int cmd_bench(int argc, char **argv) {
     int64_t n = oracle_quantize_mode(type, mode, src, rows, cols, imat, dst);  // warm-up
     if (n < 0) return die("quantize failed", oracle_last_error());
     for (int64_t r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double c0 = now_s(CLOCK_THREAD_CPUTIME_ID), t0 = now_s(CLOCK_MONOTONIC);
         oracle_quantize_mode(type, mode, src, rows, cols, imat, dst);
-        t[r] = now_s() - t0;
+        t[r] = now_s(CLOCK_MONOTONIC) - t0;
+        cpu[r] = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
     // A checksum of the output, so the work cannot be optimised away and runs can be compared.
     uint64_t h = 1469598103934665603ull;
     for (int64_t i = 0; i < n; i++) h = (h ^ ((const uint8_t *)dst)[i]) * 1099511628211ull;
-    qsort(t, (size_t)reps, sizeof(double), cmp_double);
     const double mb = (double)(rows * cols) * sizeof(float) / 1e6;
-    const double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-    printf("type=%s mode=%s imatrix=%d rows=%lld cols=%lld reps=%lld median_s=%.4f MB/s=%.1f min_MB/s=%.1f max_MB/s=%.1f out_bytes=%lld fnv1a=%016llx\n",
-           type, mode, use_imatrix, (long long)rows, (long long)cols, (long long)reps, med, mb / med,
+    const double med = median(t, reps), med_cpu = median(cpu, reps);
+    // MB/s from the median wall time; cpu_MB/s from the median thread CPU time (steadier when the
+    // machine is shared); min/max from the slowest/fastest wall time.
+    printf("type=%s mode=%s imatrix=%d rows=%lld cols=%lld reps=%lld median_s=%.4f MB/s=%.1f cpu_MB/s=%.1f min_MB/s=%.1f max_MB/s=%.1f out_bytes=%lld fnv1a=%016llx\n",
+           type, mode, use_imatrix, (long long)rows, (long long)cols, (long long)reps, med, mb / med, mb / med_cpu,
            mb / t[reps - 1], mb / t[0], (long long)n, (unsigned long long)h);
-    free(src); free(imat); free(dst); free(t);
+    free(src); free(imat); free(dst); free(t); free(cpu);
     return 0;
 }
 

@@ -5,6 +5,7 @@ gguf-py (llama.cpp's own numpy port) where gguf-py implements a type.
 Skipped (with what to run) when scripts/setup-ggml.sh has not built the library."""
 import pathlib
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -172,3 +173,25 @@ def test_bad_input_is_an_error_not_an_abort():
     with pytest.raises(go.OracleError, match="mode"):
         go.quantize("q4_K", x, mode="fast")
     assert go.quantize("Q4_K", x) == go.quantize("q4_k", x) == go.quantize("q4_K", x)
+
+
+CLIS = [go.lib_path().parent / name for name in ("ggml_oracle", "ggml_oracle_O3")]
+
+
+@needs_lib
+@pytest.mark.skipif(not all(p.is_file() for p in CLIS), reason="the ggml_oracle CLIs are not beside the library")
+@pytest.mark.parametrize("qtype", LEGACY + KQUANTS)
+def test_cli_and_its_O3_build_give_the_library_bytes(tmp_path, qtype):
+    """The CLI (same -O2 objects) and ggml_oracle_O3 (ggml-quants.c at -O3, vectorised loops) write
+    the library's bytes: -ffp-contract=off keeps the optimisation level from changing results."""
+    x, w = awkward(4, 1024, 9), positive_imatrix(1024, 10)
+    (tmp_path / "x.f32").write_bytes(x.astype("<f4").tobytes())
+    (tmp_path / "w.f32").write_bytes(w.astype("<f4").tobytes())
+    for cli in CLIS:
+        for mode, extra, want in [("ref", [], go.quantize(qtype, x)), ("api", [str(tmp_path / "w.f32")], go.quantize(qtype, x, imatrix=w))]:
+            out = tmp_path / f"{cli.name}-{mode}.bin"
+            subprocess.run([str(cli), "quantize", qtype, mode, str(tmp_path / "x.f32"), "4", "1024", *extra, str(out)], check=True)
+            assert out.read_bytes() == want, (cli.name, mode)
+        deq = tmp_path / f"{cli.name}.f32"  # of the api (imatrix) blocks written last
+        subprocess.run([str(cli), "dequantize", qtype, str(out), str(x.size), str(deq)], check=True)
+        assert deq.read_bytes() == go.dequantize(qtype, want, x.size).tobytes()
