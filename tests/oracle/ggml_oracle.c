@@ -4,7 +4,8 @@
 // This file is ArrowQuant's; ggml itself is not in the repository. scripts/setup-ggml.sh fetches the
 // pinned llama-cpp-python sdist (which vendors llama.cpp), builds ggml's `ggml-base` target (the
 // portable reference code: no ggml-cpu backend, no SIMD, no -march, -ffp-contract=off) and links it
-// with this file into .cache/ggml/<version>/out/{libggml_oracle.so,ggml_oracle}.
+// with this file into .cache/ggml/<version>/out/{libggml_oracle.so,ggml_oracle}, plus ggml_oracle_O3
+// (ggml-quants.c at -O3 as llama.cpp's Release build ships it: same bytes, the speed baseline).
 //
 // Modes of quantization (what each calls in ggml-quants.c):
 //   "ref"   quantize_row_<t>_ref(row, ...) row by row: the no-importance reference. No imatrix.
