@@ -79,7 +79,7 @@ fn main() {
         Scheme::Q8_0,
         Scheme::Q4_0,
         Scheme::Nf4,
-        Scheme::Fp8 { kind: Fp8Kind::E4M3, per_channel: true },
+        Scheme::Fp8(Fp8Spec { kind: Fp8Kind::E4M3, per_channel: true }),
     ]);
     for scheme in &schemes {
         let run = |isa: Isa, threads: usize| {

@@ -16,6 +16,8 @@ export type {
   ChunkRowJs,
   CpuFeatures,
   FallbackStepJs,
+  FormatDescriptionJs,
+  FormatFamilyJs,
   FormatSpec,
   IndexRowJs,
   KernelOptions,
@@ -55,6 +57,16 @@ export type Dtype = 'F32' | 'F16' | 'BF16';
 
 export function cpuFeatures(): Addon.CpuFeatures {
   return addon.cpuFeatures();
+}
+
+/** The kernels' format registry (see common/formats.ts, which is what callers use). */
+export function formatRegistry(): Addon.FormatFamilyJs[] {
+  return addon.formatRegistry();
+}
+
+/** The concrete format a spec names; throws the kernels' error for an unknown or bad one. */
+export function describeFormat(spec: Addon.FormatSpec): Addon.FormatDescriptionJs {
+  return addon.describeFormat(spec);
 }
 
 /**

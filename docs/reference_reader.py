@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Reference reader for ArrowQuant files (format versions 1 and 2), written from docs/FORMAT.md alone.
 
-Needs only pyarrow and numpy. Every scheme is decoded with vectorized float32 arithmetic in the
+Needs only pyarrow and numpy, and `formats.json` beside this file (the format registry, generated
+from the kernels: which families exist, the regular expression that parses each family's canonical
+names, block sizes and row-length rules). Each family's decoder is a function below. Every scheme is decoded with vectorized float32 arithmetic in the
 same order as the Rust dequantizer, so the values are bit-identical to what ArrowQuant's own
 readers return.
 
@@ -25,6 +27,7 @@ import json
 import math
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -101,11 +104,27 @@ KEPT_DTYPES = {
     "BOOL": (1, "?"), "F8_E4M3": (1, "u1"), "F8_E5M2": (1, "u1"),
 }
 
-_RTN = re.compile(r"^rtn_int(2|4|8)_g(32|64|128|256)_(sym|asym)$")
-_HQQ = re.compile(r"^hqq_int(2|4|8)_g(32|64|128|256)$")
-_R2Q = re.compile(r"^r2q_g(32|64|128|256)$")
-_FIXED_SCHEMES = ("int8_channel", "nf4", "fp8_e4m3", "fp8_e4m3_channel", "fp8_e5m2", "fp8_e5m2_channel", "q8_0", "q4_0")
-KNOWN_SCHEMES = "rtn_int{2,4,8}_g{32,64,128,256}_{asym,sym}, hqq_int{2,4,8}_g{32,64,128,256}, r2q_g{32,64,128,256}, " + ", ".join(_FIXED_SCHEMES) + ", keep_<DTYPE>"
+# The format registry (docs/formats.json): family name -> its entry, and the compiled name regexes.
+REGISTRY_PATH = Path(__file__).with_name("formats.json")
+FAMILIES = {f["family"]: f for f in json.loads(REGISTRY_PATH.read_text(encoding="utf-8"))["families"]}
+_NAME_RES = [(re.compile(f["name_regex"]), f) for f in FAMILIES.values()]
+KNOWN_SCHEMES = ", ".join(f["name_pattern"] for f in FAMILIES.values()) + ", keep_<DTYPE>"
+
+
+def parse_scheme(scheme: str):
+    """(family entry, parameters) of a canonical scheme name, or None. Parameters: the regex's
+    named groups, `bits` and `group` as int, `symmetric` as bool, where the family has them."""
+    for regex, family in _NAME_RES:
+        m = regex.match(scheme)
+        if m:
+            params = dict(m.groupdict())
+            for k in ("bits", "group"):
+                if k in params:
+                    params[k] = int(params[k])
+            if "symmetric" in params:
+                params["symmetric"] = params["symmetric"] == "sym"
+            return family, params
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,87 +300,135 @@ def decode_chunk(scheme: str, rows: int, cols: int, codes: bytes, scales: bytes,
 
 
 def _decode_chunk(scheme, rows, cols, codes, scales, zeros, ctx):
+    parsed = parse_scheme(scheme)
+    if parsed is None:
+        raise UnknownSchemeError(f"{ctx}: unknown scheme {scheme!r} (known: {KNOWN_SCHEMES})")
+    family, params = parsed
+    decoder = DECODERS.get(family["family"])
+    if decoder is None:
+        raise UnknownSchemeError(f"{ctx}: this reader has no decoder for the {family['family']} family ({scheme!r})")
+    if cols % family["row_multiple"]:
+        raise CorruptFileError(f"{ctx}: {scheme} needs a row length divisible by {family['row_multiple']}, got {cols}")
     raw = np.frombuffer(codes, dtype=np.uint8)
-    m = _RTN.match(scheme)
-    if m:
-        bits, group, sym = int(m.group(1)), int(m.group(2)), m.group(3) == "sym"
-        groups = -(-cols // group)
-        gbytes = group * bits // 8
-        tbytes = -(-(cols % group) * bits // 8)
-        _check("codes", len(codes), rows * ((cols // group) * gbytes + tbytes), ctx)
-        _check("scales", len(scales), rows * groups * 4, ctx)
-        _check("zeros", len(zeros), 0 if sym else rows * groups, ctx)
-        q = _unpack_grouped(raw, rows, cols, group, lambda b: _unpack_lsb(b, bits), gbytes, tbytes)
-        s = _f32(scales).reshape(rows, groups)
-        if sym:
-            z = np.float32(1 << (bits - 1))
-        else:
-            z = _expand(np.frombuffer(zeros, dtype=np.uint8).reshape(rows, groups).astype(np.float32), cols, group)
-        return (q.astype(np.float32) - z) * _expand(s, cols, group)
-    m = _HQQ.match(scheme) or _R2Q.match(scheme)
-    if m:
-        # Two f32 per group: (scale, zero) for HQQ, (alpha1, alpha2) for R2Q; codes packed as RTN.
-        bits, group = (int(m.group(1)), int(m.group(2))) if scheme.startswith("hqq") else (2, int(m.group(1)))
-        groups = -(-cols // group)
-        gbytes = group * bits // 8
-        tbytes = -(-(cols % group) * bits // 8)
-        _check("codes", len(codes), rows * ((cols // group) * gbytes + tbytes), ctx)
-        _check("scales", len(scales), rows * groups * 8, ctx)
-        _check("zeros", len(zeros), 0, ctx)
-        q = _unpack_grouped(raw, rows, cols, group, lambda b: _unpack_lsb(b, bits), gbytes, tbytes)
-        p = _f32(scales).reshape(rows, groups, 2)
-        a, b = _expand(p[:, :, 0], cols, group), _expand(p[:, :, 1], cols, group)
-        if scheme.startswith("hqq"):
-            return (q.astype(np.float32) - b) * a  # (q - zero) * scale
-        return np.where(q & 2, a, -a) + np.where(q & 1, b, -b)  # ±alpha1 ± alpha2
-    if scheme == "int8_channel":
-        _check("codes", len(codes), rows * cols, ctx)
+    return decoder(family, params, rows, cols, raw, codes, scales, zeros, ctx)
+
+
+def _grouped_codes(raw, rows, cols, group, bits, codes, ctx):
+    """Codes packed LSB-first per group (RTN, HQQ, R2Q): the (rows, cols) code array."""
+    gbytes = group * bits // 8
+    tbytes = -(-(cols % group) * bits // 8)
+    _check("codes", len(codes), rows * ((cols // group) * gbytes + tbytes), ctx)
+    return _unpack_grouped(raw, rows, cols, group, lambda b: _unpack_lsb(b, bits), gbytes, tbytes)
+
+
+def _decode_rtn(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    bits, group, sym = p["bits"], p["group"], p["symmetric"]
+    groups = -(-cols // group)
+    q = _grouped_codes(raw, rows, cols, group, bits, codes, ctx)
+    _check("scales", len(scales), rows * groups * 4, ctx)
+    _check("zeros", len(zeros), 0 if sym else rows * groups, ctx)
+    s = _f32(scales).reshape(rows, groups)
+    if sym:
+        z = np.float32(1 << (bits - 1))
+    else:
+        z = _expand(np.frombuffer(zeros, dtype=np.uint8).reshape(rows, groups).astype(np.float32), cols, group)
+    return (q.astype(np.float32) - z) * _expand(s, cols, group)
+
+
+def _two_params(p, rows, cols, raw, codes, scales, zeros, ctx, bits):
+    """Codes packed as RTN and two f32 per group: (scale, zero) for HQQ, (alpha1, alpha2) for R2Q."""
+    group = p["group"]
+    groups = -(-cols // group)
+    q = _grouped_codes(raw, rows, cols, group, bits, codes, ctx)
+    _check("scales", len(scales), rows * groups * 8, ctx)
+    _check("zeros", len(zeros), 0, ctx)
+    ps = _f32(scales).reshape(rows, groups, 2)
+    return q, _expand(ps[:, :, 0], cols, group), _expand(ps[:, :, 1], cols, group)
+
+
+def _decode_hqq(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    q, scale, zero = _two_params(p, rows, cols, raw, codes, scales, zeros, ctx, p["bits"])
+    return (q.astype(np.float32) - zero) * scale
+
+
+def _decode_r2q(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    q, a1, a2 = _two_params(p, rows, cols, raw, codes, scales, zeros, ctx, 2)
+    return np.where(q & 2, a1, -a1) + np.where(q & 1, a2, -a2)  # ±alpha1 ± alpha2
+
+
+def _decode_int8_channel(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    _check("codes", len(codes), rows * cols, ctx)
+    _check("scales", len(scales), rows * 4, ctx)
+    _check("zeros", len(zeros), 0, ctx)
+    return raw.view(np.int8).reshape(rows, cols).astype(np.float32) * _f32(scales).reshape(rows, 1)
+
+
+def _decode_nf4(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    block = family["blocking"]["elements"]
+    blocks = -(-cols // block)
+    tbytes = -(-(cols % block) // 2)
+    _check("codes", len(codes), rows * ((cols // block) * (block // 2) + tbytes), ctx)
+    _check("scales", len(scales), rows * blocks * 4, ctx)
+    _check("zeros", len(zeros), 0, ctx)
+
+    def unpack_hi_first(b):
+        return np.stack([b >> 4, b & 0x0F], axis=-1).reshape(*b.shape[:-1], b.shape[-1] * 2)
+
+    q = _unpack_grouped(raw, rows, cols, block, unpack_hi_first, block // 2, tbytes)
+    return NF4_CODE_BOOK[q] * _expand(_f32(scales).reshape(rows, blocks), cols, block)
+
+
+def _decode_fp8(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    _check("codes", len(codes), rows * cols, ctx)
+    _check("zeros", len(zeros), 0, ctx)
+    if family["blocking"]["kind"] == "per_row":
         _check("scales", len(scales), rows * 4, ctx)
-        _check("zeros", len(zeros), 0, ctx)
-        return raw.view(np.int8).reshape(rows, cols).astype(np.float32) * _f32(scales).reshape(rows, 1)
-    if scheme == "nf4":
-        blocks = -(-cols // 64)
-        tbytes = -(-(cols % 64) // 2)
-        _check("codes", len(codes), rows * ((cols // 64) * 32 + tbytes), ctx)
-        _check("scales", len(scales), rows * blocks * 4, ctx)
-        _check("zeros", len(zeros), 0, ctx)
+        scale = _f32(scales).reshape(rows, 1)
+    else:
+        _check("scales", len(scales), 4, ctx)  # one scale for the whole chunk
+        scale = _f32(scales)[0]
+    return FP8_TABLES[p["kind"]][raw].reshape(rows, cols) * scale
 
-        def unpack_hi_first(b):
-            return np.stack([b >> 4, b & 0x0F], axis=-1).reshape(*b.shape[:-1], b.shape[-1] * 2)
 
-        q = _unpack_grouped(raw, rows, cols, 64, unpack_hi_first, 32, tbytes)
-        return NF4_CODE_BOOK[q] * _expand(_f32(scales).reshape(rows, blocks), cols, 64)
-    if scheme.startswith("fp8_e4m3") or scheme.startswith("fp8_e5m2"):
-        kind, rest = scheme[4:8], scheme[8:]
-        if rest not in ("", "_channel"):
-            raise UnknownSchemeError(f"{ctx}: unknown scheme {scheme!r} (known: {KNOWN_SCHEMES})")
-        _check("codes", len(codes), rows * cols, ctx)
-        _check("zeros", len(zeros), 0, ctx)
-        if rest == "_channel":
-            _check("scales", len(scales), rows * 4, ctx)
-            scale = _f32(scales).reshape(rows, 1)
-        else:
-            _check("scales", len(scales), 4, ctx)  # one scale for the whole chunk
-            scale = _f32(scales)[0]
-        return FP8_TABLES[kind][raw].reshape(rows, cols) * scale
-    if scheme in ("q8_0", "q4_0"):
-        if cols % 32:
-            raise CorruptFileError(f"{ctx}: {scheme} needs a row length divisible by 32, got {cols}")
-        bb = 34 if scheme == "q8_0" else 18
-        _check("codes", len(codes), rows * (cols // 32) * bb, ctx)
-        _check("scales", len(scales), 0, ctx)
-        _check("zeros", len(zeros), 0, ctx)
-        blk = raw.reshape(rows * cols // 32, bb)
-        d = np.ascontiguousarray(blk[:, :2]).view("<f2").astype(np.float32)  # (blocks, 1)
-        if scheme == "q8_0":
-            qs = np.ascontiguousarray(blk[:, 2:]).view(np.int8).astype(np.float32)
-            out = d * qs
-        else:
-            qs = blk[:, 2:]
-            q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32)  # elements 0..15, 16..31
-            out = d * (q - np.float32(8.0))
-        return out.reshape(rows, cols)
-    raise UnknownSchemeError(f"{ctx}: unknown scheme {scheme!r} (known: {KNOWN_SCHEMES})")
+def _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx):
+    """A GGUF block format's blocks as a (blocks, block bytes) array, sizes checked."""
+    elements, nbytes = family["blocking"]["elements"], family["blocking"]["bytes"]
+    _check("codes", len(codes), rows * (cols // elements) * nbytes, ctx)
+    _check("scales", len(scales), 0, ctx)
+    _check("zeros", len(zeros), 0, ctx)
+    return raw.reshape(rows * cols // elements, nbytes)
+
+
+def _f16_at(blk, offset):
+    """The little-endian f16 at byte `offset` of every block, as f32 (blocks, 1)."""
+    return np.ascontiguousarray(blk[:, offset:offset + 2]).view("<f2").astype(np.float32)
+
+
+def _decode_q8_0(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    qs = np.ascontiguousarray(blk[:, 2:]).view(np.int8).astype(np.float32)
+    return (_f16_at(blk, 0) * qs).reshape(rows, cols)
+
+
+def _decode_q4_0(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    qs = blk[:, 2:]
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32)  # elements 0..15, 16..31
+    return (_f16_at(blk, 0) * (q - np.float32(8.0))).reshape(rows, cols)
+
+
+# One decoder per family of formats.json; a family without one is refused by name.
+DECODERS = {
+    "rtn": _decode_rtn,
+    "hqq": _decode_hqq,
+    "r2q": _decode_r2q,
+    "int8_channel": _decode_int8_channel,
+    "nf4": _decode_nf4,
+    "fp8": _decode_fp8,
+    "fp8_channel": _decode_fp8,
+    "q8_0": _decode_q8_0,
+    "q4_0": _decode_q4_0,
+}
 
 
 def _decode_kept(dtype: str, data: bytes, ctx: str) -> np.ndarray:

@@ -5,20 +5,28 @@
  */
 import { z } from 'zod';
 
+import { FORMAT_FAMILIES, FORMAT_METHODS } from '../formats.js';
+
 export const BIT_WIDTHS = [2, 4, 8] as const;
 export const GROUP_SIZES = [32, 64, 128, 256] as const;
 export const MODALITIES = ['text', 'code', 'image', 'audio'] as const;
 export const DEPLOYMENT_PROFILES = ['edge', 'local', 'cloud'] as const;
 export const PRESERVE_DTYPES = ['source', 'float32', 'float16', 'bfloat16'] as const;
-/** Quantization methods, as the kernels name them (see the README's format table). */
-export const METHODS = ['rtn', 'rtn_sym', 'hqq', 'r2q', 'gptq', 'auto', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel'] as const;
+/** Methods that are algorithms over the formats rather than formats themselves. */
+export const ALGORITHM_METHODS = ['gptq', 'auto'] as const;
+/**
+ * Quantization methods: every format method of the kernels' registry (common/formats.ts;
+ * docs/FORMAT.md's formats table), then the algorithms.
+ */
+export const METHODS: readonly string[] = Object.freeze([...FORMAT_METHODS, ...ALGORITHM_METHODS]);
 
 export type BitWidth = (typeof BIT_WIDTHS)[number];
 export type GroupSize = (typeof GROUP_SIZES)[number];
 export type Modality = (typeof MODALITIES)[number];
 export type DeploymentProfile = (typeof DEPLOYMENT_PROFILES)[number];
 export type PreserveDtype = (typeof PRESERVE_DTYPES)[number];
-export type Method = (typeof METHODS)[number];
+/** A name from {@link METHODS} (checked when a config is resolved). */
+export type Method = string;
 
 /** "a, b or c" */
 const oneOf = (values: readonly unknown[]): string =>
@@ -151,7 +159,7 @@ export const ConfigSchema = z.strictObject({
     .describe('Deployment profile whose presets fill every profile-dependent key that is not set explicitly: edge (2-4 GB RAM), local (8+ GB), cloud (32+ GB).'),
   bit_width: bitWidth().describe('Target bit width of the rtn and rtn_sym methods. Lower compresses more and loses more accuracy; other methods have fixed widths.'),
   method: method().describe(
-    'Quantization method. rtn: uniform integer grid at bit_width, asymmetric (scale and zero point per group); rtn_sym: symmetric, no zero point; hqq: the rtn grid with scale and zero point optimised per group (half-quadratic, calibration-free); r2q: residual 2-bit, levels ±a1±a2 per group (GPTQ onto that grid where the layer has calibration); gptq: GPTQ onto the rtn grid with each layer\'s input Hessian from `calibration` (layers without one use rtn, with a warning); auto: the modality strategy table (text/code: r2q, image/audio: gptq where calibrated, else rtn; docs/CALIBRATION.md); nf4: 4-bit NormalFloat, blocks of 64; fp8_e4m3 / fp8_e5m2: 8-bit floats with a scale; q4_0 / q8_0: GGUF blocks of 32, byte-identical to llama.cpp; int8_channel: 8-bit codes, one scale per output channel.',
+    `Quantization method: a format, or an algorithm over the formats. Formats (docs/FORMAT.md): ${FORMAT_FAMILIES.map((f) => `${f.methods.join(' / ')}: ${f.summary}`).join('; ')}. r2q also runs GPTQ onto its grid where the layer has calibration. Algorithms: gptq: GPTQ onto the rtn grid with each layer's input Hessian from \`calibration\` (layers without one use rtn, with a warning); auto: the modality strategy table (text/code: r2q, image/audio: gptq where calibrated, else rtn; docs/CALIBRATION.md).`,
   ),
   group_size: groupSize().describe('Weights per group sharing one scale (rtn, rtn_sym). Smaller groups are more accurate and store more scales.'),
   modality: z

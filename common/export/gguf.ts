@@ -8,10 +8,11 @@
  * the data section; zero padding to `general.alignment` (32); the data, each tensor padded to
  * the alignment.
  *
- * What is written byte for byte: `q4_0`/`q8_0` tensors (ArrowQuant's blocks *are* GGUF's; the
- * rows of a tensor whose last axis is a multiple of 32 are ggml rows of whole blocks) and kept
+ * What is written byte for byte: tensors of every format whose registry entry names a GGUF type
+ * (common/formats.ts; `q4_0`, `q8_0`, ...: ArrowQuant's blocks *are* GGUF's, and the rows of a
+ * tensor whose last axis is a multiple of the block are ggml rows of whole blocks) and kept
  * F32/F16/BF16/F64/I8/I16/I32/I64 tensors. Anything else (other schemes, smoothed tensors whose
- * codes encode W·diag(s), q4_0 rows that are not ggml rows, unsigned and bool tensors) has no
+ * codes encode W·diag(s), block rows that are not ggml rows, unsigned and bool tensors) has no
  * GGUF form: the export refuses it and names the tensors, unless `reencode` says what to write
  * instead (`f16`, `f32`, or `q8_0` where the row allows it), and the result lists what was
  * re-encoded. Time-aware activation parameters have no GGUF form and are not carried.
@@ -21,6 +22,7 @@ import { basename } from 'node:path';
 import type { QuantizedFile, TensorInfo } from '../format/reader.js';
 import { f32ToF16Bits } from '../half.js';
 import { quantize } from '../native.js';
+import { FORMAT_FAMILIES, describeFormat } from '../formats.js';
 import { AtomicFile } from './atomic-file.js';
 import { ExportError } from './errors.js';
 import { floatValues, selectTensors } from './select.js';
@@ -29,12 +31,50 @@ export const GGUF_ALIGNMENT = 32;
 export const REENCODINGS = ['f16', 'f32', 'q8_0'] as const;
 export type Reencoding = (typeof REENCODINGS)[number];
 
-/** ggml_type values (ggml.h). */
-const GGML = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, I8: 24, I16: 25, I32: 26, I64: 27, F64: 28, BF16: 30 } as const;
-type GgmlName = keyof typeof GGML;
-const KEPT: Record<string, GgmlName> = { F32: 'F32', F16: 'F16', BF16: 'BF16', F64: 'F64', I8: 'I8', I16: 'I16', I32: 'I32', I64: 'I64' };
-/** llama_ftype for general.file_type, by the most common tensor type. */
-const FILE_TYPE: Partial<Record<GgmlName, number>> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 };
+/** A GGUF tensor type: ggml's name and `ggml_type` id, and the bytes of `elements` values. */
+interface GgufType {
+  name: string;
+  id: number;
+  /** Values per block (1 for plain dtypes) and bytes per block. */
+  blockElements: number;
+  blockBytes: number;
+  /** `llama_ftype` of a file mostly of this type (`general.file_type`). */
+  fileType?: number;
+}
+
+/** Plain dtypes (ggml.h's `ggml_type` values), keyed by safetensors dtype. */
+const PLAIN: Record<string, GgufType> = {
+  F32: { name: 'F32', id: 0, blockElements: 1, blockBytes: 4, fileType: 0 },
+  F16: { name: 'F16', id: 1, blockElements: 1, blockBytes: 2, fileType: 1 },
+  BF16: { name: 'BF16', id: 30, blockElements: 1, blockBytes: 2, fileType: 32 },
+  F64: { name: 'F64', id: 28, blockElements: 1, blockBytes: 8 },
+  I8: { name: 'I8', id: 24, blockElements: 1, blockBytes: 1 },
+  I16: { name: 'I16', id: 25, blockElements: 1, blockBytes: 2 },
+  I32: { name: 'I32', id: 26, blockElements: 1, blockBytes: 4 },
+  I64: { name: 'I64', id: 27, blockElements: 1, blockBytes: 8 },
+};
+
+const quantizedTypes = new Map<string, GgufType | undefined>();
+
+/** The GGUF type of an ArrowQuant scheme, from the format registry (undefined: none). One object per scheme. */
+function quantizedType(scheme: string): GgufType | undefined {
+  if (!quantizedTypes.has(scheme)) quantizedTypes.set(scheme, lookUp(scheme));
+  return quantizedTypes.get(scheme);
+}
+
+function lookUp(scheme: string): GgufType | undefined {
+  let gguf;
+  try {
+    gguf = describeFormat(scheme).gguf;
+  } catch {
+    return undefined;
+  }
+  const family = FORMAT_FAMILIES.find((f) => f.gguf?.typeId === gguf?.typeId);
+  if (gguf == null || family?.blockBytes == null) return undefined;
+  return { name: gguf.name, id: gguf.typeId, blockElements: family.groupSizes[0]!, blockBytes: family.blockBytes, fileType: gguf.fileType };
+}
+
+const sizeOf = (type: GgufType, elements: number): number => (elements / type.blockElements) * type.blockBytes;
 
 export interface GgufExportOptions {
   component?: string;
@@ -45,7 +85,7 @@ export interface GgufExportOptions {
 
 interface Planned {
   t: TensorInfo;
-  type: GgmlName;
+  type: GgufType;
   bytes: number;
   /** Why it is re-encoded (undefined: written byte for byte). */
   reencoded?: string;
@@ -63,36 +103,16 @@ export interface GgufExportResult {
 const lastDim = (t: TensorInfo) => (t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1]!);
 const qualified = (t: TensorInfo) => (t.component !== undefined ? `${t.component}/${t.name}` : t.name);
 
-function sizeOf(type: GgmlName, elements: number): number {
-  switch (type) {
-    case 'Q4_0':
-      return (elements / 32) * 18;
-    case 'Q8_0':
-      return (elements / 32) * 34;
-    case 'F64':
-    case 'I64':
-      return elements * 8;
-    case 'F32':
-    case 'I32':
-      return elements * 4;
-    case 'F16':
-    case 'BF16':
-    case 'I16':
-      return elements * 2;
-    case 'I8':
-      return elements;
-  }
-}
-
 /** Why `t` has no byte-for-byte GGUF form, or undefined when it has one. */
 function problem(t: TensorInfo, smoothed: boolean): string | undefined {
   if (t.method === 'keep') {
     const dtype = t.scheme.replace(/^keep_/, '');
-    return KEPT[dtype] ? undefined : `GGUF has no ${dtype} type`;
+    return PLAIN[dtype] ? undefined : `GGUF has no ${dtype} type`;
   }
-  if (t.scheme !== 'q4_0' && t.scheme !== 'q8_0') return `GGUF has no ${t.scheme} format`;
+  const type = quantizedType(t.scheme);
+  if (type === undefined) return `GGUF has no ${t.scheme} format`;
   if (smoothed) return 'its codes encode W·diag(s) (spatial smoothing), which GGUF cannot undo';
-  if (lastDim(t) % 32 !== 0) return `its last axis (${lastDim(t)}) is not a multiple of 32, so its blocks are not ggml rows`;
+  if (lastDim(t) % type.blockElements !== 0) return `its last axis (${lastDim(t)}) is not a multiple of ${type.blockElements}, so its blocks are not ggml rows`;
   return undefined;
 }
 
@@ -103,7 +123,7 @@ async function plan(f: QuantizedFile, tensors: TensorInfo[], reencode: Reencodin
     const smoothed = t.method !== 'keep' && (await f.channelScales(t)) !== undefined;
     const why = problem(t, smoothed);
     if (why === undefined) {
-      const type: GgmlName = t.method === 'keep' ? KEPT[t.scheme.replace(/^keep_/, '')]! : t.scheme === 'q4_0' ? 'Q4_0' : 'Q8_0';
+      const type = t.method === 'keep' ? PLAIN[t.scheme.replace(/^keep_/, '')]! : quantizedType(t.scheme)!;
       out.push({ t, type, bytes: sizeOf(type, t.elements) });
       continue;
     }
@@ -112,13 +132,14 @@ async function plan(f: QuantizedFile, tensors: TensorInfo[], reencode: Reencodin
       refused.push(`${qualified(t)} (${t.scheme}): ${why}`);
       continue;
     }
-    const type: GgmlName = reencode === 'q8_0' && lastDim(t) % 32 === 0 ? 'Q8_0' : reencode === 'f32' ? 'F32' : 'F16';
+    const q8 = quantizedType('q8_0')!;
+    const type = reencode === 'q8_0' && lastDim(t) % q8.blockElements === 0 ? q8 : reencode === 'f32' ? PLAIN.F32! : PLAIN.F16!;
     out.push({ t, type, bytes: sizeOf(type, t.elements), reencoded: why });
   }
   if (refused.length > 0) {
     const shown = refused.slice(0, 8).join('\n  ');
     const more = refused.length > 8 ? `\n  … and ${refused.length - 8} more` : '';
-    const hint = reencode === undefined ? `\nRe-encode them with --reencode f16|f32|q8_0 (dequantized, then written in that type), or quantize with --method q4_0/q8_0.` : '';
+    const hint = reencode === undefined ? `\nRe-encode them with --reencode f16|f32|q8_0 (dequantized, then written in that type), or quantize with a format that has a GGUF type (${FORMAT_FAMILIES.filter((f) => f.gguf).flatMap((f) => f.methods).join(', ')}).` : '';
     throw new ExportError(`${refused.length} tensor(s) have no GGUF form:\n  ${shown}${more}${hint}`, refused);
   }
   return out;
@@ -164,8 +185,8 @@ async function tensorBytes(f: QuantizedFile, p: Planned): Promise<Uint8Array> {
     return Buffer.concat(rows.map((r) => r.codes));
   }
   const values = await floatValues(f, p.t);
-  if (p.type === 'F32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  if (p.type === 'F16') {
+  if (p.type === PLAIN.F32) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (p.type === PLAIN.F16) {
     const out = Buffer.alloc(values.length * 2);
     for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToF16Bits(values[i]!), 2 * i);
     return out;
@@ -178,15 +199,15 @@ async function tensorBytes(f: QuantizedFile, p: Planned): Promise<Uint8Array> {
 export async function exportGguf(f: QuantizedFile, outPath: string, opts: GgufExportOptions = {}): Promise<GgufExportResult> {
   const tensors = selectTensors(f, opts.component);
   const planned = await plan(f, tensors, opts.reencode);
-  const counts = new Map<GgmlName, number>();
+  const counts = new Map<GgufType, number>();
   for (const p of planned) if (p.t.method !== 'keep') counts.set(p.type, (counts.get(p.type) ?? 0) + 1);
-  const common = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';
+  const common = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? PLAIN.F32!;
 
   const meta: [string, number, string | number][] = [
     ['general.architecture', VALUE.STRING, opts.arch ?? 'arrowquant'],
     ['general.name', VALUE.STRING, `${basename(f.path).replace(/\.parquet$/, '')}${opts.component ? `/${opts.component}` : ''}`],
     ['general.quantization_version', VALUE.UINT32, 2],
-    ['general.file_type', VALUE.UINT32, FILE_TYPE[common] ?? 0],
+    ['general.file_type', VALUE.UINT32, common.fileType ?? 0],
     ['general.alignment', VALUE.UINT32, GGUF_ALIGNMENT],
     ['arrowquant.format_version', VALUE.STRING, f.metadata['arrowquant.format_version'] ?? ''],
     ['arrowquant.modality', VALUE.STRING, f.metadata['arrowquant.modality'] ?? ''],
@@ -210,7 +231,7 @@ export async function exportGguf(f: QuantizedFile, outPath: string, opts: GgufEx
     const dims = p.t.shape.length === 0 ? [1] : [...p.t.shape].reverse();
     h.u32(dims.length);
     for (const d of dims) h.u64(d);
-    h.u32(GGML[p.type]);
+    h.u32(p.type.id);
     h.u64(offset);
     offset += p.bytes + pad(p.bytes);
   }
@@ -221,7 +242,7 @@ export async function exportGguf(f: QuantizedFile, outPath: string, opts: GgufEx
     await out.write(h.done());
     for (const p of planned) {
       const data = await tensorBytes(f, p);
-      if (data.length !== p.bytes) throw new ExportError(`internal: tensor "${p.t.name}" has ${data.length} bytes, ${p.type} × ${p.t.elements} needs ${p.bytes}`);
+      if (data.length !== p.bytes) throw new ExportError(`internal: tensor "${p.t.name}" has ${data.length} bytes, ${p.type.name} × ${p.t.elements} needs ${p.bytes}`);
       await out.write(data);
       await out.write(new Uint8Array(pad(p.bytes)));
     }
@@ -236,7 +257,7 @@ export async function exportGguf(f: QuantizedFile, outPath: string, opts: GgufEx
     path: outPath,
     bytes: out.bytes,
     tensors: planned.length,
-    reencoded: planned.filter((p) => p.reencoded !== undefined).map((p) => ({ tensor: qualified(p.t), from: p.t.scheme, to: p.type, why: p.reencoded! })),
+    reencoded: planned.filter((p) => p.reencoded !== undefined).map((p) => ({ tensor: qualified(p.t), from: p.t.scheme, to: p.type.name, why: p.reencoded! })),
     droppedTimeGroups: dropped,
   };
 }

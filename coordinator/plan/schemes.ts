@@ -1,11 +1,12 @@
 /**
- * From (method, bits, group size) to the kernels' format, and the fallback ladder: when a
- * tensor's cosine similarity is below `min_accuracy`, the next rung is tried (INT2 → INT4 →
- * INT8, never below the requested bits), and as the last resort the tensor is kept in its source
- * dtype, which is exact.
+ * From (method, bits, group size) to the kernels' format, and the quality gate's fallback
+ * ladder, both read from the format registry (common/formats.ts): when a tensor's accuracy is
+ * below `min_accuracy`, the next rung the format declares is tried (more bits, never fewer), and
+ * as the last resort the tensor is kept in its source dtype, which is exact.
  */
 import type { BitWidth, Method } from '../../common/config/index.js';
 import type { FormatSpec } from '../../common/native.js';
+import { describeFormat, familyOfMethod, type FormatDescription } from '../../common/formats.js';
 
 /** The methods a tensor is quantized with once `auto` has been resolved (plan/strategy.ts). */
 export type ConcreteMethod = Exclude<Method, 'auto'>;
@@ -14,8 +15,9 @@ export interface SchemeChoice {
   /** What produced the codes (the file's `method` column): `gptq` for every Hessian-guided rung. */
   method: ConcreteMethod;
   bits: number;
-  /** 0 for formats without groups (blocks of fixed size or per channel). */
+  /** 0 for formats without groups (per channel, per tensor). */
   groupSize: number;
+  /** The format for the kernels: its canonical name. */
   format: FormatSpec;
   /** Canonical name, as the kernels and the file spell it. */
   scheme: string;
@@ -24,90 +26,50 @@ export interface SchemeChoice {
 }
 
 /**
- * The scheme of `method` at `bits`/`groupSize`. `calibrated`: the layer has a Hessian, so `r2q`
- * is GPTQ onto the R2Q grid (`gptq` always is calibrated: the planner turns it into `rtn` for a
- * layer without calibration).
+ * Methods that run GPTQ onto their own grid where the layer has a Hessian (the strategy table's
+ * residual 2-bit, docs/CALIBRATION.md); the others run GPTQ only when asked (`method: gptq`).
  */
-export function schemeFor(method: ConcreteMethod, bits: number, groupSize: number, calibrated = false): SchemeChoice {
-  const fixed = (name: ConcreteMethod, b: number, g: number, scheme: string = name): SchemeChoice => ({
-    method: name,
-    bits: b,
-    groupSize: g,
-    format: { name: scheme === name ? name : scheme },
-    scheme,
-    calibrated: false,
-  });
-  switch (method) {
-    case 'rtn':
-    case 'rtn_sym':
-    case 'gptq': {
-      const symmetric = method === 'rtn_sym';
-      return {
-        method,
-        bits,
-        groupSize,
-        format: { name: 'rtn', bits, groupSize, symmetric },
-        scheme: `rtn_int${bits}_g${groupSize}_${symmetric ? 'sym' : 'asym'}`,
-        calibrated: method === 'gptq',
-      };
-    }
-    case 'hqq':
-      return { method, bits, groupSize, format: { name: 'hqq', bits, groupSize }, scheme: `hqq_int${bits}_g${groupSize}`, calibrated: false };
-    case 'r2q':
-      return { method: calibrated ? 'gptq' : 'r2q', bits: 2, groupSize, format: { name: 'r2q', groupSize }, scheme: `r2q_g${groupSize}`, calibrated };
-    case 'nf4':
-      return fixed('nf4', 4, 64);
-    case 'q4_0':
-      return fixed('q4_0', 4, 32);
-    case 'q8_0':
-      return fixed('q8_0', 8, 32);
-    case 'fp8_e4m3':
-    case 'fp8_e5m2':
-      return fixed(method, 8, 0);
-    case 'int8_channel':
-      return fixed('int8_channel', 8, 0);
-  }
-}
+const GPTQ_WHEN_CALIBRATED: ReadonlySet<string> = new Set(['r2q']);
 
-/** The bits a method stores: fixed for the block formats and r2q, `bit_width` for the integer grids. */
-export function methodBits(method: ConcreteMethod, bitWidth: BitWidth): number {
-  return method === 'rtn' || method === 'rtn_sym' || method === 'hqq' || method === 'gptq' ? bitWidth : schemeFor(method, 4, 32).bits;
-}
+/** The grid `method: gptq` quantizes onto. */
+const GPTQ_GRID = 'rtn';
 
-/** GGUF blocks need rows that are a multiple of 32; such tensors use the integer grid instead. */
-export function fitsRow(choice: SchemeChoice, cols: number): boolean {
-  return !(choice.method === 'q4_0' || choice.method === 'q8_0') || cols % 32 === 0;
+function choice(method: ConcreteMethod, d: FormatDescription, calibrated: boolean): SchemeChoice {
+  return { method, bits: d.bits, groupSize: d.groupSize, format: { name: d.scheme }, scheme: d.scheme, calibrated };
 }
 
 /**
- * Rungs to try, in order: the requested scheme, then more bits in the same family (a GPTQ rung
- * falls back to GPTQ at more bits, with the same Hessian; R2Q to the integer grid at 4 and 8).
+ * The scheme of `method` at `bits`/`groupSize` (ignored by formats that fix them). `calibrated`:
+ * the layer has a Hessian (`gptq` always is calibrated: the planner turns it into `rtn` for a
+ * layer without one).
+ */
+export function schemeFor(method: ConcreteMethod, bits: number, groupSize: number, calibrated = false): SchemeChoice {
+  if (method === 'gptq') return choice('gptq', describeFormat({ name: GPTQ_GRID, bits, groupSize }), true);
+  const d = describeFormat({ name: method, bits, groupSize });
+  const gptq = calibrated && GPTQ_WHEN_CALIBRATED.has(method) && d.gptqTarget;
+  return choice(gptq ? 'gptq' : method, d, gptq);
+}
+
+/** The bits a method stores: `bit_width` where its family has several, else the family's one. */
+export function methodBits(method: ConcreteMethod, bitWidth: BitWidth): number {
+  const family = familyOfMethod(method);
+  return family === undefined || family.bits.length > 1 ? bitWidth : family.bits[0]!;
+}
+
+/** Whether rows of `cols` elements fit the format (GGUF blocks need whole blocks per row). */
+export function fitsRow(c: SchemeChoice, cols: number): boolean {
+  return cols % describeFormat(c.scheme).rowMultiple === 0;
+}
+
+/**
+ * Rungs to try, in order: the requested scheme, then the ladder its format declares (more bits;
+ * a Hessian-guided rung stays Hessian-guided where the next grid is a GPTQ target).
  */
 export function fallbackLadder(first: SchemeChoice): SchemeChoice[] {
-  const ladder = [first];
-  const more = (bits: number) => [2, 4, 8].filter((b) => b > bits);
-  switch (first.method) {
-    case 'rtn':
-    case 'rtn_sym':
-    case 'hqq':
-    case 'gptq':
-      if (first.format.name === 'r2q') {
-        for (const b of [4, 8]) ladder.push(schemeFor('gptq', b, first.groupSize));
-        break;
-      }
-      for (const b of more(first.bits)) ladder.push(schemeFor(first.method, b, first.groupSize));
-      break;
-    case 'r2q':
-      for (const b of [4, 8]) ladder.push(schemeFor('rtn', b, first.groupSize));
-      break;
-    case 'q4_0':
-      ladder.push(schemeFor('q8_0', 8, 32));
-      break;
-    case 'nf4':
-      ladder.push(schemeFor('rtn', 8, 64));
-      break;
-    default:
-      break;
-  }
-  return ladder;
+  const rungs = describeFormat(first.scheme).fallback.map((name) => {
+    const d = describeFormat(name);
+    const calibrated = first.calibrated && d.gptqTarget;
+    return choice(calibrated ? 'gptq' : d.method, d, calibrated);
+  });
+  return [first, ...rungs];
 }

@@ -12,10 +12,12 @@ import { fromNative } from '../../common/errors.js';
 import { allocate, BudgetTooSmall, type BudgetItem, type BudgetOption } from '../plan/budget.js';
 import type { Plan } from '../plan/plan.js';
 import { schemeFor, type ConcreteMethod } from '../plan/schemes.js';
+import { FORMAT_FAMILIES } from '../../common/formats.js';
 import { storedDtype } from './keep.js';
 import type { SourceFiles } from './source-files.js';
 
-const BUDGETED: readonly ConcreteMethod[] = ['rtn', 'rtn_sym', 'hqq'];
+/** Methods with a choice of bit widths (from the format registry). */
+const BUDGETED: readonly ConcreteMethod[] = FORMAT_FAMILIES.filter((f) => f.bits.length > 1).flatMap((f) => f.methods);
 const WIDTHS = [2, 4, 8] as const;
 
 export interface BudgetReport {

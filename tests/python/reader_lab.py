@@ -369,34 +369,48 @@ def min_cosine_for(bits: int, method: str = "rtn") -> float:
 # ---------------------------------------------------------------------------------------------
 
 def layout_sizes(scheme, rows, cols):
-    """(code bytes, scales, zeros) of `rows` rows, per FORMAT.md."""
-    m = rr._RTN.match(scheme)
-    if m:
-        bits, g, sym = int(m.group(1)), int(m.group(2)), m.group(3) == "sym"
+    """(code bytes, scales, zeros) of `rows` rows, per FORMAT.md (written independently of the
+    reader's decoders: a second reading of the same page)."""
+    family, p = rr.parse_scheme(scheme)
+    name = family["family"]
+    if name in ("rtn", "hqq", "r2q"):
+        bits, g = p.get("bits", 2), p["group"]
         groups = -(-cols // g)
         rc = (cols // g) * (g * bits // 8) + -(-(cols % g) * bits // 8)
-        return rows * rc, rows * groups, 0 if sym else rows * groups
+        if name == "rtn":
+            return rows * rc, rows * groups, 0 if p["symmetric"] else rows * groups
+        return rows * rc, rows * 2 * groups, 0  # HQQ and R2Q: two f32 per group, no zero-points
+    if family["blocking"]["kind"] == "blocks":  # GGUF blocks: everything inside the blocks
+        return rows * cols // family["blocking"]["elements"] * family["blocking"]["bytes"], 0, 0
     return {
         "int8_channel": (rows * cols, rows, 0),
         "nf4": (rows * ((cols // 64) * 32 + -(-(cols % 64) // 2)), rows * -(-cols // 64), 0),
-        "fp8_e4m3": (rows * cols, 1, 0), "fp8_e5m2": (rows * cols, 1, 0),
-        "fp8_e4m3_channel": (rows * cols, rows, 0), "fp8_e5m2_channel": (rows * cols, rows, 0),
-        "q8_0": (rows * cols // 32 * 34, 0, 0), "q4_0": (rows * cols // 32 * 18, 0, 0),
-    }[scheme] if not (rr._HQQ.match(scheme) or rr._R2Q.match(scheme)) else _paired_sizes(scheme, rows, cols)
+        "fp8": (rows * cols, 1, 0),
+        "fp8_channel": (rows * cols, rows, 0),
+    }[name]
 
 
-def _paired_sizes(scheme, rows, cols):
-    """HQQ and R2Q: codes packed as RTN, two f32 per group, no zero-points."""
-    m = rr._HQQ.match(scheme)
-    bits, g = (int(m.group(1)), int(m.group(2))) if m else (2, int(rr._R2Q.match(scheme).group(1)))
-    rc = (cols // g) * (g * bits // 8) + -(-(cols % g) * bits // 8)
-    return rows * rc, rows * 2 * -(-cols // g), 0
+def all_schemes():
+    """Every canonical name the registry (docs/formats.json) allows."""
+    out = []
+    for f in rr.FAMILIES.values():
+        if f["blocking"]["kind"] == "groups":
+            sym = ["asym", "sym"] if f["family"] == "rtn" else [None]
+            for b in f["bits"]:
+                for g in f["blocking"]["sizes"]:
+                    for s in sym:
+                        out.append(f["name_pattern"].replace("{bits}", str(b)).replace("{group}", str(g)).replace("{sym|asym}", s or ""))
+        elif f["family"].startswith("fp8"):
+            out += [f["name_pattern"].replace("{e4m3|e5m2}", k) for k in ("e4m3", "e5m2")]
+        else:
+            out.append(f["name_pattern"])
+    for name in out:
+        assert rr.parse_scheme(name) is not None, name
+    return out
 
 
 def crafted_file(path, template, rng):
-    schemes = [f"rtn_int{b}_g{g}_{s}" for b in (2, 4, 8) for g in (32, 64, 128, 256) for s in ("asym", "sym")]
-    schemes += ["int8_channel", "nf4", "fp8_e4m3", "fp8_e4m3_channel", "fp8_e5m2", "fp8_e5m2_channel", "q8_0", "q4_0"]
-    schemes += [f"hqq_int{b}_g{g}" for b in (2, 4, 8) for g in (32, 64, 128, 256)] + [f"r2q_g{g}" for g in (32, 64, 128, 256)]
+    schemes = all_schemes()
     special = np.array([0.0, -0.0, 1e-42, 1e-38, 3.4e38, 1.0, 0.5, -7.25], dtype=np.float32)
     rows_out = []
     for ti, scheme in enumerate(schemes):

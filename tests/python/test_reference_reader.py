@@ -152,3 +152,11 @@ def test_crafted_random_codes_every_scheme(lab, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # The file: rules, footer, fallbacks, row groups, determinism
 # ---------------------------------------------------------------------------------------------
+
+
+def test_the_reader_decodes_every_family_of_the_registry():
+    """docs/formats.json is generated from the kernels' registry (a Rust test keeps it current);
+    a family the reader cannot decode is a drift this catches before any file has one."""
+    assert set(rr.DECODERS) == set(rr.FAMILIES), f"no decoder for {set(rr.FAMILIES) - set(rr.DECODERS)}; unused {set(rr.DECODERS) - set(rr.FAMILIES)}"
+    for f in rr.FAMILIES.values():
+        assert rr.parse_scheme(f["name_pattern"]) is None or "{" not in f["name_pattern"]

@@ -15,14 +15,13 @@ pub mod pack;
 pub mod parallel;
 pub mod quality;
 mod quantize;
-mod row;
 pub mod simd;
 pub mod smoothing;
 pub mod source;
 pub mod testdata;
 
 pub use error::{KernelError, Result};
-pub use formats::{fp8, hqq, int8_channel, nf4, q4_0, q8_0, r2q, rtn, Fp8Kind, GroupCodec, HqqSpec, Layout, R2qSpec, RtnSpec, Scheme};
+pub use formats::{fp8, hqq, int8_channel, nf4, q4_0, q8_0, r2q, rtn, Format, FormatInfo, Fp8Kind, Fp8Spec, GroupCodec, HqqSpec, Layout, R2qSpec, RtnSpec, Scheme, FAMILIES};
 pub use quality::{Quality, QualityAcc};
 pub use quantize::{compare, dequantize, quantize, Quantized, RunOptions};
 pub use simd::Isa;

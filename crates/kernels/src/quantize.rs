@@ -7,10 +7,9 @@
 use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
-use crate::formats::{codec, fp8, int8_channel, nf4, q4_0, q8_0, rtn, Layout, Scheme};
+use crate::formats::{rtn, Layout, RowOut, Scheme};
 use crate::parallel::{pool, resolve_threads};
 use crate::quality::{Quality, QualityAcc};
-use crate::row::{quantize_row, RowOut};
 use crate::simd::Isa;
 use crate::source::Source;
 
@@ -121,13 +120,13 @@ pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts
     let mut codes = vec![0u8; layout.code_bytes()];
     let mut scales = vec![0f32; layout.scales()];
     let mut zeros = vec![0u8; layout.zeros()];
-    let tensor_scale = match scheme {
-        Scheme::Fp8 { kind, per_channel: false } if rows > 0 => {
-            let s = fp8::scale_for(*kind, tensor_absmax(&src, rows, cols, rpc, threads)?);
-            scales[layout.rows * layout.row_scales] = s;
-            s
-        }
-        _ => 0.0,
+    let format = scheme.format();
+    let tensor_scale = if layout.tensor_scales > 0 && rows > 0 {
+        let s = format.tensor_scale(tensor_absmax(&src, rows, cols, rpc, threads)?);
+        scales[layout.rows * layout.row_scales] = s;
+        s
+    } else {
+        0.0
     };
 
     // Each chunk gets its own disjoint output slices.
@@ -150,7 +149,8 @@ pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts
             let (c, s, z) = (i * row_codes..(i + 1) * row_codes, i * row_scales..(i + 1) * row_scales, i * row_zeros..(i + 1) * row_zeros);
             let out = RowOut { codes: &mut codes[c.clone()], scales: &mut scales[s.clone()], zeros: &mut zeros[z.clone()] };
             let mut sums = QualityAcc::default();
-            quantize_row(scheme, isa, x, out, tensor_scale, &mut sums).map_err(|off| row * cols + off)?;
+            // SAFETY: `resolve_isa` checked that this CPU runs `isa`.
+            unsafe { format.quantize_row(isa, x, out, tensor_scale, &mut sums) }.map_err(|off| row * cols + off)?;
             acc.merge(&trusted_row_quality(scheme, x, &codes[c], &scales[s], &zeros[z], tensor_scale, sums));
         }
         Ok::<_, usize>(acc)
@@ -208,16 +208,7 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
 
 /// One row's values from its codes, scales and zero-points (`tensor_scale`: FP8 per-tensor's).
 fn dequantize_row(scheme: &Scheme, c: &[u8], s: &[f32], z: &[u8], tensor_scale: f32, o: &mut [f32]) {
-    match scheme {
-        Scheme::Rtn(spec) => rtn::dequantize_row(spec, c, s, z, o),
-        Scheme::Int8PerChannel => int8_channel::dequantize_row(c, s[0], o),
-        Scheme::Nf4 => nf4::dequantize_row(c, s, o),
-        Scheme::Fp8 { kind, per_channel } => fp8::dequantize_run(*kind, c, if *per_channel { s[0] } else { tensor_scale }, o),
-        Scheme::Q8_0 => q8_0::dequantize_row(c, o),
-        Scheme::Q4_0 => q4_0::dequantize_row(c, o),
-        Scheme::Hqq(spec) => codec::dequantize_row(spec, c, s, z, o),
-        Scheme::R2q(spec) => codec::dequantize_row(spec, c, s, z, o),
-    }
+    scheme.format().dequantize_row(c, s, z, tensor_scale, o)
 }
 
 /// Quality of a reconstruction `recon` against the source values (what `verify` recomputes from

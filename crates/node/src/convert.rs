@@ -1,5 +1,6 @@
 //! JS-facing data structs and their conversions to kernel types.
 
+use arrowquant_kernels::formats::MethodParams;
 use arrowquant_kernels::{Isa, KernelError, Quality, QualityAcc, RunOptions, Scheme};
 use half::{bf16, f16};
 use napi_derive::napi;
@@ -8,7 +9,8 @@ use napi_derive::napi;
 #[napi(object)]
 #[derive(Clone)]
 pub struct FormatSpec {
-    /// rtn | int8_channel | nf4 | fp8_e4m3[_channel] | fp8_e5m2[_channel] | q8_0 | q4_0
+    /// A canonical name (`rtn_int4_g128_asym`, `q4_0`), or a config method of the format
+    /// registry (`rtn`, `rtn_sym`, `hqq`, `nf4`, ...) with `bits`, `groupSize`, `symmetric`.
     pub name: String,
     pub bits: Option<u32>,
     pub group_size: Option<u32>,
@@ -56,18 +58,15 @@ impl From<QualityAcc> for QualityFigures {
 }
 
 impl FormatSpec {
+    /// A config method (`rtn`, `hqq`) with the given parameters (defaults: 4 bits, groups of 128,
+    /// asymmetric), or a canonical name as files store it (`rtn_int4_g128_asym`, `q4_0`).
     pub fn to_scheme(&self) -> Result<Scheme, KernelError> {
-        // Canonical names as stored in files ("rtn_int4_g128_asym", "hqq_int2_g64", "r2q_g64")
-        // carry their own parameters.
-        if self.name.starts_with("rtn_") || self.name.starts_with("hqq_") || self.name.starts_with("r2q_") {
-            return Scheme::from_name(&self.name);
-        }
-        Scheme::parse(
-            &self.name,
-            self.bits.unwrap_or(4),
-            self.group_size.unwrap_or(128) as usize,
-            self.symmetric.unwrap_or(false),
-        )
+        let params = MethodParams {
+            bits: self.bits.unwrap_or(4),
+            group: self.group_size.unwrap_or(128) as usize,
+            symmetric: self.symmetric.unwrap_or(false),
+        };
+        Scheme::resolve(&self.name, &params)
     }
 }
 

@@ -13,12 +13,14 @@ pub mod calibration;
 mod convert;
 mod error;
 mod format;
+mod registry;
 mod source;
 mod tasks;
 
 use arrowquant_kernels::Isa;
 use napi_derive::napi;
 
+pub use registry::{describe_format, format_registry};
 pub use tasks::{
     compare_quality, dequantize, gptq_quantize, payload_size, quantize, quantize_chunk,
 };

@@ -493,19 +493,11 @@ pub fn gptq_quantize(
     options: Option<GptqOptionsJs>,
 ) -> Result<AsyncTask<GptqTask>> {
     let dtype = Dtype::parse(&dtype).map_err(|e| sync_error(&env, e))?;
-    let spec = match format.to_scheme().map_err(|e| sync_error(&env, e))? {
-        s @ (Scheme::Rtn(_) | Scheme::Hqq(_) | Scheme::R2q(_)) => s,
-        other => {
-            return Err(sync_error(
-                &env,
-                KernelError::InvalidParameter {
-                    field: "format",
-                    value: other.name(),
-                    allowed: "GPTQ quantizes onto the rtn, hqq and r2q grids",
-                },
-            ))
-        }
-    };
+    let spec = format.to_scheme().map_err(|e| sync_error(&env, e))?;
+    if !spec.info().gptq_target {
+        let allowed = "a format whose registry entry is a GPTQ target (docs/FORMAT.md)";
+        return Err(sync_error(&env, KernelError::InvalidParameter { field: "format", value: spec.name(), allowed }));
+    }
     let o = options.unwrap_or_default();
     let act_order = o.act_order.unwrap_or(false);
     let options = arrowquant_kernels::gptq::GptqOptions {

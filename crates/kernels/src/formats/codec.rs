@@ -8,6 +8,7 @@
 //! (each group starts on a byte boundary), then `scales_per_group()` f32 values per group in the
 //! scales buffer, and `zeros_per_group()` u8 values per group in the zero-points buffer.
 
+use super::RowLayout;
 use crate::pack::{pack, packed_len, unpack_one};
 use crate::quality::QualityAcc;
 
@@ -34,6 +35,12 @@ pub trait GroupCodec: Sync {
         let (g, b) = (self.group(), self.bits());
         (cols / g) * packed_len(g, b) + packed_len(cols % g, b)
     }
+}
+
+/// A row's buffer sizes for a codec.
+pub fn row_layout<C: GroupCodec>(codec: &C, cols: usize) -> RowLayout {
+    let g = codec.groups_per_row(cols);
+    RowLayout { code_bytes: codec.row_code_bytes(cols), scales: g * codec.scales_per_group(), zeros: g * codec.zeros_per_group() }
 }
 
 /// Scalar quantizer of one row through a codec. Returns the offset of a non-finite input.

@@ -11,8 +11,113 @@
 //! [`encode_ref`] finds the nearest value by searching the 127 magnitudes (obviously right);
 //! [`encode`] does the same with integer arithmetic on the f32 bits, and a test holds them equal.
 
+use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
 use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
+use crate::simd::Isa;
+
+fn parse_kind(name: &str) -> Option<(Fp8Kind, bool)> {
+    let (kind, rest) = if let Some(r) = name.strip_prefix("fp8_e4m3") {
+        (Fp8Kind::E4M3, r)
+    } else {
+        (Fp8Kind::E5M2, name.strip_prefix("fp8_e5m2")?)
+    };
+    match rest {
+        "" => Some((kind, false)),
+        "_channel" => Some((kind, true)),
+        _ => None,
+    }
+}
+
+fn parse_name(name: &str, per_channel: bool) -> Option<crate::Result<Scheme>> {
+    let (kind, channel) = parse_kind(name)?;
+    (channel == per_channel).then_some(Ok(Scheme::Fp8(Fp8Spec { kind, per_channel })))
+}
+
+pub static INFO_TENSOR: FormatInfo = FormatInfo {
+    family: "fp8",
+    methods: &["fp8_e4m3", "fp8_e5m2"],
+    name_pattern: "fp8_{e4m3|e5m2}",
+    name_regex: r"^fp8_(?P<kind>e4m3|e5m2)$",
+    bits: &[8],
+    blocking: Blocking::PerTensor,
+    row_multiple: 1,
+    gptq_target: false,
+    gguf: None,
+    decode: "x̂ = f32(q) · scale",
+    bits_per_weight: "8",
+    summary: "8-bit floats (OCP E4M3 or E5M2), one scale for the tensor",
+    parse_name: |name| parse_name(name, false),
+    from_method: |method, _| Ok(Scheme::Fp8(Fp8Spec { kind: parse_kind(method).expect("an fp8 method").0, per_channel: false })),
+};
+
+pub static INFO_CHANNEL: FormatInfo = FormatInfo {
+    family: "fp8_channel",
+    methods: &["fp8_e4m3_channel", "fp8_e5m2_channel"],
+    name_pattern: "fp8_{e4m3|e5m2}_channel",
+    name_regex: r"^fp8_(?P<kind>e4m3|e5m2)_channel$",
+    bits: &[8],
+    blocking: Blocking::PerRow,
+    row_multiple: 1,
+    gptq_target: false,
+    gguf: None,
+    decode: "x̂ = f32(q) · scale",
+    bits_per_weight: "8 + 32/cols",
+    summary: "8-bit floats (OCP E4M3 or E5M2), one scale per output channel",
+    parse_name: |name| parse_name(name, true),
+    from_method: |method, _| Ok(Scheme::Fp8(Fp8Spec { kind: parse_kind(method).expect("an fp8 method").0, per_channel: true })),
+};
+
+/// FP8 with its kind and scale granularity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fp8Spec {
+    pub kind: Fp8Kind,
+    pub per_channel: bool,
+}
+
+impl Format for Fp8Spec {
+    fn info(&self) -> &'static FormatInfo {
+        if self.per_channel {
+            &INFO_CHANNEL
+        } else {
+            &INFO_TENSOR
+        }
+    }
+    fn name(&self) -> String {
+        format!("fp8_{}{}", if self.kind == Fp8Kind::E4M3 { "e4m3" } else { "e5m2" }, if self.per_channel { "_channel" } else { "" })
+    }
+    fn bits(&self) -> u32 {
+        8
+    }
+    fn group_size(&self) -> usize {
+        0
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols, scales: usize::from(self.per_channel), zeros: 0 }
+    }
+    fn tensor_scales(&self) -> usize {
+        usize::from(!self.per_channel)
+    }
+    fn tensor_scale(&self, absmax: f32) -> f32 {
+        scale_for(self.kind, absmax)
+    }
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, tensor_scale: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+        let scale = if self.per_channel {
+            if let Some(bad) = first_non_finite(x) {
+                return Err(bad);
+            }
+            let s = scale_for(self.kind, x.iter().fold(0.0f32, |m, v| m.max(v.abs())));
+            out.scales[0] = s;
+            s
+        } else {
+            tensor_scale
+        };
+        quantize_run(self.kind, x, scale, out.codes, acc)
+    }
+    fn dequantize_row(&self, codes: &[u8], scales: &[f32], _: &[u8], tensor_scale: f32, out: &mut [f32]) {
+        dequantize_run(self.kind, codes, if self.per_channel { scales[0] } else { tensor_scale }, out)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fp8Kind {

@@ -25,9 +25,70 @@
 //! - Storage per group: codes packed LSB-first like RTN (`crate::pack`), two f32 (`s`, `z`) in
 //!   the scales buffer; no zero-point bytes. Bits per weight `b + 64/group` (INT2 g64: 3.0).
 
-use super::codec::GroupCodec;
+use super::codec::{self, GroupCodec};
+use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
 use crate::error::{KernelError, Result};
 use crate::formats::rtn::{group_params, BIT_WIDTHS, GROUP_SIZES};
+use crate::gptq::{GptqOptions, Prepared};
+use crate::quality::QualityAcc;
+use crate::quantize::Quantized;
+use crate::simd::Isa;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "hqq",
+    methods: &["hqq"],
+    name_pattern: "hqq_int{bits}_g{group}",
+    name_regex: r"^hqq_int(?P<bits>2|4|8)_g(?P<group>32|64|128|256)$",
+    bits: &BIT_WIDTHS,
+    blocking: Blocking::Groups { sizes: &GROUP_SIZES },
+    row_multiple: 1,
+    gptq_target: true,
+    gguf: None,
+    decode: "x̂ = (q − z) · s, s and z f32",
+    bits_per_weight: "bits + 64/g",
+    summary: "the rtn grid with scale and zero-point fitted per group by half-quadratic splitting",
+    parse_name: |name| {
+        let rest = name.strip_prefix("hqq_int")?;
+        let parsed = rest.split_once("_g").and_then(|(b, g)| Some((b.parse().ok()?, g.parse().ok()?)));
+        Some(match parsed {
+            Some((bits, group)) => HqqSpec::new(bits, group).map(Scheme::Hqq),
+            None => Err(KernelError::InvalidParameter { field: "scheme", value: name.to_string(), allowed: "hqq_int<bits>_g<group>" }),
+        })
+    },
+    from_method: |_, p| Ok(Scheme::Hqq(HqqSpec::new(p.bits, p.group)?)),
+};
+
+impl Format for HqqSpec {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        format!("hqq_int{}_g{}", self.bits, self.group)
+    }
+    fn bits(&self) -> u32 {
+        self.bits
+    }
+    fn group_size(&self) -> usize {
+        self.group
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        codec::row_layout(self, cols)
+    }
+    /// Iterative fits, scalar on every ISA: the fit, not memory, bounds their speed.
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+        codec::quantize_row(self, x, out.codes, out.scales, out.zeros, acc)
+    }
+    fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], _: f32, out: &mut [f32]) {
+        codec::dequantize_row(self, codes, scales, zeros, out)
+    }
+    /// More bits, same group size.
+    fn fallback(&self) -> Vec<Scheme> {
+        BIT_WIDTHS.iter().filter(|&&b| b > self.bits).map(|&b| Scheme::Hqq(HqqSpec { bits: b, group: self.group })).collect()
+    }
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<Result<Quantized>> {
+        Some(crate::gptq::run(self, &Scheme::Hqq(*self), w, rows, cols, prep, opts))
+    }
+}
 
 const ITERS: usize = 20;
 const P: f64 = 0.7;

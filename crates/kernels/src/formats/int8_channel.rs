@@ -6,8 +6,61 @@
 //!   shares its parameter and element rules (`rtn::group_params`, `rtn::quantize_one`).
 //! - Bits per weight: 8 + 32/cols.
 
+use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
 use crate::quality::QualityAcc;
 use crate::rtn::{dequantize_one, first_non_finite, group_params, quantize_one};
+use crate::simd::Isa;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "int8_channel",
+    methods: &["int8_channel"],
+    name_pattern: "int8_channel",
+    name_regex: r"^int8_channel$",
+    bits: &[8],
+    blocking: Blocking::PerRow,
+    row_multiple: 1,
+    gptq_target: false,
+    gguf: None,
+    decode: "x̂ = q · scale, q signed",
+    bits_per_weight: "8 + 32/cols",
+    summary: "symmetric 8-bit integers, one scale per output channel",
+    parse_name: |name| (name == "int8_channel").then_some(Ok(Scheme::Int8PerChannel)),
+    from_method: |_, _| Ok(Scheme::Int8PerChannel),
+};
+
+/// The format (no parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Int8Channel;
+
+impl Format for Int8Channel {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        INFO.family.into()
+    }
+    fn bits(&self) -> u32 {
+        8
+    }
+    fn group_size(&self) -> usize {
+        0
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols, scales: 1, zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+        if isa == Isa::Scalar {
+            return quantize_row_ref(x, out.codes, &mut out.scales[0], acc);
+        }
+        // RTN symmetric 8-bit with one group spanning the row, then offset-binary → i8.
+        crate::rtn::row_simd(isa, 8, x.len().max(1), true, x, out.codes, out.scales, &mut [], acc)?;
+        out.codes.iter_mut().for_each(|c| *c ^= 0x80);
+        Ok(())
+    }
+    fn dequantize_row(&self, codes: &[u8], scales: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row(codes, scales[0], out)
+    }
+}
 
 pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scale: &mut f32, acc: &mut QualityAcc) -> Result<(), usize> {
     if let Some(bad) = first_non_finite(x) {

@@ -11,8 +11,63 @@
 // The code book and thresholds are quoted digit for digit from bitsandbytes.
 #![allow(clippy::excessive_precision)]
 
+use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, RtnSpec, Scheme};
 use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
+use crate::simd::Isa;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "nf4",
+    methods: &["nf4"],
+    name_pattern: "nf4",
+    name_regex: r"^nf4$",
+    bits: &[4],
+    blocking: Blocking::FixedGroups { elements: BLOCK },
+    row_multiple: 1,
+    gptq_target: false,
+    gguf: None,
+    decode: "x̂ = NF4[q] · absmax",
+    bits_per_weight: "4.5",
+    summary: "4-bit NormalFloat, bitsandbytes' code book, an absmax per block of 64",
+    parse_name: |name| (name == "nf4").then_some(Ok(Scheme::Nf4)),
+    from_method: |_, _| Ok(Scheme::Nf4),
+};
+
+/// The format (no parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nf4;
+
+impl Format for Nf4 {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        INFO.family.into()
+    }
+    fn bits(&self) -> u32 {
+        4
+    }
+    fn group_size(&self) -> usize {
+        BLOCK
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: row_code_bytes(cols), scales: cols.div_ceil(BLOCK), zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { quantize_row_avx2(x, out.codes, out.scales, acc) },
+            _ => quantize_row_ref(x, out.codes, out.scales, acc),
+        }
+    }
+    fn dequantize_row(&self, codes: &[u8], scales: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row(codes, scales, out)
+    }
+    /// The 8-bit integer grid with the same block size.
+    fn fallback(&self) -> Vec<Scheme> {
+        vec![Scheme::Rtn(RtnSpec { bits: 8, group: BLOCK, symmetric: false })]
+    }
+}
 
 pub const BLOCK: usize = 64;
 

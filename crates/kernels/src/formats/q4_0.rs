@@ -9,9 +9,66 @@
 //! - Bits per weight: 4.5.
 //! - Divergence: a block whose `1/d` overflows (max below ~1e-37) quantizes to code 8 with `d = 0`.
 
+use super::{Blocking, Format, FormatInfo, GgufType, RowLayout, RowOut, Scheme};
 use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
+use crate::simd::Isa;
 use half::f16;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "q4_0",
+    methods: &["q4_0"],
+    name_pattern: "q4_0",
+    name_regex: r"^q4_0$",
+    bits: &[4],
+    blocking: Blocking::Blocks { elements: BLOCK, bytes: BLOCK_BYTES },
+    row_multiple: BLOCK,
+    gptq_target: false,
+    gguf: Some(GgufType { name: "Q4_0", type_id: 2, file_type: 2 }),
+    decode: "x̂ = d_f16 · (q − 8)",
+    bits_per_weight: "4.5",
+    summary: "GGUF Q4_0: blocks of 32, an f16 scale and 16 bytes of nibbles, byte-identical to llama.cpp",
+    parse_name: |name| (name == "q4_0").then_some(Ok(Scheme::Q4_0)),
+    from_method: |_, _| Ok(Scheme::Q4_0),
+};
+
+/// The format (no parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Q4_0;
+
+impl Format for Q4_0 {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        INFO.family.into()
+    }
+    fn bits(&self) -> u32 {
+        4
+    }
+    fn group_size(&self) -> usize {
+        BLOCK
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { crate::simd::avx2::q4_0_row(x, out.codes, acc) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => unsafe { crate::simd::neon::q4_0_row(x, out.codes, acc) },
+            _ => quantize_row_ref(x, out.codes, acc),
+        }
+    }
+    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row(codes, out)
+    }
+    /// The next GGUF block format.
+    fn fallback(&self) -> Vec<Scheme> {
+        vec![Scheme::Q8_0]
+    }
+}
 
 pub const BLOCK: usize = 32;
 pub const BLOCK_BYTES: usize = 18;

@@ -10,9 +10,62 @@
 //! - Divergence: when `1/d` overflows (a block whose max is below ~1e-36), llama.cpp multiplies by
 //!   infinity (undefined conversion); here such a block quantizes to zero with `d = 0`.
 
+use super::{Blocking, Format, FormatInfo, GgufType, RowLayout, RowOut, Scheme};
 use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
+use crate::simd::Isa;
 use half::f16;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "q8_0",
+    methods: &["q8_0"],
+    name_pattern: "q8_0",
+    name_regex: r"^q8_0$",
+    bits: &[8],
+    blocking: Blocking::Blocks { elements: BLOCK, bytes: BLOCK_BYTES },
+    row_multiple: BLOCK,
+    gptq_target: false,
+    gguf: Some(GgufType { name: "Q8_0", type_id: 8, file_type: 7 }),
+    decode: "x̂ = d_f16 · qs",
+    bits_per_weight: "8.5",
+    summary: "GGUF Q8_0: blocks of 32, an f16 scale and 32 signed bytes, byte-identical to llama.cpp",
+    parse_name: |name| (name == "q8_0").then_some(Ok(Scheme::Q8_0)),
+    from_method: |_, _| Ok(Scheme::Q8_0),
+};
+
+/// The format (no parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Q8_0;
+
+impl Format for Q8_0 {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        INFO.family.into()
+    }
+    fn bits(&self) -> u32 {
+        8
+    }
+    fn group_size(&self) -> usize {
+        BLOCK
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { crate::simd::avx2::q8_0_row(x, out.codes, acc) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => unsafe { crate::simd::neon::q8_0_row(x, out.codes, acc) },
+            _ => quantize_row_ref(x, out.codes, acc),
+        }
+    }
+    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row(codes, out)
+    }
+}
 
 pub const BLOCK: usize = 32;
 pub const BLOCK_BYTES: usize = 34;

@@ -17,9 +17,69 @@
 //! - Storage per group: codes, two f32 (α1, α2) in the scales buffer. Bits per weight
 //!   `2 + 64/group` (g64: 3.0, the same as HQQ INT2 g64; RTN INT2 g64 asymmetric: 2.625).
 
-use super::codec::GroupCodec;
+use super::codec::{self, GroupCodec};
+use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, RtnSpec, Scheme};
 use crate::error::{KernelError, Result};
 use crate::formats::rtn::GROUP_SIZES;
+use crate::gptq::{GptqOptions, Prepared};
+use crate::quality::QualityAcc;
+use crate::quantize::Quantized;
+use crate::simd::Isa;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "r2q",
+    methods: &["r2q"],
+    name_pattern: "r2q_g{group}",
+    name_regex: r"^r2q_g(?P<group>32|64|128|256)$",
+    bits: &[2],
+    blocking: Blocking::Groups { sizes: &GROUP_SIZES },
+    row_multiple: 1,
+    gptq_target: true,
+    gguf: None,
+    decode: "x̂ = (b1 ? α1 : −α1) + (b2 ? α2 : −α2)",
+    bits_per_weight: "2 + 64/g",
+    summary: "residual 2-bit: two sign quantizations, levels ±α1±α2 per group, least-squares refined",
+    parse_name: |name| {
+        let group = name.strip_prefix("r2q_g")?;
+        Some(match group.parse() {
+            Ok(group) => R2qSpec::new(group).map(Scheme::R2q),
+            Err(_) => Err(KernelError::InvalidParameter { field: "scheme", value: name.to_string(), allowed: "r2q_g<group>" }),
+        })
+    },
+    from_method: |_, p| Ok(Scheme::R2q(R2qSpec::new(p.group)?)),
+};
+
+impl Format for R2qSpec {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        format!("r2q_g{}", self.group)
+    }
+    fn bits(&self) -> u32 {
+        2
+    }
+    fn group_size(&self) -> usize {
+        self.group
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        codec::row_layout(self, cols)
+    }
+    /// An iterative fit, scalar on every ISA: the fit, not memory, bounds its speed.
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+        codec::quantize_row(self, x, out.codes, out.scales, out.zeros, acc)
+    }
+    fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], _: f32, out: &mut [f32]) {
+        codec::dequantize_row(self, codes, scales, zeros, out)
+    }
+    /// The integer grid at 4 and 8 bits, same group size (asymmetric).
+    fn fallback(&self) -> Vec<Scheme> {
+        [4, 8].iter().map(|&bits| Scheme::Rtn(RtnSpec { bits, group: self.group, symmetric: false })).collect()
+    }
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<Result<Quantized>> {
+        Some(crate::gptq::run(self, &Scheme::R2q(*self), w, rows, cols, prep, opts))
+    }
+}
 
 const ITERS: usize = 16;
 

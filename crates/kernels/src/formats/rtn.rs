@@ -16,9 +16,133 @@
 //! - Bits per weight: asymmetric `bits + 40/group` (INT4 g128: 4.31), symmetric `bits + 32/group`.
 
 use super::codec::GroupCodec;
+use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
 use crate::error::{KernelError, Result};
+use crate::gptq::{GptqOptions, Prepared};
 use crate::pack::{packed_len, unpack_one};
 use crate::quality::QualityAcc;
+use crate::quantize::Quantized;
+use crate::simd::Isa;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "rtn",
+    methods: &["rtn", "rtn_sym"],
+    name_pattern: "rtn_int{bits}_g{group}_{sym|asym}",
+    name_regex: r"^rtn_int(?P<bits>2|4|8)_g(?P<group>32|64|128|256)_(?P<symmetric>sym|asym)$",
+    bits: &BIT_WIDTHS,
+    blocking: Blocking::Groups { sizes: &GROUP_SIZES },
+    row_multiple: 1,
+    gptq_target: true,
+    gguf: None,
+    decode: "x̂ = (q − zero) · scale",
+    bits_per_weight: "asym: bits + 40/g; sym: bits + 32/g",
+    summary: "round-to-nearest integers per group, with a zero-point (asym) or without (sym)",
+    parse_name: parse_name,
+    from_method: |method, p| Ok(Scheme::Rtn(RtnSpec::new(p.bits, p.group, method == "rtn_sym" || p.symmetric)?)),
+};
+
+fn parse_name(name: &str) -> Option<Result<Scheme>> {
+    let rest = name.strip_prefix("rtn_int")?;
+    let parsed = match rest.split('_').collect::<Vec<_>>()[..] {
+        [bits, group, sym] => {
+            let symmetric = match sym {
+                "sym" => Some(true),
+                "asym" => Some(false),
+                _ => None,
+            };
+            match (bits.parse::<u32>().ok(), group.strip_prefix('g').and_then(|g| g.parse::<usize>().ok()), symmetric) {
+                (Some(bits), Some(group), Some(symmetric)) => Some(RtnSpec::new(bits, group, symmetric).map(Scheme::Rtn)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Some(parsed.unwrap_or_else(|| Err(KernelError::InvalidParameter { field: "scheme", value: name.to_string(), allowed: "rtn_int<bits>_g<group>_<sym|asym>" })))
+}
+
+impl Format for RtnSpec {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        format!("rtn_int{}_g{}_{}", self.bits, self.group, if self.symmetric { "sym" } else { "asym" })
+    }
+    fn bits(&self) -> u32 {
+        self.bits
+    }
+    fn group_size(&self) -> usize {
+        self.group
+    }
+    fn method(&self) -> &'static str {
+        if self.symmetric {
+            "rtn_sym"
+        } else {
+            "rtn"
+        }
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        let g = self.groups_per_row(cols);
+        RowLayout { code_bytes: self.row_code_bytes(cols), scales: g, zeros: if self.symmetric { 0 } else { g } }
+    }
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+        if isa == Isa::Scalar {
+            return quantize_row_ref(self, x, out.codes, out.scales, out.zeros, acc);
+        }
+        row_simd(isa, self.bits, self.group, self.symmetric, x, out.codes, out.scales, out.zeros, acc)
+    }
+    fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row(self, codes, scales, zeros, out)
+    }
+    /// More bits, same group size and symmetry.
+    fn fallback(&self) -> Vec<Scheme> {
+        BIT_WIDTHS.iter().filter(|&&b| b > self.bits).map(|&b| Scheme::Rtn(RtnSpec { bits: b, ..*self })).collect()
+    }
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<Result<Quantized>> {
+        Some(crate::gptq::run(self, &Scheme::Rtn(*self), w, rows, cols, prep, opts))
+    }
+}
+
+/// One RTN row on a SIMD ISA, monomorphised per bit width (also INT8 per channel's kernel).
+#[allow(unused_variables, clippy::too_many_arguments)]
+pub(crate) fn row_simd(
+    isa: Isa,
+    bits: u32,
+    group: usize,
+    symmetric: bool,
+    x: &[f32],
+    codes: &mut [u8],
+    scales: &mut [f32],
+    zeros: &mut [u8],
+    acc: &mut QualityAcc,
+) -> std::result::Result<(), usize> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe {
+            use crate::simd::avx2::rtn_row;
+            match bits {
+                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, acc),
+                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, acc),
+                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, acc),
+            }
+        },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe {
+            use crate::simd::neon::rtn_row;
+            match bits {
+                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, acc),
+                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, acc),
+                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, acc),
+            }
+        },
+        _ => codec_ref(bits, group, symmetric, x, codes, scales, zeros, acc),
+    }
+}
+
+/// The scalar rule for an ISA without an RTN kernel.
+#[allow(clippy::too_many_arguments)]
+fn codec_ref(bits: u32, group: usize, symmetric: bool, x: &[f32], codes: &mut [u8], scales: &mut [f32], zeros: &mut [u8], acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+    super::codec::quantize_row(&RtnSpec { bits, group, symmetric }, x, codes, scales, zeros, acc)
+}
 
 pub const GROUP_SIZES: [usize; 4] = [32, 64, 128, 256];
 pub const BIT_WIDTHS: [u32; 3] = [2, 4, 8];

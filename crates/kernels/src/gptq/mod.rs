@@ -145,15 +145,17 @@ pub fn gptq_prepared(scheme: &Scheme, w: &[f32], rows: usize, cols: usize, prep:
     if prep.act_order != opts.act_order {
         return Err(KernelError::InvalidParameter { field: "act_order", value: opts.act_order.to_string(), allowed: "the act_order the Hessian was prepared with" });
     }
-    match scheme {
-        Scheme::Rtn(spec) => run(spec, scheme, w, rows, cols, prep, opts),
-        Scheme::Hqq(spec) => run(spec, scheme, w, rows, cols, prep, opts),
-        Scheme::R2q(spec) => run(spec, scheme, w, rows, cols, prep, opts),
-        other => Err(KernelError::InvalidParameter { field: "scheme", value: other.name(), allowed: "GPTQ targets the rtn, hqq and r2q grids" }),
-    }
+    scheme.format().gptq(w, rows, cols, prep, opts).unwrap_or_else(|| Err(KernelError::InvalidParameter { field: "scheme", value: scheme.name(), allowed: gptq_targets() }))
 }
 
-fn run<C: GroupCodec>(spec: &C, scheme: &Scheme, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Result<Quantized> {
+/// "GPTQ targets the rtn, hqq or r2q grids", from the registry.
+fn gptq_targets() -> &'static str {
+    static CELL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| format!("GPTQ targets the {} grids", crate::formats::gptq_families()))
+}
+
+/// GPTQ onto a group codec's grid (each codec's `Format::gptq` calls this).
+pub(crate) fn run<C: GroupCodec>(spec: &C, scheme: &Scheme, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Result<Quantized> {
     if w.len() != rows * cols {
         return Err(KernelError::ShapeMismatch { rows, cols, expected: rows * cols, actual: w.len() });
     }

@@ -3,23 +3,9 @@
 
 use arrowquant_kernels::*;
 
-/// Every scheme, with every RTN bit width, group size and symmetry.
+/// Every format the registry builds (every RTN/HQQ bit width, group size and symmetry).
 pub fn all_schemes() -> Vec<Scheme> {
-    let mut s = vec![];
-    for bits in rtn::BIT_WIDTHS {
-        for group in rtn::GROUP_SIZES {
-            for symmetric in [false, true] {
-                s.push(Scheme::Rtn(RtnSpec::new(bits, group, symmetric).unwrap()));
-            }
-        }
-    }
-    s.extend([Scheme::Int8PerChannel, Scheme::Nf4, Scheme::Q8_0, Scheme::Q4_0]);
-    for kind in [Fp8Kind::E4M3, Fp8Kind::E5M2] {
-        for per_channel in [false, true] {
-            s.push(Scheme::Fp8 { kind, per_channel });
-        }
-    }
-    s
+    Scheme::all()
 }
 
 pub fn supports(scheme: &Scheme, cols: usize) -> bool {
