@@ -12,13 +12,16 @@ cargo test --workspace --release
 step "Build: native addon (napi-rs, release) and TypeScript"
 npm run build
 
-step "Node: binding, config, generator, pipeline, API, telemetry, report, cluster and CLI tests"
+step "TypeScript (vitest): binding, config, generator, pipeline, API, telemetry, report, cluster and CLI tests"
 # The docs test runs docs/reference_reader.py (the venv's pyarrow) and the report test Chromium.
 bash scripts/setup-python.sh
 bash scripts/setup-chromium.sh
 # The cluster tests start a real etcd (Debian's etcd-server 3.4) and make certificates with openssl.
 bash scripts/setup-etcd.sh
-node --test dist/tests/
+# vitest runs tests/**/*.test.ts from the sources; the CLI they spawn is the dist/ built above
+# (vitest.config.ts: each test file in its own process, at most cores − 1 files at a time, as
+# node --test did).
+npx vitest run
 
 step "Python: byte-for-byte cross-checks (gguf-py, ml_dtypes) and docs/reference_reader.py equal to the TypeScript reader"
 bash scripts/setup-python.sh

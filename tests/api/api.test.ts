@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { test } from 'vitest';
 
 import { DIST, synth, tempDir } from '../helpers/cli.js';
 
@@ -104,7 +103,7 @@ test('the shipped declarations type-check a consumer of the package', () => {
   const root = dirname(DIST);
   const dir = join(DIST, 'tests', 'api', 'consumer');
   mkdirSync(dir, { recursive: true });
-  copyFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'tests', 'api', 'consumer.fixture.txt'), join(dir, 'consumer.ts'));
+  copyFileSync(join(root, 'tests', 'api', 'consumer.fixture.txt'), join(dir, 'consumer.ts'));
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['consumer.ts'] }),

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { openQuantized } from '../../common/format/reader.js';
 import { openCalibration } from '../../coordinator/calibration/file.js';

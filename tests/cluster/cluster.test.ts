@@ -3,7 +3,7 @@
  * `quantize --coordinator` client, all over mutual TLS. Every run's file is compared byte for
  * byte with the local run's.
  */
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ async function clientResult(client: Service): Promise<void> {
   assert.equal(exit.code, 0, `client failed: ${client.stderr.slice(-3000)}`);
 }
 
-before(async () => {
+beforeAll(async () => {
   dir = tempDir('cluster');
   etcd = await Etcd.start();
   certs = makeCerts(dir);
@@ -50,7 +50,7 @@ before(async () => {
   localHash = sha256(join(dir, 'local.parquet'));
 });
 
-after(async () => {
+afterAll(async () => {
   await Promise.all(services.map((s) => s.kill('SIGKILL')));
   await etcd?.stop();
 });

@@ -3,7 +3,7 @@
  * election key gone, as when its lease expires during a long pause) cannot write job state or
  * commits over the new leader's.
  */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 
 import { Etcd3 } from 'etcd3';
@@ -13,10 +13,10 @@ import { LeadershipLostError } from '../../common/cluster/errors.js';
 import { Etcd } from '../helpers/cluster.js';
 
 let etcd: Etcd;
-before(async () => {
+beforeAll(async () => {
   etcd = await Etcd.start();
 });
-after(async () => {
+afterAll(async () => {
   await etcd?.stop();
 });
 

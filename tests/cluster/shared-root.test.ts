@@ -1,5 +1,5 @@
 /** Shared storage paths: what a worker with `--shared-root` may read by reference. */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

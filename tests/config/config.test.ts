@@ -3,7 +3,7 @@
  * where a bad value was written, strict environment parsing, and config.example.yaml staying in
  * step with the schema. Expected values are written out here, not read from the module under test.
  */
-import { after, test } from 'node:test';
+import { afterAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +36,7 @@ import {
 } from '../../common/config/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'arrowquant-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let files = 0;
 /** A temp YAML file holding `text`. */

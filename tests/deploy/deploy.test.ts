@@ -5,7 +5,7 @@
  * mounted paths mapped to loopback and temporary directories, form a working cluster whose
  * output equals the local run's.
  */
-import { before, after, test } from 'node:test';
+import { beforeAll, afterAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -51,13 +51,13 @@ function start(name: string, args: string[]): Service {
   return s;
 }
 
-before(async () => {
+beforeAll(async () => {
   dir = tempDir('deploy');
   etcd = await Etcd.start();
   certs = makeCerts(dir);
 });
 
-after(async () => {
+afterAll(async () => {
   await Promise.all(services.map((s) => s.kill('SIGKILL')));
   await etcd?.stop();
 });

@@ -1,13 +1,24 @@
 /** Test helpers: run the real CLI as a child process, hash files, make temp dirs. */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** dist/ root (this file compiles to dist/tests/helpers/cli.js). */
-export const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The repository root: the nearest directory above this file holding package.json. This file runs
+ * from its source (tests/helpers/cli.ts, under vitest) and compiled (dist/tests/helpers/cli.js,
+ * imported by benches/cluster.ts); both find the same root.
+ */
+export const ROOT = (() => {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+  }
+})();
+/** dist/ root: the compiled CLI the tests run as child processes (`npm run build` makes it). */
+export const DIST = join(ROOT, 'dist');
 export const CLI = join(DIST, 'cli', 'main.js');
 export const SYNTH = join(DIST, 'tools', 'synth', 'cli.js');
 

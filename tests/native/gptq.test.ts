@@ -1,6 +1,6 @@
 /** The GPTQ binding: decodes as RTN, beats RTN on the layer output, typed errors. */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { InvalidParameterError, NonFiniteError } from '../../common/errors.js';
 import { dequantize, gptqQuantize, quantize } from '../../common/native.js';

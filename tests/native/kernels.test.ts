@@ -2,7 +2,7 @@
  * The native binding from TypeScript: buffers in and out, dtypes, threads, ISA choice, typed
  * errors, and the event loop staying free while a kernel runs.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 
 import { cpuFeatures, dequantize, quantize } from '../../common/native.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { encodeHeader, writeSafetensors } from '../../tools/synth/safetensors-writer.js';
 import { runCli, synth, tempDir, treeHashes } from '../helpers/cli.js';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { openQuantized } from '../../common/format/reader.js';
 import { allocate, BudgetTooSmall, type BudgetItem } from '../../coordinator/plan/budget.js';

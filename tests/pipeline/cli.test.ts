@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, openSync, readdirSync, readFileSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { CLI, jsonLines, runCli, synth, tempDir } from '../helpers/cli.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { openQuantized } from '../../common/format/reader.js';
 import { runCli, synth, tempDir } from '../helpers/cli.js';

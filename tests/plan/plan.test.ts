@@ -1,6 +1,6 @@
 /** The planner: 2-D view, keep rules and their precedence against preserve and overrides. */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { profileConfig, type ResolvedConfig } from '../../common/config/index.js';
 import type { ModelFile } from '../../coordinator/model/discover.js';

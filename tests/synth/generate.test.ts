@@ -3,7 +3,7 @@
  * (written here, not shared with the writer), determinism, weight statistics, the f16/bf16
  * conversions against known bit patterns, sharded indexes, and the CLI.
  */
-import { test, after } from 'node:test';
+import { test, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { ditTensors, dreamTensors } from '../../tools/synth/presets.js';
 import { buildProgram } from '../../tools/synth/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'aq-synth-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 let dirCount = 0;
 const freshDir = () => join(root, `d${dirCount++}`);
 

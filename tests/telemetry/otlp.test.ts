@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 
 import { openQuantized } from '../../common/format/reader.js';
 import { runCli, synth, tempDir } from '../helpers/cli.js';
