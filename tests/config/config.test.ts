@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ArrowQuantError } from '../../common/errors.js';
+import { FORMAT_FAMILIES } from '../../common/formats.js';
 import {
   CONFIG_KEYS,
   ConfigSchema,
@@ -70,14 +71,19 @@ const REST = {
 // ---------------------------------------------------------------------------------------------
 // Schema and profiles
 
-test('the schema has the 22 keys, a description on each, and the twelve methods', () => {
+test('the schema has the 22 keys, a description on each, and every method of the format registry', () => {
   assert.deepEqual([...CONFIG_KEYS].sort(), [
     'bit_width', 'calibration', 'calibration_samples', 'chunk_mib', 'components', 'deployment_profile', 'enable_spatial', 'enable_streaming', 'enable_time_aware', 'fail_fast',
     'gptq_act_order', 'gptq_damp', 'group_size', 'keep_default_rules', 'method', 'min_accuracy', 'modality', 'num_threads', 'num_time_groups', 'overrides', 'preserve',
     'target_memory_gb',
   ]);
   for (const key of CONFIG_KEYS) assert.ok((ConfigSchema.shape[key].description ?? '').length > 20, `${key} has no description`);
-  assert.deepEqual([...METHODS], ['rtn', 'rtn_sym', 'hqq', 'r2q', 'gptq', 'auto', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel']);
+  // The format methods come from the kernels' registry (common/formats.ts), then the algorithms.
+  assert.deepEqual([...METHODS], [...FORMAT_FAMILIES.flatMap((f) => f.methods), 'gptq', 'auto']);
+  for (const m of ['rtn', 'rtn_sym', 'hqq', 'r2q', 'nf4', 'fp8_e4m3', 'fp8_e5m2', 'q4_0', 'q8_0', 'int8_channel', 'fp8_e4m3_channel', 'q4_k', 'q6_k', 'q5_0']) {
+    assert.ok(METHODS.includes(m), m);
+  }
+  assert.equal(new Set(METHODS).size, METHODS.length);
 });
 
 for (const profile of ['edge', 'local', 'cloud'] as const) {

@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
-use crate::formats::{rtn, Layout, RowOut, Scheme};
+use crate::formats::{rtn, Layout, RowContext, RowOut, Scheme};
 use crate::parallel::{pool, resolve_threads};
 use crate::quality::{Quality, QualityAcc};
 use crate::simd::Isa;
@@ -111,7 +111,29 @@ fn tensor_absmax(src: &Source<'_>, rows: usize, cols: usize, rpc: usize, threads
 
 /// Quantize `src` (row-major `[rows, cols]`) with `scheme`.
 pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts: &RunOptions) -> Result<Quantized> {
+    quantize_weighted(scheme, src, rows, cols, opts, None)
+}
+
+/// Check per-column importance weights: one finite, non-negative value per column.
+pub fn check_importance(importance: &[f32], cols: usize) -> Result<()> {
+    if importance.len() != cols {
+        return Err(KernelError::BufferSize { what: "importance", expected: cols, actual: importance.len() });
+    }
+    if let Some(bad) = importance.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+        return Err(KernelError::InvalidParameter { field: "importance", value: format!("{} at column {bad}", importance[bad]), allowed: "finite values ≥ 0 (mean x² of each input column)" });
+    }
+    Ok(())
+}
+
+/// [`quantize`] with per-column importance (llama.cpp's imatrix: mean x² of each input column),
+/// which formats whose registry entry says `importance` weigh their search by; the others
+/// ignore it.
+pub fn quantize_weighted(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts: &RunOptions, importance: Option<&[f32]>) -> Result<Quantized> {
     check_shape(src.len(), rows, cols)?;
+    if let Some(imp) = importance {
+        check_importance(imp, cols)?;
+    }
+    let importance = importance.filter(|_| scheme.info().importance);
     let layout = scheme.layout(rows, cols)?;
     let isa = resolve_isa(opts)?;
     let threads = resolve_threads(opts.threads);
@@ -150,7 +172,7 @@ pub fn quantize(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, opts
             let out = RowOut { codes: &mut codes[c.clone()], scales: &mut scales[s.clone()], zeros: &mut zeros[z.clone()] };
             let mut sums = QualityAcc::default();
             // SAFETY: `resolve_isa` checked that this CPU runs `isa`.
-            unsafe { format.quantize_row(isa, x, out, tensor_scale, &mut sums) }.map_err(|off| row * cols + off)?;
+            unsafe { format.quantize_row(isa, x, out, &RowContext { tensor_scale, importance }, &mut sums) }.map_err(|off| row * cols + off)?;
             acc.merge(&trusted_row_quality(scheme, x, &codes[c], &scales[s], &zeros[z], tensor_scale, sums));
         }
         Ok::<_, usize>(acc)

@@ -42,7 +42,11 @@ proptest! {
     fn random_shapes_and_seeds(rows in 1usize..6, cols_32 in 1usize..40, extra in 0usize..32, seed in any::<u64>(), pick in 0usize..64) {
         let schemes = all_schemes();
         let scheme = schemes[pick % schemes.len()];
-        let cols = cols_32 * 32 + if supports(&scheme, cols_32 * 32 + extra) { extra } else { 0 };
+        // A row length the format takes: whole blocks (rounded up to its row multiple), plus a
+        // ragged tail where the format allows one.
+        let multiple = scheme.info().row_multiple;
+        let base = (cols_32 * 32).div_ceil(multiple) * multiple;
+        let cols = base + if supports(&scheme, base + extra) { extra } else { 0 };
         check(&scheme, rows, cols, seed);
     }
 }

@@ -65,6 +65,13 @@ pub struct FormatInfo {
     pub blocking: Blocking,
     /// Row lengths must be a multiple of this (1: any length).
     pub row_multiple: usize,
+    /// Where a row's length is not a multiple of `row_multiple`: the format to use instead
+    /// (llama.cpp's choice for GGUF, e.g. Q4_K → Q5_0), or `None` to keep the tensor in its
+    /// source dtype.
+    pub row_fallback: Option<&'static str>,
+    /// The search weighs elements by per-column importance when given (llama.cpp's imatrix:
+    /// each input column's mean x²); without, it is the format's plain reference.
+    pub importance: bool,
     /// GPTQ can quantize onto this family's grid (`Format::gptq` is implemented).
     pub gptq_target: bool,
     pub gguf: Option<GgufType>,
@@ -97,6 +104,16 @@ pub struct RowLayout {
     pub zeros: usize,
 }
 
+/// What a row's kernel gets besides its values.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RowContext<'a> {
+    /// The per-tensor scale, where the format has one (FP8 per tensor).
+    pub tensor_scale: f32,
+    /// Per-column importance (one weight per column, every row the same), for formats whose
+    /// registry entry says `importance`; others ignore it.
+    pub importance: Option<&'a [f32]>,
+}
+
 /// Output slices of one row.
 pub struct RowOut<'a> {
     pub codes: &'a mut [u8],
@@ -127,12 +144,12 @@ pub trait Format: Sync {
     fn tensor_scale(&self, _absmax: f32) -> f32 {
         0.0
     }
-    /// Quantize row `x` with the kernel for `isa`. `tensor_scale` is the per-tensor scale, where
-    /// the format has one. Errors carry the offset of the first non-finite element within the row.
+    /// Quantize row `x` with the kernel for `isa`, given the row's context (per-tensor scale,
+    /// importance). Errors carry the offset of the first non-finite element within the row.
     ///
     /// # Safety
     /// `isa.is_available()` must be true: the SIMD kernels are compiled with `#[target_feature]`.
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, tensor_scale: f32, acc: &mut QualityAcc) -> std::result::Result<(), usize>;
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> std::result::Result<(), usize>;
     /// One row's values from its codes, scales and zero-points.
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], tensor_scale: f32, out: &mut [f32]);
     /// The quality-gate ladder above this format: the formats to try next, in order, when this

@@ -11,7 +11,7 @@
 //! [`encode_ref`] finds the nearest value by searching the 127 magnitudes (obviously right);
 //! [`encode`] does the same with integer arithmetic on the f32 bits, and a test holds them equal.
 
-use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
 use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
@@ -42,6 +42,8 @@ pub static INFO_TENSOR: FormatInfo = FormatInfo {
     bits: &[8],
     blocking: Blocking::PerTensor,
     row_multiple: 1,
+    row_fallback: None,
+    importance: false,
     gptq_target: false,
     gguf: None,
     decode: "x̂ = f32(q) · scale",
@@ -59,6 +61,8 @@ pub static INFO_CHANNEL: FormatInfo = FormatInfo {
     bits: &[8],
     blocking: Blocking::PerRow,
     row_multiple: 1,
+    row_fallback: None,
+    importance: false,
     gptq_target: false,
     gguf: None,
     decode: "x̂ = f32(q) · scale",
@@ -101,7 +105,7 @@ impl Format for Fp8Spec {
     fn tensor_scale(&self, absmax: f32) -> f32 {
         scale_for(self.kind, absmax)
     }
-    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, tensor_scale: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
         let scale = if self.per_channel {
             if let Some(bad) = first_non_finite(x) {
                 return Err(bad);
@@ -110,7 +114,7 @@ impl Format for Fp8Spec {
             out.scales[0] = s;
             s
         } else {
-            tensor_scale
+            ctx.tensor_scale
         };
         quantize_run(self.kind, x, scale, out.codes, acc)
     }

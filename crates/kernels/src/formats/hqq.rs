@@ -26,7 +26,7 @@
 //!   the scales buffer; no zero-point bytes. Bits per weight `b + 64/group` (INT2 g64: 3.0).
 
 use super::codec::{self, GroupCodec};
-use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
 use crate::error::{KernelError, Result};
 use crate::formats::rtn::{group_params, BIT_WIDTHS, GROUP_SIZES};
 use crate::gptq::{GptqOptions, Prepared};
@@ -42,6 +42,8 @@ pub static INFO: FormatInfo = FormatInfo {
     bits: &BIT_WIDTHS,
     blocking: Blocking::Groups { sizes: &GROUP_SIZES },
     row_multiple: 1,
+    row_fallback: None,
+    importance: false,
     gptq_target: true,
     gguf: None,
     decode: "x̂ = (q − z) · s, s and z f32",
@@ -75,7 +77,7 @@ impl Format for HqqSpec {
         codec::row_layout(self, cols)
     }
     /// Iterative fits, scalar on every ISA: the fit, not memory, bounds their speed.
-    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
         codec::quantize_row(self, x, out.codes, out.scales, out.zeros, acc)
     }
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], _: f32, out: &mut [f32]) {

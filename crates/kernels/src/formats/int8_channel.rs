@@ -6,7 +6,7 @@
 //!   shares its parameter and element rules (`rtn::group_params`, `rtn::quantize_one`).
 //! - Bits per weight: 8 + 32/cols.
 
-use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
 use crate::quality::QualityAcc;
 use crate::rtn::{dequantize_one, first_non_finite, group_params, quantize_one};
 use crate::simd::Isa;
@@ -19,6 +19,8 @@ pub static INFO: FormatInfo = FormatInfo {
     bits: &[8],
     blocking: Blocking::PerRow,
     row_multiple: 1,
+    row_fallback: None,
+    importance: false,
     gptq_target: false,
     gguf: None,
     decode: "x̂ = q · scale, q signed",
@@ -48,7 +50,7 @@ impl Format for Int8Channel {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: cols, scales: 1, zeros: 0 }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
         if isa == Isa::Scalar {
             return quantize_row_ref(x, out.codes, &mut out.scales[0], acc);
         }

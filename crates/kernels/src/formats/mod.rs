@@ -10,10 +10,20 @@
 pub mod codec;
 mod format;
 pub mod fp8;
+pub mod ggml_blocks;
+pub mod ggml_search;
 pub mod hqq;
 pub mod int8_channel;
 pub mod nf4;
+pub mod q2_k;
+pub mod q3_k;
 pub mod q4_0;
+pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
 pub mod q8_0;
 pub mod r2q;
 pub mod registry;
@@ -23,7 +33,7 @@ use std::sync::OnceLock;
 
 use crate::error::{KernelError, Result};
 pub use codec::GroupCodec;
-pub use format::{Blocking, Format, FormatInfo, GgufType, MethodParams, RowLayout, RowOut};
+pub use format::{Blocking, Format, FormatInfo, GgufType, MethodParams, RowContext, RowLayout, RowOut};
 pub use fp8::{Fp8Kind, Fp8Spec};
 pub use hqq::HqqSpec;
 pub use r2q::R2qSpec;
@@ -40,6 +50,14 @@ pub enum Scheme {
     Q4_0,
     Hqq(HqqSpec),
     R2q(R2qSpec),
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q2K,
+    Q3K,
+    Q4K,
+    Q5K,
+    Q6K,
 }
 
 /// Every family, in the order the docs list them.
@@ -53,6 +71,14 @@ pub static FAMILIES: &[&FormatInfo] = &[
     &q8_0::INFO,
     &int8_channel::INFO,
     &fp8::INFO_CHANNEL,
+    &q4_1::INFO,
+    &q5_0::INFO,
+    &q5_1::INFO,
+    &q2_k::INFO,
+    &q3_k::INFO,
+    &q4_k::INFO,
+    &q5_k::INFO,
+    &q6_k::INFO,
 ];
 
 /// Sizes of a quantized `[rows, cols]` tensor's buffers. Every format stores the same number of
@@ -122,6 +148,14 @@ impl Scheme {
             Scheme::Q4_0 => &q4_0::Q4_0,
             Scheme::Hqq(s) => s,
             Scheme::R2q(s) => s,
+            Scheme::Q4_1 => &q4_1::Q4_1,
+            Scheme::Q5_0 => &q5_0::Q5_0,
+            Scheme::Q5_1 => &q5_1::Q5_1,
+            Scheme::Q2K => &q2_k::Q2K,
+            Scheme::Q3K => &q3_k::Q3K,
+            Scheme::Q4K => &q4_k::Q4K,
+            Scheme::Q5K => &q5_k::Q5K,
+            Scheme::Q6K => &q6_k::Q6K,
         }
     }
 

@@ -11,7 +11,7 @@
 // The code book and thresholds are quoted digit for digit from bitsandbytes.
 #![allow(clippy::excessive_precision)]
 
-use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, RtnSpec, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, RtnSpec, Scheme};
 use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
@@ -24,6 +24,8 @@ pub static INFO: FormatInfo = FormatInfo {
     bits: &[4],
     blocking: Blocking::FixedGroups { elements: BLOCK },
     row_multiple: 1,
+    row_fallback: None,
+    importance: false,
     gptq_target: false,
     gguf: None,
     decode: "x̂ = NF4[q] · absmax",
@@ -53,7 +55,7 @@ impl Format for Nf4 {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: row_code_bytes(cols), scales: cols.div_ceil(BLOCK), zeros: 0 }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
         match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { quantize_row_avx2(x, out.codes, out.scales, acc) },

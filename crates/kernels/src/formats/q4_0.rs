@@ -7,9 +7,14 @@
 //! - Nibble order (llama.cpp's): byte `j` holds element `j` in its low nibble and element `j+16` in
 //!   its high nibble.
 //! - Bits per weight: 4.5.
-//! - Divergence: a block whose `1/d` overflows (max below ~1e-37) quantizes to code 8 with `d = 0`.
+//! - A block whose `1/d` overflows (largest magnitude below ~2e-38) is what ggml makes of it on
+//!   x86-64: `x·id` is ±inf or NaN, the `(int8_t)` cast of `cvttss2si`'s `INT_MIN` keeps its low
+//!   byte, so every code is 0 (and `d` reads 0).
 
-use super::{Blocking, Format, FormatInfo, GgufType, RowLayout, RowOut, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, GgufType, RowLayout, RowOut, Scheme};
+use super::ggml_blocks::quantize_row_blocks;
+use super::ggml_search::{cvtt_i32, make_qx_quants};
+use super::q4_1::{block_weights, row_sigma2};
 use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
@@ -23,6 +28,8 @@ pub static INFO: FormatInfo = FormatInfo {
     bits: &[4],
     blocking: Blocking::Blocks { elements: BLOCK, bytes: BLOCK_BYTES },
     row_multiple: BLOCK,
+    row_fallback: None,
+    importance: true,
     gptq_target: false,
     gguf: Some(GgufType { name: "Q4_0", type_id: 2, file_type: 2 }),
     decode: "x̂ = d_f16 · (q − 8)",
@@ -52,7 +59,10 @@ impl Format for Q4_0 {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+        if let Some(qw) = ctx.importance {
+            return quantize_row_weighted(x, qw, out.codes, acc);
+        }
         match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { crate::simd::avx2::q4_0_row(x, out.codes, acc) },
@@ -64,9 +74,9 @@ impl Format for Q4_0 {
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row(codes, out)
     }
-    /// The next GGUF block format.
+    /// The next GGUF block formats of the legacy family.
     fn fallback(&self) -> Vec<Scheme> {
-        vec![Scheme::Q8_0]
+        vec![Scheme::Q5_0, Scheme::Q8_0]
     }
 }
 
@@ -76,14 +86,14 @@ pub const BLOCK_BYTES: usize = 18;
 #[inline(always)]
 pub fn block_scale(max: f32) -> (f32, f32) {
     let d = max / -8.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    (d, if id.is_finite() { id } else { 0.0 })
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
 }
 
-/// The element rule (shared with SIMD tails): truncation toward zero, as C's `(int8_t)` cast.
+/// The element rule (shared with SIMD tails): C's `MIN(15, (int8_t)(x·id + 8.5))` as x86-64 runs
+/// it (truncation; out of range or NaN: the low byte of `INT_MIN`, 0).
 #[inline(always)]
 pub fn code(v: f32, id: f32) -> u8 {
-    ((v * id + 8.5) as i8).min(15) as u8
+    (cvtt_i32(v * id + 8.5) as i8 as i32).min(15) as u8
 }
 
 /// Signed value of largest magnitude; the first on ties.
@@ -116,6 +126,23 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resu
         }
     }
     Ok(())
+}
+
+/// `quantize_row_q4_0_impl` for one block: `make_qx_quants(8)` weighted by `w`.
+pub fn quantize_block_weighted(x: &[f32], w: &[f32], y: &mut [u8]) {
+    let mut l = [0i8; 32];
+    let d = make_qx_quants(8, x, &mut l, Some(w));
+    y[..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+    for j in 0..16 {
+        y[2 + j] = (l[j] | (l[j + 16] << 4)) as u8;
+    }
+}
+
+/// A row with importance `qw` (ggml's `quantize_q4_0` with `quant_weights`: `σ²` over the row).
+pub fn quantize_row_weighted(x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    let sigma2 = row_sigma2(x);
+    let dequantize = |b: &[u8], o: &mut [f32]| dequantize_row(b, o);
+    quantize_row_blocks(x, out, BLOCK, BLOCK_BYTES, |b, xb, yb| quantize_block_weighted(xb, &block_weights(xb, &qw[b * BLOCK..(b + 1) * BLOCK], sigma2), yb), dequantize, acc)
 }
 
 pub fn dequantize_row(blocks: &[u8], out: &mut [f32]) {

@@ -10,7 +10,7 @@
 //! - Divergence: when `1/d` overflows (a block whose max is below ~1e-36), llama.cpp multiplies by
 //!   infinity (undefined conversion); here such a block quantizes to zero with `d = 0`.
 
-use super::{Blocking, Format, FormatInfo, GgufType, RowLayout, RowOut, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, GgufType, RowLayout, RowOut, Scheme};
 use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
@@ -24,6 +24,8 @@ pub static INFO: FormatInfo = FormatInfo {
     bits: &[8],
     blocking: Blocking::Blocks { elements: BLOCK, bytes: BLOCK_BYTES },
     row_multiple: BLOCK,
+    row_fallback: None,
+    importance: false,
     gptq_target: false,
     gguf: Some(GgufType { name: "Q8_0", type_id: 8, file_type: 7 }),
     decode: "x̂ = d_f16 · qs",
@@ -53,7 +55,7 @@ impl Format for Q8_0 {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
         match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { crate::simd::avx2::q8_0_row(x, out.codes, acc) },

@@ -18,7 +18,7 @@
 //!   `2 + 64/group` (g64: 3.0, the same as HQQ INT2 g64; RTN INT2 g64 asymmetric: 2.625).
 
 use super::codec::{self, GroupCodec};
-use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, RtnSpec, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, RtnSpec, Scheme};
 use crate::error::{KernelError, Result};
 use crate::formats::rtn::GROUP_SIZES;
 use crate::gptq::{GptqOptions, Prepared};
@@ -34,6 +34,8 @@ pub static INFO: FormatInfo = FormatInfo {
     bits: &[2],
     blocking: Blocking::Groups { sizes: &GROUP_SIZES },
     row_multiple: 1,
+    row_fallback: None,
+    importance: false,
     gptq_target: true,
     gguf: None,
     decode: "x̂ = (b1 ? α1 : −α1) + (b2 ? α2 : −α2)",
@@ -66,7 +68,7 @@ impl Format for R2qSpec {
         codec::row_layout(self, cols)
     }
     /// An iterative fit, scalar on every ISA: the fit, not memory, bounds its speed.
-    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
         codec::quantize_row(self, x, out.codes, out.scales, out.zeros, acc)
     }
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], _: f32, out: &mut [f32]) {

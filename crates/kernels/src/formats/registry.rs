@@ -29,6 +29,8 @@ fn family_json(f: &FormatInfo) -> Value {
         "bits": f.bits,
         "blocking": blocking_json(&f.blocking),
         "row_multiple": f.row_multiple,
+        "row_fallback": f.row_fallback,
+        "importance": f.importance,
         "gptq_target": f.gptq_target,
         "gguf": f.gguf.map(|g| json!({ "name": g.name, "type_id": g.type_id, "file_type": g.file_type })),
         "decode": f.decode,
@@ -60,17 +62,21 @@ fn blocking_text(f: &FormatInfo) -> String {
 /// The formats table of `docs/FORMAT.md` (between its `formats-table` markers).
 pub fn markdown_table() -> String {
     let mut out = String::from(
-        "| family | `method` | canonical names | bits | blocking | row length | bits/weight | GPTQ | GGUF | decode |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| family | `method` | canonical names | bits | blocking | row length | bits/weight | importance | GPTQ | GGUF | decode |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for f in FAMILIES {
         let bits = f.bits.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ");
-        let row = if f.row_multiple > 1 { format!("multiple of {}", f.row_multiple) } else { "any".into() };
+        let row = match (f.row_multiple, f.row_fallback) {
+            (1, _) => "any".to_string(),
+            (m, Some(other)) => format!("multiple of {m} (else {other})"),
+            (m, None) => format!("multiple of {m} (else kept)"),
+        };
         let gguf = f.gguf.map_or("—".to_string(), |g| format!("{} ({})", g.name, g.type_id));
         let methods = f.methods.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
         // A `|` inside a cell (even in code) ends the cell in GitHub's tables.
         let cell = |s: &str| s.replace('|', "\\|");
         out += &format!(
-            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} | `{}` |\n",
+            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} | {} | `{}` |\n",
             f.family,
             methods,
             cell(f.name_pattern),
@@ -78,6 +84,7 @@ pub fn markdown_table() -> String {
             blocking_text(f),
             row,
             f.bits_per_weight,
+            if f.importance { "yes" } else { "—" },
             if f.gptq_target { "yes" } else { "—" },
             gguf,
             cell(f.decode)

@@ -16,7 +16,7 @@
 //! - Bits per weight: asymmetric `bits + 40/group` (INT4 g128: 4.31), symmetric `bits + 32/group`.
 
 use super::codec::GroupCodec;
-use super::{Blocking, Format, FormatInfo, RowLayout, RowOut, Scheme};
+use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
 use crate::error::{KernelError, Result};
 use crate::gptq::{GptqOptions, Prepared};
 use crate::pack::{packed_len, unpack_one};
@@ -32,6 +32,8 @@ pub static INFO: FormatInfo = FormatInfo {
     bits: &BIT_WIDTHS,
     blocking: Blocking::Groups { sizes: &GROUP_SIZES },
     row_multiple: 1,
+    row_fallback: None,
+    importance: false,
     gptq_target: true,
     gguf: None,
     decode: "x̂ = (q − zero) · scale",
@@ -84,7 +86,7 @@ impl Format for RtnSpec {
         let g = self.groups_per_row(cols);
         RowLayout { code_bytes: self.row_code_bytes(cols), scales: g, zeros: if self.symmetric { 0 } else { g } }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: f32, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
         if isa == Isa::Scalar {
             return quantize_row_ref(self, x, out.codes, out.scales, out.zeros, acc);
         }

@@ -302,15 +302,12 @@ unsafe fn q4_0_scales8(blocks: &[f32]) -> ([u16; 8], __m256, __m256) {
         t &= t - 1;
     }
     let d = _mm256_mul_ps(_mm256_loadu_ps(max.as_ptr()), _mm256_set1_ps(-0.125)); // == max / −8, exactly
-    let id = _mm256_div_ps(_mm256_set1_ps(1.0), d);
-    let usable = _mm256_and_ps(
-        _mm256_cmp_ps::<_CMP_NEQ_OQ>(d, _mm256_setzero_ps()),
-        _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_andnot_ps(_mm256_set1_ps(-0.0), id), _mm256_set1_ps(f32::INFINITY)),
-    );
+    // id = 1/d, 0 where d is 0; an overflowing 1/d stays infinite, as in the reference.
+    let id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0), d), _mm256_cmp_ps::<_CMP_NEQ_OQ>(d, _mm256_setzero_ps()));
     let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(d);
     let mut bits = [0u16; 8];
     _mm_storeu_si128(bits.as_mut_ptr() as *mut __m128i, h);
-    (bits, _mm256_cvtph_ps(h), _mm256_and_ps(id, usable))
+    (bits, _mm256_cvtph_ps(h), id)
 }
 
 /// Q8_0 scales of eight consecutive blocks at once: (d as f16 bits, d as f16 widened, 1/d), the
@@ -403,7 +400,8 @@ unsafe fn q4_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8
     let mut q = [_mm256_setzero_si256(); 4];
     for (k, qk) in q.iter_mut().enumerate() {
         let v = _mm256_loadu_ps(p.add(8 * k));
-        let c = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v, idv), bias)), fifteen);
+        // cvttps gives INT_MIN where the reference's cast keeps a low byte of 0: clamp to 0..15.
+        let c = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v, idv), bias)), fifteen), _mm256_setzero_si256());
         lq.add(v, _mm256_mul_ps(dsv, _mm256_cvtepi32_ps(_mm256_sub_epi32(c, eight))));
         *qk = c;
     }

@@ -261,7 +261,9 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         let mut c = [vdupq_n_f32(0.0); 8];
         for (k, vk) in v.iter().enumerate() {
             // trunc(x·id + 8.5), then min 15, as llama.cpp's (int8_t) cast and MIN.
-            let qi = vminq_u32(vcvtq_u32_f32(vaddq_f32(vmulq_f32(*vk, idv), bias)), fifteen);
+            // Out of range or NaN (an overflowing id): code 0, as x86's INT_MIN low byte.
+            let t = vaddq_f32(vmulq_f32(*vk, idv), bias);
+            let qi = vandq_u32(vminq_u32(vcvtq_u32_f32(t), fifteen), vcaltq_f32(t, vdupq_n_f32(2147483648.0)));
             let qf = vcvtq_f32_u32(qi);
             lq.add(*vk, vmulq_f32(dsv, vsubq_f32(qf, eight)));
             c[k] = qf;

@@ -1,0 +1,148 @@
+//! What the GGUF block formats share: the row driver (non-finite check, block loop, quality from
+//! the decoded blocks) and the bit layouts several formats use (2-bit planes of Q2_K/Q3_K, the
+//! 6-bit scale/min pairs of Q4_K/Q5_K, the fifth-bit word of Q5_0/Q5_1).
+
+use crate::quality::{BlockSums, QualityAcc};
+use crate::rtn::first_non_finite;
+
+/// Quantize a row of whole blocks with `quantize(block index, values, block bytes)`, then measure
+/// the quality from `dequantize`'s reconstruction of each block (so the figures are those of the
+/// bytes written). Returns the offset of the first non-finite value.
+pub fn quantize_row_blocks(
+    x: &[f32],
+    out: &mut [u8],
+    block: usize,
+    block_bytes: usize,
+    mut quantize: impl FnMut(usize, &[f32], &mut [u8]),
+    dequantize: impl Fn(&[u8], &mut [f32]),
+    acc: &mut QualityAcc,
+) -> Result<(), usize> {
+    if let Some(bad) = first_non_finite(x) {
+        return Err(bad);
+    }
+    let mut y = vec![0f32; block];
+    for (b, (xb, ob)) in x.chunks_exact(block).zip(out.chunks_exact_mut(block_bytes)).enumerate() {
+        quantize(b, xb, ob);
+        dequantize(ob, &mut y);
+        let mut sums = BlockSums::default();
+        for (&a, &r) in xb.iter().zip(&y) {
+            sums.add(a, r);
+        }
+        sums.fold_into(block, acc);
+    }
+    Ok(())
+}
+
+/// Decode a row of whole blocks.
+pub fn dequantize_row_blocks(codes: &[u8], out: &mut [f32], block: usize, block_bytes: usize, dequantize: impl Fn(&[u8], &mut [f32])) {
+    for (cb, ob) in codes.chunks_exact(block_bytes).zip(out.chunks_exact_mut(block)) {
+        dequantize(cb, ob);
+    }
+}
+
+/// Q2_K/Q3_K's low two bits of 256 levels: byte `32·(j/128)/… ` — for each half of 128 values,
+/// byte `l` holds levels `l`, `l+32`, `l+64`, `l+96` at bit offsets 0, 2, 4, 6.
+pub fn pack_2bit_planes(levels: &[u8; 256], qs: &mut [u8]) {
+    for j in (0..256).step_by(128) {
+        for l in 0..32 {
+            qs[j / 4 + l] = levels[j + l] | (levels[j + l + 32] << 2) | (levels[j + l + 64] << 4) | (levels[j + l + 96] << 6);
+        }
+    }
+}
+
+/// The two bits of value `i` (0..256) in [`pack_2bit_planes`]' layout.
+#[inline(always)]
+pub fn two_bits(qs: &[u8], i: usize) -> u8 {
+    let (half, r) = (i / 128, i % 128);
+    (qs[32 * half + r % 32] >> (2 * (r / 32))) & 3
+}
+
+/// Q4_K/Q5_K: eight 6-bit scales and mins in 12 bytes (ggml's layout: the first four of each
+/// whole, the high two bits of the last four in the top bits of the first eight bytes).
+pub fn pack_scale_min_k4(ls: &[u8; 8], lm: &[u8; 8]) -> [u8; 12] {
+    let mut s = [0u8; 12];
+    for j in 0..8 {
+        if j < 4 {
+            s[j] = ls[j];
+            s[j + 4] = lm[j];
+        } else {
+            s[j + 4] = (ls[j] & 0xF) | ((lm[j] & 0xF) << 4);
+            s[j - 4] |= (ls[j] >> 4) << 6;
+            s[j] |= (lm[j] >> 4) << 6;
+        }
+    }
+    s
+}
+
+/// ggml's `get_scale_min_k4`: sub-block `j`'s 6-bit (scale, min).
+#[inline(always)]
+pub fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+    }
+}
+
+/// Q5_0/Q5_1: the fifth bits of 32 levels as a little-endian u32 (bit `j` = level `j`).
+#[inline(always)]
+pub fn fifth_bits(levels: &[u8; 32]) -> [u8; 4] {
+    let mut qh = 0u32;
+    for (j, &l) in levels.iter().enumerate() {
+        qh |= (((l & 0x10) >> 4) as u32) << j;
+    }
+    qh.to_le_bytes()
+}
+
+/// Q5_0/Q5_1's 32 levels from nibbles (`qs[j]`: level `j` low, level `j+16` high) and `qh`.
+#[inline(always)]
+pub fn five_bit_levels(qs: &[u8], qh: &[u8]) -> [u8; 32] {
+    let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+    let mut l = [0u8; 32];
+    for j in 0..16 {
+        l[j] = (qs[j] & 0x0F) | ((((qh >> j) << 4) & 0x10) as u8);
+        l[j + 16] = (qs[j] >> 4) | (((qh >> (j + 12)) & 0x10) as u8);
+    }
+    l
+}
+
+/// Nibbles of 32 levels: byte `j` holds level `j` low and level `j+16` high (Q4_0/Q4_1/Q5_x).
+#[inline(always)]
+pub fn pack_nibbles_32(levels: &[u8; 32], qs: &mut [u8]) {
+    for j in 0..16 {
+        qs[j] = (levels[j] & 0x0F) | ((levels[j + 16] & 0x0F) << 4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_bit_planes_round_trip() {
+        let levels: [u8; 256] = std::array::from_fn(|i| ((i * 7 + i / 13) % 4) as u8);
+        let mut qs = [0u8; 64];
+        pack_2bit_planes(&levels, &mut qs);
+        for (i, &l) in levels.iter().enumerate() {
+            assert_eq!(two_bits(&qs, i), l, "{i}");
+        }
+    }
+
+    #[test]
+    fn scale_min_pairs_round_trip() {
+        let ls: [u8; 8] = std::array::from_fn(|j| (j * 9 % 64) as u8);
+        let lm: [u8; 8] = std::array::from_fn(|j| (63 - j * 5) as u8);
+        let s = pack_scale_min_k4(&ls, &lm);
+        for j in 0..8 {
+            assert_eq!(scale_min_k4(j, &s), (ls[j], lm[j]));
+        }
+    }
+
+    #[test]
+    fn five_bit_levels_round_trip() {
+        let levels: [u8; 32] = std::array::from_fn(|j| (j * 11 % 32) as u8);
+        let mut qs = [0u8; 16];
+        pack_nibbles_32(&levels, &mut qs);
+        assert_eq!(five_bit_levels(&qs, &fifth_bits(&levels)), levels);
+    }
+}

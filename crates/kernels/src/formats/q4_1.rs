@@ -1,0 +1,144 @@
+//! GGUF Q4_1: llama.cpp's 4-bit block format with a minimum, byte-identical to ggml's
+//! `quantize_row_q4_1_ref` and, with importance, `quantize_q4_1` with `quant_weights`.
+//!
+//! - Elements per block: 32. Block bytes: 20 = f16 `d`, f16 `m` (little-endian), 16 bytes of
+//!   nibbles (byte `j`: element `j` low, element `j+16` high).
+//! - **`x̂ = q·d + m`**, `q` in 0..15.
+//! - Reference: `d = (max − min)/15`, `id = 1/d` (0 when `d` is 0), `m = min`,
+//!   `q = min(15, trunc((x − min)·id + 0.5))`. With importance: `w = qw·sqrt(σ² + x²)` with
+//!   `σ² = Σx²/cols` over the whole row, `make_qkx3_quants(15, −0.9, 0.05, 36 steps)`.
+//! - Bits per weight: 5.
+
+use super::ggml_blocks::{dequantize_row_blocks, pack_nibbles_32, quantize_row_blocks};
+use super::ggml_search::{cvtt_i32, fp16_bits, fp16_value, importance_weights, make_qkx_quants, sum_squares, MinSearch};
+use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use crate::quality::QualityAcc;
+use crate::simd::Isa;
+
+pub const BLOCK: usize = 32;
+pub const BLOCK_BYTES: usize = 20;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "q4_1",
+    methods: &["q4_1"],
+    name_pattern: "q4_1",
+    name_regex: r"^q4_1$",
+    bits: &[4],
+    blocking: Blocking::Blocks { elements: BLOCK, bytes: BLOCK_BYTES },
+    row_multiple: BLOCK,
+    row_fallback: None,
+    importance: true,
+    gptq_target: false,
+    gguf: Some(GgufType { name: "Q4_1", type_id: 3, file_type: 3 }),
+    decode: "x̂ = q·d + m",
+    bits_per_weight: "5",
+    summary: "GGUF Q4_1: blocks of 32, an f16 scale and minimum and 16 bytes of nibbles, byte-identical to llama.cpp",
+    parse_name: |name| (name == "q4_1").then_some(Ok(Scheme::Q4_1)),
+    from_method: |_, _| Ok(Scheme::Q4_1),
+};
+
+/// The format (no parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Q4_1;
+
+pub(crate) const IMP_SEARCH: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+
+/// `(min, max)` as the C scans them (from ±FLT_MAX).
+pub(crate) fn min_max(x: &[f32]) -> (f32, f32) {
+    let (mut min, mut max) = (f32::MAX, -f32::MAX);
+    for &v in x {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+    }
+    (min, max)
+}
+
+/// `quantize_row_q4_1_ref` for one block.
+pub fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
+    let (min, max) = min_max(x);
+    let d = (max - min) / 15.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    y[0..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    y[2..4].copy_from_slice(&fp16_bits(min).to_le_bytes());
+    let levels: [u8; 32] = std::array::from_fn(|j| (cvtt_i32((x[j] - min) * id + 0.5) as i8 as i32).min(15) as u8);
+    pack_nibbles_32(&levels, &mut y[4..20]);
+}
+
+/// `quantize_row_q4_1_impl` for one block: `w` are its element weights.
+pub fn quantize_block_weighted(x: &[f32], w: &[f32], y: &mut [u8]) {
+    let mut levels = [0u8; 32];
+    let (d, the_min) = make_qkx_quants(15, x, w, &mut levels, IMP_SEARCH);
+    y[0..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    y[2..4].copy_from_slice(&fp16_bits(-the_min).to_le_bytes());
+    pack_nibbles_32(&levels, &mut y[4..20]);
+}
+
+/// `dequantize_row_q4_1` for one block.
+pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
+    let d = fp16_value(u16::from_le_bytes([y[0], y[1]]));
+    let m = fp16_value(u16::from_le_bytes([y[2], y[3]]));
+    for j in 0..16 {
+        out[j] = (y[4 + j] & 0x0F) as f32 * d + m;
+        out[j + 16] = (y[4 + j] >> 4) as f32 * d + m;
+    }
+}
+
+/// The legacy formats' importance weights of one block: `σ²` is the row's.
+pub(crate) fn block_weights(x: &[f32], qw: &[f32], sigma2: f32) -> [f32; 32] {
+    let mut w = [0f32; 32];
+    importance_weights(qw, x, sigma2, &mut w);
+    w
+}
+
+/// `σ² = Σx²/cols` over the whole row (the legacy formats' `quantize_row_*_impl`).
+pub(crate) fn row_sigma2(x: &[f32]) -> f32 {
+    sum_squares(x) / x.len() as f32
+}
+
+/// Scalar reference of a row (`importance`: ggml's weighted search).
+pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    let sigma2 = importance.map(|_| row_sigma2(x));
+    quantize_row_blocks(
+        x,
+        out,
+        BLOCK,
+        BLOCK_BYTES,
+        |b, xb, yb| match (importance, sigma2) {
+            (Some(qw), Some(s2)) => quantize_block_weighted(xb, &block_weights(xb, &qw[b * BLOCK..(b + 1) * BLOCK], s2), yb),
+            _ => quantize_block_ref(xb, yb),
+        },
+        dequantize_block,
+        acc,
+    )
+}
+
+impl Format for Q4_1 {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        INFO.family.into()
+    }
+    fn bits(&self) -> u32 {
+        4
+    }
+    fn group_size(&self) -> usize {
+        BLOCK
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+        quantize_row_ref(x, ctx.importance, out.codes, acc)
+    }
+    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    }
+    fn fallback(&self) -> Vec<Scheme> {
+        vec![Scheme::Q5_1, Scheme::Q8_0]
+    }
+}

@@ -1,0 +1,184 @@
+//! GGUF Q4_K: llama.cpp's 4-bit K-quant, byte-identical to ggml's `quantize_row_q4_K_ref` and,
+//! with importance, `quantize_q4_K` with `quant_weights`.
+//!
+//! - Elements per super-block: 256 = 8 sub-blocks of 32. Block bytes: 144 = f16 `d`, f16 `dmin`
+//!   (little-endian), 12 bytes of eight 6-bit scales and mins (`ggml_blocks::pack_scale_min_k4`),
+//!   128 bytes of nibbles (byte `32·c + l` holds value `64·c + l` low and `64·c + 32 + l` high).
+//! - **`x̂ = (d·sc_j)·q − dmin·m_j`** for sub-block `j` (its 6-bit scale `sc_j` and min `m_j`).
+//! - Search, no importance (ggml's reference): per sub-block, weights `av_x + |x|`
+//!   (`av_x = sqrt(Σx²/32)`), `make_qkx2_quants(nmax 15, rmin −1, rdelta 0.1, 20 steps)`; the
+//!   sub-block scales and mins quantized to 6 bits against their maxima; the values re-rounded
+//!   with the stored parameters.
+//! - With importance `qw` (per column): `w = qw·sqrt(σ² + x²)`, `σ² = 2·Σx²/256` over the
+//!   super-block, `make_qkx3_quants(15, −0.9, 0.05, 36 steps)`, and the 6-bit scales and mins
+//!   chosen by `make_qp_quants(63)` weighted by each sub-block's Σw.
+//! - Bits per weight: 4.5. Rows must be a multiple of 256 (llama.cpp falls back to Q5_0).
+
+use super::ggml_blocks::{dequantize_row_blocks, pack_scale_min_k4, quantize_row_blocks, scale_min_k4};
+use super::ggml_search::{fp16_bits, fp16_value, importance_weights, make_qkx_quants, make_qp_quants, nearest_int, sum_squares, MinSearch};
+use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use crate::quality::QualityAcc;
+use crate::simd::Isa;
+
+pub const BLOCK: usize = 256;
+pub const BLOCK_BYTES: usize = 144;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "q4_k",
+    methods: &["q4_k"],
+    name_pattern: "q4_k",
+    name_regex: r"^q4_k$",
+    bits: &[4],
+    blocking: Blocking::Blocks { elements: BLOCK, bytes: BLOCK_BYTES },
+    row_multiple: BLOCK,
+    row_fallback: Some("q5_0"),
+    importance: true,
+    gptq_target: false,
+    gguf: Some(GgufType { name: "Q4_K", type_id: 12, file_type: 14 }),
+    decode: "x̂ = (d·sc_j)·q − dmin·m_j",
+    bits_per_weight: "4.5",
+    summary: "GGUF Q4_K: super-blocks of 256, eight 6-bit sub-block scales and mins, byte-identical to llama.cpp",
+    parse_name: |name| (name == "q4_k").then_some(Ok(Scheme::Q4K)),
+    from_method: |_, _| Ok(Scheme::Q4K),
+};
+
+/// The format (no parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Q4K;
+
+const REF_SEARCH: MinSearch = MinSearch { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false };
+const IMP_SEARCH: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+
+/// Write `d`, `dmin`, the packed scales, re-round every value with the stored parameters and pack
+/// the nibbles (the tail shared by both searches).
+fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], ls: &[u8; 8], lm: &[u8; 8], d: f32, dmin: f32, y: &mut [u8]) {
+    y[0..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    y[2..4].copy_from_slice(&fp16_bits(dmin).to_le_bytes());
+    y[4..16].copy_from_slice(&pack_scale_min_k4(ls, lm));
+    let (dd, dm_all) = (fp16_value(u16::from_le_bytes([y[0], y[1]])), fp16_value(u16::from_le_bytes([y[2], y[3]])));
+    for j in 0..8 {
+        let (sc, m) = scale_min_k4(j, &y[4..16]);
+        let d = dd * sc as f32;
+        if d == 0.0 {
+            continue;
+        }
+        let dm = dm_all * m as f32;
+        for ii in 0..32 {
+            levels[32 * j + ii] = nearest_int((x[32 * j + ii] + dm) / d).clamp(0, 15) as u8;
+        }
+    }
+    let q = &mut y[16..];
+    for c in 0..4 {
+        for l in 0..32 {
+            q[32 * c + l] = levels[64 * c + l] | (levels[64 * c + 32 + l] << 4);
+        }
+    }
+}
+
+/// `quantize_row_q4_K_ref` for one super-block.
+pub fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
+    let mut levels = [0u8; BLOCK];
+    let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
+    let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
+    let mut weights = [0f32; 32];
+    for j in 0..8 {
+        let xs = &x[32 * j..32 * j + 32];
+        let av_x = (sum_squares(xs) / 32.0).sqrt();
+        for (w, &v) in weights.iter_mut().zip(xs) {
+            *w = av_x + v.abs();
+        }
+        (scales[j], mins[j]) = make_qkx_quants(15, xs, &weights, &mut levels[32 * j..32 * j + 32], REF_SEARCH);
+        if scales[j] > max_scale {
+            max_scale = scales[j];
+        }
+        if mins[j] > max_min {
+            max_min = mins[j];
+        }
+    }
+    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+    // `uint8_t ls = nearest_int(...)` wraps, then MIN(63, ls).
+    let ls: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_scale * scales[j]) as u8).min(63));
+    let lm: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_min * mins[j]) as u8).min(63));
+    finish_block(x, &mut levels, &ls, &lm, max_scale / 63.0, max_min / 63.0, y);
+}
+
+/// `quantize_row_q4_K_impl` (with `quant_weights`) for one super-block; `qw` are its 256
+/// importance weights.
+pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    let mut levels = [0u8; BLOCK];
+    let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+    let sigma2 = 2.0 * sum_squares(x) / BLOCK as f32;
+    let mut weights = [0f32; 32];
+    for j in 0..8 {
+        let xs = &x[32 * j..32 * j + 32];
+        importance_weights(&qw[32 * j..32 * j + 32], xs, sigma2, &mut weights);
+        sw[j] = weights.iter().fold(0.0f32, |s, &w| s + w);
+        (scales[j], mins[j]) = make_qkx_quants(15, xs, &weights, &mut levels[32 * j..32 * j + 32], IMP_SEARCH);
+    }
+    let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
+    let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
+    let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
+    finish_block(x, &mut levels, &ls, &lm, d_block, m_block, y);
+}
+
+/// `dequantize_row_q4_K` for one super-block.
+pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
+    let d = fp16_value(u16::from_le_bytes([y[0], y[1]]));
+    let min = fp16_value(u16::from_le_bytes([y[2], y[3]]));
+    let (scales, q) = (&y[4..16], &y[16..]);
+    for c in 0..4 {
+        let (sc1, m1) = scale_min_k4(2 * c, scales);
+        let (sc2, m2) = scale_min_k4(2 * c + 1, scales);
+        let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
+        let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+        for l in 0..32 {
+            out[64 * c + l] = d1 * (q[32 * c + l] & 0xF) as f32 - m1;
+            out[64 * c + 32 + l] = d2 * (q[32 * c + l] >> 4) as f32 - m2;
+        }
+    }
+}
+
+/// Scalar reference of a row: ggml's reference search, or with `importance` its weighted one.
+pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    quantize_row_blocks(
+        x,
+        out,
+        BLOCK,
+        BLOCK_BYTES,
+        |b, xb, yb| match importance {
+            Some(qw) => quantize_block_imp(xb, &qw[b * BLOCK..(b + 1) * BLOCK], yb),
+            None => quantize_block_ref(xb, yb),
+        },
+        dequantize_block,
+        acc,
+    )
+}
+
+impl Format for Q4K {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        INFO.family.into()
+    }
+    fn bits(&self) -> u32 {
+        4
+    }
+    fn group_size(&self) -> usize {
+        BLOCK
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+        quantize_row_ref(x, ctx.importance, out.codes, acc)
+    }
+    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    }
+    /// Up the K family, then Q8_0.
+    fn fallback(&self) -> Vec<Scheme> {
+        vec![Scheme::Q5K, Scheme::Q6K, Scheme::Q8_0]
+    }
+}

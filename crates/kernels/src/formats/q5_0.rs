@@ -1,0 +1,118 @@
+//! GGUF Q5_0: llama.cpp's 5-bit block format, byte-identical to ggml's `quantize_row_q5_0_ref`
+//! and, with importance, `quantize_q5_0` with `quant_weights`.
+//!
+//! - Elements per block: 32. Block bytes: 22 = f16 `d`, 4 bytes `qh` (fifth bits, little-endian
+//!   u32, bit `j` = element `j`), 16 bytes of low nibbles (byte `j`: element `j` low, `j+16` high).
+//! - **`x̂ = (q − 16)·d`**, `q` in 0..31.
+//! - Reference: `max` = the element of largest magnitude (first on ties, sign kept),
+//!   `d = max/−16`, `id = 1/d` (0 when `d` is 0), `q = min(31, trunc(x·id + 16.5))`. With
+//!   importance: `w = qw·sqrt(σ² + x²)`, `σ² = Σx²/cols` over the row, `make_qx_quants(16)`.
+//! - Bits per weight: 5.5.
+
+use super::ggml_blocks::{dequantize_row_blocks, fifth_bits, five_bit_levels, pack_nibbles_32, quantize_row_blocks};
+use super::ggml_search::{cvtt_i32, fp16_bits, fp16_value, make_qx_quants};
+use super::q4_0::signed_absmax;
+use super::q4_1::{block_weights, row_sigma2};
+use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use crate::quality::QualityAcc;
+use crate::simd::Isa;
+
+pub const BLOCK: usize = 32;
+pub const BLOCK_BYTES: usize = 22;
+
+pub static INFO: FormatInfo = FormatInfo {
+    family: "q5_0",
+    methods: &["q5_0"],
+    name_pattern: "q5_0",
+    name_regex: r"^q5_0$",
+    bits: &[5],
+    blocking: Blocking::Blocks { elements: BLOCK, bytes: BLOCK_BYTES },
+    row_multiple: BLOCK,
+    row_fallback: None,
+    importance: true,
+    gptq_target: false,
+    gguf: Some(GgufType { name: "Q5_0", type_id: 6, file_type: 8 }),
+    decode: "x̂ = (q − 16)·d",
+    bits_per_weight: "5.5",
+    summary: "GGUF Q5_0: blocks of 32, an f16 scale and 5-bit values, byte-identical to llama.cpp",
+    parse_name: |name| (name == "q5_0").then_some(Ok(Scheme::Q5_0)),
+    from_method: |_, _| Ok(Scheme::Q5_0),
+};
+
+/// The format (no parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Q5_0;
+
+fn store(levels: &[u8; 32], y: &mut [u8]) {
+    y[2..6].copy_from_slice(&fifth_bits(levels));
+    pack_nibbles_32(levels, &mut y[6..22]);
+}
+
+/// `quantize_row_q5_0_ref` for one block.
+pub fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
+    let d = signed_absmax(x) / -16.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    y[0..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    let levels: [u8; 32] = std::array::from_fn(|j| (cvtt_i32(x[j] * id + 16.5) as i8 as i32).min(31) as u8);
+    store(&levels, y);
+}
+
+/// `quantize_row_q5_0_impl` for one block: `w` are its element weights.
+pub fn quantize_block_weighted(x: &[f32], w: &[f32], y: &mut [u8]) {
+    let mut l = [0i8; 32];
+    let d = make_qx_quants(16, x, &mut l, Some(w));
+    y[0..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    store(&std::array::from_fn(|j| l[j] as u8), y);
+}
+
+/// `dequantize_row_q5_0` for one block.
+pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
+    let d = fp16_value(u16::from_le_bytes([y[0], y[1]]));
+    for (o, &q) in out.iter_mut().zip(five_bit_levels(&y[6..22], &y[2..6]).iter()) {
+        *o = (q as i32 - 16) as f32 * d;
+    }
+}
+
+/// Scalar reference of a row (`importance`: ggml's weighted search).
+pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    let sigma2 = importance.map(|_| row_sigma2(x));
+    quantize_row_blocks(
+        x,
+        out,
+        BLOCK,
+        BLOCK_BYTES,
+        |b, xb, yb| match (importance, sigma2) {
+            (Some(qw), Some(s2)) => quantize_block_weighted(xb, &block_weights(xb, &qw[b * BLOCK..(b + 1) * BLOCK], s2), yb),
+            _ => quantize_block_ref(xb, yb),
+        },
+        dequantize_block,
+        acc,
+    )
+}
+
+impl Format for Q5_0 {
+    fn info(&self) -> &'static FormatInfo {
+        &INFO
+    }
+    fn name(&self) -> String {
+        INFO.family.into()
+    }
+    fn bits(&self) -> u32 {
+        5
+    }
+    fn group_size(&self) -> usize {
+        BLOCK
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+        quantize_row_ref(x, ctx.importance, out.codes, acc)
+    }
+    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    }
+    fn fallback(&self) -> Vec<Scheme> {
+        vec![Scheme::Q8_0]
+    }
+}
