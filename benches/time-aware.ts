@@ -11,8 +11,8 @@
 import { parseArgs } from 'node:util';
 
 import { timeGroupParams } from '../coordinator/calibration/time-groups.js';
-import { SplitMix32 } from '../tools/synth/random.js';
-import { timestepGroups } from '../tools/synth/calibration.js';
+import { SplitMix32 } from '../common/random.js';
+import { timestepGroups } from '../coordinator/calibration/synthetic-stats.js';
 
 const T = 1000;
 const { values } = parseArgs({ options: { groups: { type: 'string', default: '10' }, channels: { type: 'string', default: '1152' }, rows: { type: 'string', default: '4000' } } });

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 
 import { tlsMaterial, type TlsMaterial } from '../../common/cluster/tls.js';
-import type { EtcdOptions } from '../../coordinator/cluster/etcd.js';
+import type { EtcdOptions } from '../../common/cluster/etcd.js';
 
 export interface TlsCliFlags {
   tlsCert?: string;

@@ -12,7 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import type { QuantizedFile, TensorInfo } from '../format/reader.js';
 import { DTYPE_BYTES } from '../format/dtypes.js';
 import { f32ToBf16Bits, f32ToF16Bits } from '../half.js';
-import { encodeHeader, planHeader } from '../../tools/synth/safetensors-writer.js';
+import { encodeHeader, planHeader } from '../safetensors/writer.js';
 import { AtomicFile } from './atomic-file.js';
 import { ExportError } from './errors.js';
 import { componentsOf, floatValues, selectTensors } from './select.js';

@@ -1,7 +1,7 @@
 /**
  * Synthetic calibration, the last resort when `gptq` runs without a calibration file: statistics
  * of made-up activations (`calibration_samples` rows per layer, `num_time_groups` timestep
- * groups; tools/synth/calibration.ts says how they are drawn), cached on disk. They depend only
+ * groups; synthetic-stats.ts says how they are drawn), cached on disk. They depend only
  * on the model's layer names and shapes and on those two settings, so the cache key is a hash of
  * the model's safetensors headers (names, dtypes, shapes, offsets; not the weights) and of the
  * settings. GPTQ with them fits made-up inputs: expect about RTN's quality, not better
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { ResolvedConfig } from '../../common/config/index.js';
 import type { ModelFile } from '../model/discover.js';
 import type { SafetensorsHeader } from '../model/safetensors.js';
-import { writeSyntheticCalibration } from '../../tools/synth/calibration.js';
+import { writeSyntheticCalibration } from './synthetic-stats.js';
 
 /** Bumped whenever the generator's output changes, so old cache entries are not reused. */
 const GENERATOR_VERSION = 1;

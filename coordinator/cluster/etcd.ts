@@ -2,7 +2,8 @@
  * The coordinator's view of etcd, the source of truth for membership, leadership and which
  * chunks are committed (never for the weights: those live in the spool).
  *
- * Keys (under a namespace, default `/arrowquant/`):
+ * Keys (under a namespace, default `/arrowquant/`; the connection, the namespace and the election's
+ * name are common/cluster/etcd.ts's, shared with the worker's leader lookup):
  * - `leader` election (etcd3's election recipe): the value is the leader's advertised address.
  * - `workers/<id>`: a worker's capabilities, on a lease the coordinator keeps alive only while
  *   the worker's heartbeats arrive; when they stop, etcd expires the key and the watch re-queues
@@ -15,19 +16,10 @@
  * during a long GC pause or a partition) and has not heard of it yet cannot overwrite what the
  * new leader writes: its write fails with `LeadershipLostError` and it steps down.
  */
-import { readFileSync } from 'node:fs';
+import type { Etcd3, Lease, Namespace, Watcher, Campaign, Election, PutBuilder, DeleteBuilder } from 'etcd3';
 
-import { Etcd3, type Lease, type Namespace, type Watcher, type Campaign, type Election, type PutBuilder, type DeleteBuilder } from 'etcd3';
-
+import { DEFAULT_ETCD_PREFIX, LEADER_ELECTION } from '../../common/cluster/etcd.js';
 import { LeadershipLostError } from '../../common/cluster/errors.js';
-
-export interface EtcdOptions {
-  endpoints: string[];
-  namespace?: string;
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
 
 export interface CommitRecord {
   file: string;
@@ -46,21 +38,14 @@ export type JobState =
   | { state: 'done'; result: string; sources?: string; output?: string }
   | { state: 'failed'; error: string; sources?: string };
 
-export function connectEtcd(o: EtcdOptions): Etcd3 {
-  const credentials = o.ca
-    ? { rootCertificate: readFileSync(o.ca), ...(o.cert && o.key ? { certChain: readFileSync(o.cert), privateKey: readFileSync(o.key) } : {}) }
-    : undefined;
-  return new Etcd3({ hosts: o.endpoints, ...(credentials ? { credentials } : {}), dialTimeout: 5000 });
-}
-
 export class ClusterStore {
   readonly ns: Namespace;
   private readonly election: Election;
   private fence?: { key: string; lease: string };
 
-  constructor(readonly client: Etcd3, namespace = '/arrowquant/') {
+  constructor(readonly client: Etcd3, namespace = DEFAULT_ETCD_PREFIX) {
     this.ns = client.namespace(namespace);
-    this.election = this.ns.election('leader', 5);
+    this.election = this.ns.election(LEADER_ELECTION, 5);
   }
 
   /** Campaign for leadership; resolves once elected. */

@@ -13,8 +13,8 @@ import { test } from 'vitest';
 import { openQuantized } from '../../common/format/reader.js';
 import { openCalibration } from '../../coordinator/calibration/file.js';
 import { timeGroupParams } from '../../coordinator/calibration/time-groups.js';
-import { sampleLayerStats, timestepGroups, writeSyntheticCalibration } from '../../tools/synth/calibration.js';
-import { writeSafetensors, type FloatTensorSpec } from '../../tools/synth/safetensors-writer.js';
+import { sampleLayerStats, timestepGroups, writeSyntheticCalibration } from '../../coordinator/calibration/synthetic-stats.js';
+import { writeSafetensors, type FloatTensorSpec } from '../../common/safetensors/writer.js';
 import { jsonLines, runCli, sha256, synth, tempDir } from '../helpers/cli.js';
 import { outputError, tensorsOf, valuesOf } from './helpers.js';
 

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 
 import { Etcd3 } from 'etcd3';
 
-import { ClusterStore, connectEtcd } from '../../coordinator/cluster/etcd.js';
+import { connectEtcd } from '../../common/cluster/etcd.js';
+import { ClusterStore } from '../../coordinator/cluster/etcd.js';
 import { LeadershipLostError } from '../../common/cluster/errors.js';
 import { Etcd } from '../helpers/cluster.js';
 

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, 
 import { join } from 'node:path';
 import { test } from 'vitest';
 
-import { encodeHeader, writeSafetensors } from '../../tools/synth/safetensors-writer.js';
+import { encodeHeader, writeSafetensors } from '../../common/safetensors/writer.js';
 import { runCli, synth, tempDir, treeHashes } from '../helpers/cli.js';
 
 /** Run a quantize that must fail; check exit code, message, no output, inputs untouched. */

@@ -8,7 +8,7 @@ import { test } from 'vitest';
 
 import { openQuantized } from '../../common/format/reader.js';
 import { readHeader } from '../../coordinator/model/safetensors.js';
-import { writeSafetensors } from '../../tools/synth/safetensors-writer.js';
+import { writeSafetensors } from '../../common/safetensors/writer.js';
 import { runCli, sha256, synth, tempDir } from '../helpers/cli.js';
 
 test('streaming, threaded and 1-thread runs write the same bytes (diffusers pipeline)', async () => {

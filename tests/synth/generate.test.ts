@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import {
   bf16BitsToF32, encodeHeader, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, writeSafetensors, type TensorSpec,
-} from '../../tools/synth/safetensors-writer.js';
+} from '../../common/safetensors/writer.js';
 import { generateModel, type GenerateOptions } from '../../tools/synth/generate.js';
 import { ditTensors, dreamTensors } from '../../tools/synth/presets.js';
 import { buildProgram } from '../../tools/synth/cli.js';

@@ -11,7 +11,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-import { writeSyntheticCalibration } from './calibration.js';
+import { writeSyntheticCalibration } from '../../coordinator/calibration/synthetic-stats.js';
 import { generateModel, LAYOUTS, type Layout } from './generate.js';
 import { PRESETS, SCALES, type PresetName, type Scale } from './presets.js';
 

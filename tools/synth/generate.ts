@@ -14,7 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 import { dataBytesOf, MODEL_INDEX, modelComponent, SCHEDULER_CONFIG, textEncoderComponent, vaeComponent, type Component, type PresetName, type Scale } from './presets.js';
-import { encodeHeader, planHeader, tensorBytes, writeSafetensors, type WriteResult } from './safetensors-writer.js';
+import { encodeHeader, planHeader, tensorBytes, writeSafetensors, type WriteResult } from '../../common/safetensors/writer.js';
 import { tensorSpec, type TensorDef } from './weights.js';
 
 export const LAYOUTS = ['single', 'sharded', 'diffusers'] as const;
@@ -32,7 +32,7 @@ export interface GenerateOptions {
    * every scale gets several shards). `diffusers`: the transformer is sharded only if given.
    */
   shardBytes?: number;
-  /** Values per generated block (memory knob, see safetensors-writer). */
+  /** Values per generated block (memory knob, see common/safetensors/writer.ts). */
   blockValues?: number;
   /** Called after every block: bytes written so far over all files, and the expected total. */
   onProgress?: (done: number, total: number) => void;

@@ -12,7 +12,7 @@
  *  dream  Dream 7B, a diffusion LM with Qwen2 naming: q/k/v biases, GQA, untied lm_head, bf16.
  */
 import type { TensorDef } from './weights.js';
-import { numel, DTYPE_SIZE } from './safetensors-writer.js';
+import { numel, DTYPE_SIZE } from '../../common/safetensors/writer.js';
 
 export const PRESETS = ['dit', 'dream'] as const;
 export type PresetName = (typeof PRESETS)[number];

@@ -11,8 +11,8 @@
  * tensor is identical in every layout and whatever the block size. Per-column state (3 f32 per
  * column) is built on first use and kept: about 14 MB over a whole 7B model.
  */
-import { deriveSeed, fillFromTable, GOLDEN, NORMAL_TABLE, sampleTable, splitmix32At, SplitMix32, STUDENT_T4_TABLE } from './random.js';
-import { rowsOf, type Dtype, type FillFn, type TensorSpec } from './safetensors-writer.js';
+import { deriveSeed, fillFromTable, GOLDEN, NORMAL_TABLE, sampleTable, splitmix32At, SplitMix32, STUDENT_T4_TABLE } from '../../common/random.js';
+import { rowsOf, type Dtype, type FillFn, type TensorSpec } from '../../common/safetensors/writer.js';
 
 export type TensorKind =
   | 'linear' // [out, in] weight: heavy tails, outlier input channels, low-rank spike, row scales

@@ -21,7 +21,7 @@ import { resultChecksum } from '../../common/cluster/checksum.js';
 import { parseFailpoints, type Failpoints } from '../../common/cluster/failpoints.js';
 import { Health } from '../../common/cluster/health.js';
 import type { Logger } from '../../common/cluster/log.js';
-import { ClusterStore, connectEtcd, type EtcdOptions } from '../../coordinator/cluster/etcd.js';
+import { readLeader, type EtcdOptions } from '../../common/cluster/etcd.js';
 import { LocalExecutor } from '../executor/local.js';
 import { isRetryable, WorkerTask } from './task.js';
 import { LayerMissingError, WorkerLayers } from './layers.js';
@@ -91,14 +91,11 @@ export class Worker {
 
   private async coordinatorAddress(): Promise<string> {
     if (this.options.etcd) {
-      const store = new ClusterStore(connectEtcd(this.options.etcd), this.options.etcd.namespace);
       try {
-        const leader = await store.leader();
+        const leader = await readLeader(this.options.etcd);
         if (leader) return leader;
       } catch (err) {
         this.log.warn({ error: (err as Error).message }, 'cannot read the leader from etcd');
-      } finally {
-        store.close();
       }
     }
     if (this.options.coordinator) return this.options.coordinator;

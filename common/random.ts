@@ -1,5 +1,7 @@
 /**
- * Seeded random numbers for the synthetic model generator.
+ * Seeded random numbers: the synthetic model generator's weights (tools/synth/) and the
+ * synthetic calibration statistics the quantizer falls back on (coordinator/calibration/), which is
+ * why this lives in common/ rather than beside the generator.
  *
  * Counter-based on purpose: SplitMix32 (a Weyl sequence `seed + i·γ` through murmur3's fmix32
  * finalizer) makes value i a pure function of (seed, i). A tensor can then be generated in any

@@ -13,10 +13,10 @@
  */
 import { view2d } from '../../common/format/view.js';
 import { isQuantizable } from '../../common/format/dtypes.js';
-import { discoverModel } from '../../coordinator/model/discover.js';
-import { readHeader } from '../../coordinator/model/safetensors.js';
-import { deriveSeed, SplitMix32 } from './random.js';
-import { writeSafetensors, type FloatTensorSpec } from './safetensors-writer.js';
+import { discoverModel } from '../model/discover.js';
+import { readHeader } from '../model/safetensors.js';
+import { deriveSeed, SplitMix32 } from '../../common/random.js';
+import { writeSafetensors, type FloatTensorSpec } from '../../common/safetensors/writer.js';
 
 export interface SyntheticCalibrationOptions {
   modelPath: string;

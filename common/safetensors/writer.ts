@@ -1,5 +1,6 @@
 /**
- * A streaming safetensors writer.
+ * A streaming safetensors writer: the safetensors export (common/export/), the synthetic
+ * calibration file (coordinator/calibration/) and the synthetic model generator (tools/synth/).
  *
  * Format: u64 little-endian header length N, N bytes of UTF-8 JSON
  * `{"__metadata__": {str: str}, "<name>": {"dtype", "shape", "data_offsets": [begin, end]}, ...}`
@@ -114,8 +115,8 @@ export function encodeHeader(header: HeaderEntries | Record<string, unknown>, op
 }
 
 // f32 ↔ f16/bf16 conversion lives in common/half.ts (the pipeline uses it too).
-export { bf16BitsToF32, f16BitsToF32, f32BitsToBf16Bits, f32BitsToF16Bits, f32ToBf16Bits, f32ToF16Bits } from '../../common/half.js';
-import { f32BitsToBf16Bits, f32BitsToF16Bits } from '../../common/half.js';
+export { bf16BitsToF32, f16BitsToF32, f32BitsToBf16Bits, f32BitsToF16Bits, f32ToBf16Bits, f32ToF16Bits } from '../half.js';
+import { f32BitsToBf16Bits, f32BitsToF16Bits } from '../half.js';
 
 // ---- writing ---------------------------------------------------------------------------------
 
