@@ -28,6 +28,29 @@ pub trait GroupCodec: Sync {
     /// Read back what `store` wrote.
     fn load(&self, scales: &[f32], zeros: &[u8]) -> Self::Params;
 
+    /// Parameters for group `index` of a row (its columns start at `index · group()`): codecs
+    /// whose fit weighs columns differently (the K-quants' importance) need to know which.
+    fn fit_group(&self, x: &[f32], _index: usize) -> Self::Params {
+        self.fit(x)
+    }
+    /// The code of `x` at position `i` within its group (formats whose sub-blocks carry their own
+    /// scales need the position).
+    fn encode_at(&self, p: &Self::Params, _i: usize, x: f32) -> u8 {
+        self.encode(p, x)
+    }
+    fn decode_at(&self, p: &Self::Params, _i: usize, code: u8) -> f32 {
+        self.decode(p, code)
+    }
+    /// Code bytes of a group of `n` values.
+    fn group_code_bytes(&self, n: usize) -> usize {
+        packed_len(n, self.bits())
+    }
+    /// Write one group: its codes (`codes`: `group_code_bytes` bytes) and its parameters.
+    fn write_group(&self, p: &Self::Params, q: &[u8], codes: &mut [u8], scales: &mut [f32], zeros: &mut [u8]) {
+        pack(self.bits(), q, codes);
+        self.store(p, scales, zeros);
+    }
+
     fn groups_per_row(&self, cols: usize) -> usize {
         cols.div_ceil(self.group())
     }

@@ -2,6 +2,7 @@
 //! the decoded blocks) and the bit layouts several formats use (2-bit planes of Q2_K/Q3_K, the
 //! 6-bit scale/min pairs of Q4_K/Q5_K, the fifth-bit word of Q5_0/Q5_1).
 
+use super::ggml_search::{fp16_bits, fp16_value, nearest_int};
 use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
 
@@ -111,6 +112,82 @@ pub fn five_bit_levels(qs: &[u8], qh: &[u8]) -> [u8; 32] {
 pub fn pack_nibbles_32(levels: &[u8; 32], qs: &mut [u8]) {
     for j in 0..16 {
         qs[j] = (levels[j] & 0x0F) | ((levels[j + 16] & 0x0F) << 4);
+    }
+}
+
+/// A K-quant super-block's parameters as GPTQ rounds inside them: the block's stored header
+/// bytes, and per sub-block the decoded scale `d_j` (and min `m_j`) exactly as the dequantizer
+/// computes them, so `decode` reproduces the file's values bit for bit.
+#[derive(Clone, Copy, Debug)]
+pub struct KParams {
+    /// The block's bytes that are not levels (d, dmin, scales), in the format's own order.
+    pub header: [u8; 20],
+    pub d: [f32; 16],
+    pub m: [f32; 16],
+    /// Values per sub-block (16 or 32).
+    pub sub: usize,
+    /// Largest level.
+    pub nmax: i32,
+    /// Level offset of symmetric formats (`x̂ = d_j·(q − offset)`, Q3_K 4, Q6_K 32); 0 for the
+    /// affine ones (`x̂ = d_j·q − m_j`).
+    pub offset: i32,
+}
+
+impl KParams {
+    /// The level of `x` at position `i` of the super-block: the formats' own re-rounding rule (a
+    /// sub-block whose scale reads 0 takes the level that decodes to its constant).
+    #[inline]
+    pub fn encode(&self, i: usize, x: f32) -> u8 {
+        let j = i / self.sub;
+        let d = self.d[j];
+        if d == 0.0 {
+            return self.offset as u8;
+        }
+        if self.offset == 0 {
+            nearest_int((x + self.m[j]) / d).clamp(0, self.nmax) as u8
+        } else {
+            (nearest_int(x / d).clamp(-self.offset, self.nmax - self.offset) + self.offset) as u8
+        }
+    }
+    #[inline]
+    pub fn decode(&self, i: usize, q: u8) -> f32 {
+        let j = i / self.sub;
+        if self.offset == 0 {
+            self.d[j] * q as f32 - self.m[j]
+        } else {
+            self.d[j] * (q as i32 - self.offset) as f32
+        }
+    }
+}
+
+/// Q4_K/Q5_K parameters from the 6-bit codes and the f32 super-block scales: the 16-byte header
+/// (f16 `d`, f16 `dmin`, packed scales and mins) and each sub-block's `d·sc_j`, `dmin·m_j`.
+pub fn k4_params(ls: &[u8; 8], lm: &[u8; 8], d: f32, dmin: f32, nmax: i32) -> KParams {
+    let mut header = [0u8; 20];
+    let (db, mb) = (fp16_bits(d), fp16_bits(dmin));
+    header[0..2].copy_from_slice(&db.to_le_bytes());
+    header[2..4].copy_from_slice(&mb.to_le_bytes());
+    header[4..16].copy_from_slice(&pack_scale_min_k4(ls, lm));
+    let (dd, dm) = (fp16_value(db), fp16_value(mb));
+    let (mut ds, mut ms) = ([0f32; 16], [0f32; 16]);
+    for j in 0..8 {
+        let (sc, m) = scale_min_k4(j, &header[4..16]);
+        ds[j] = dd * sc as f32;
+        ms[j] = dm * m as f32;
+    }
+    KParams { header, d: ds, m: ms, sub: 32, nmax, offset: 0 }
+}
+
+/// Re-round a super-block's values with its stored parameters, as ggml does after the search:
+/// sub-blocks whose scale reads 0 keep the search's levels.
+pub fn requantize(x: &[f32], p: &KParams, levels: &mut [u8; 256]) {
+    for j in 0..256 / p.sub {
+        if p.d[j] == 0.0 {
+            continue;
+        }
+        for i in p.sub * j..p.sub * (j + 1) {
+            levels[i] = p.encode(i, x[i]);
+        }
     }
 }
 

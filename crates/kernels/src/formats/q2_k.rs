@@ -12,10 +12,12 @@
 //! - Bits per weight: 2.625. Rows must be a multiple of 256 (ArrowQuant falls back to Q4_0,
 //!   the nearest 32-block type it has; llama.cpp uses IQ4_NL).
 
-use super::ggml_blocks::{dequantize_row_blocks, pack_2bit_planes, quantize_row_blocks, two_bits};
+use super::ggml_blocks::{dequantize_row_blocks, pack_2bit_planes, quantize_row_blocks, requantize, two_bits, KParams};
 use super::ggml_search::{fp16_bits, fp16_value, importance_weights, make_qkx_quants, make_qp_quants, nearest_int, sum_squares, MinSearch};
 use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use crate::gptq::{GptqOptions, Prepared};
 use crate::quality::QualityAcc;
+use crate::quantize::Quantized;
 use crate::simd::Isa;
 
 pub const BLOCK: usize = 256;
@@ -31,7 +33,7 @@ pub static INFO: FormatInfo = FormatInfo {
     row_multiple: BLOCK,
     row_fallback: Some("q4_0"),
     importance: true,
-    gptq_target: false,
+    gptq_target: true,
     gguf: Some(GgufType { name: "Q2_K", type_id: 10, file_type: 10 }),
     decode: "x̂ = (d·sc_j)·q − dmin·m_j",
     bits_per_weight: "2.625",
@@ -47,22 +49,36 @@ pub struct Q2K;
 const REF_SEARCH: MinSearch = MinSearch { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
 const IMP_SEARCH: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
 
-/// Re-round the values with the stored scales (sub-blocks whose scale reads 0 keep the search's
-/// levels) and pack them.
-fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], y: &mut [u8]) {
+/// A block's parameters from its stored header bytes (scales 0..16, d and dmin 80..84).
+fn params_of(y: &[u8]) -> KParams {
+    let mut header = [0u8; 20];
+    header[..16].copy_from_slice(&y[..16]);
+    header[16..20].copy_from_slice(&y[80..84]);
     let dd = fp16_value(u16::from_le_bytes([y[80], y[81]]));
     let dmin = fp16_value(u16::from_le_bytes([y[82], y[83]]));
-    for j in 0..16 {
-        let d = dd * (y[j] & 0xF) as f32;
-        if d == 0.0 {
-            continue;
-        }
-        let dm = dmin * (y[j] >> 4) as f32;
-        for ii in 0..16 {
-            levels[16 * j + ii] = nearest_int((x[16 * j + ii] + dm) / d).clamp(0, 3) as u8;
-        }
+    KParams {
+        header,
+        d: std::array::from_fn(|j| dd * (y[j] & 0xF) as f32),
+        m: std::array::from_fn(|j| dmin * (y[j] >> 4) as f32),
+        sub: 16,
+        nmax: 3,
+        offset: 0,
     }
+}
+
+/// Pack a super-block: its header and its levels.
+pub fn write_block(p: &KParams, levels: &[u8; BLOCK], y: &mut [u8]) {
+    y[..16].copy_from_slice(&p.header[..16]);
+    y[80..84].copy_from_slice(&p.header[16..20]);
     pack_2bit_planes(levels, &mut y[16..80]);
+}
+
+/// Re-round the values with the stored parameters (sub-blocks whose scale reads 0 keep the
+/// search's levels) and pack them.
+fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], y: &mut [u8]) {
+    let p = params_of(y);
+    requantize(x, &p, levels);
+    write_block(&p, levels, y);
 }
 
 /// `quantize_row_q2_K_ref` for one super-block.
@@ -107,8 +123,9 @@ pub fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     finish_block(x, &mut levels, y);
 }
 
-/// `quantize_row_q2_K_impl` (with `quant_weights`) for one super-block.
-pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
+/// `quantize_row_q2_K_impl`'s search for one super-block, up to the stored parameters: the
+/// block's header written into `y`, and the search's levels.
+fn search_imp(x: &[f32], qw: &[f32], y: &mut [u8]) -> [u8; BLOCK] {
     let mut levels = [0u8; BLOCK];
     let (mut scales, mut mins, mut sw) = ([0f32; 16], [0f32; 16], [0f32; 16]);
     let sigma2 = sum_squares(x) / BLOCK as f32;
@@ -127,7 +144,20 @@ pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
     for j in 0..16 {
         y[j] = ls[j] | (lm[j] << 4);
     }
+    levels
+}
+
+/// `quantize_row_q2_K_impl` (with `quant_weights`) for one super-block.
+pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    let mut levels = search_imp(x, qw, y);
     finish_block(x, &mut levels, y);
+}
+
+/// GPTQ's parameters for a super-block (`gptq::kgrid`): the importance-weighted search's.
+pub fn gptq_params(x: &[f32], qw: &[f32]) -> KParams {
+    let mut y = [0u8; BLOCK_BYTES];
+    search_imp(x, qw, &mut y);
+    params_of(&y)
 }
 
 /// `dequantize_row_q2_K` for one super-block.
@@ -179,6 +209,10 @@ impl Format for Q2K {
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    }
+    /// GPTQ inside the parameters of the importance-weighted search (`gptq::kgrid`).
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+        Some(crate::gptq::kgrid::run(Scheme::Q2K, w, rows, cols, prep, opts))
     }
     fn fallback(&self) -> Vec<Scheme> {
         vec![Scheme::Q3K, Scheme::Q4K, Scheme::Q5K, Scheme::Q6K, Scheme::Q8_0]

@@ -12,10 +12,12 @@
 //!   and `make_qx_quants(32)` for the scales, weighted by each sub-block's Σw.
 //! - Bits per weight: 3.4375. Rows must be a multiple of 256 (ArrowQuant falls back to Q4_0).
 
-use super::ggml_blocks::{dequantize_row_blocks, pack_2bit_planes, quantize_row_blocks, two_bits};
+use super::ggml_blocks::{dequantize_row_blocks, pack_2bit_planes, quantize_row_blocks, requantize, two_bits, KParams};
 use super::ggml_search::{fp16_bits, fp16_value, importance_weights, make_q3_quants, make_qx_quants, nearest_int, sum_squares};
 use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use crate::gptq::{GptqOptions, Prepared};
 use crate::quality::QualityAcc;
+use crate::quantize::Quantized;
 use crate::simd::Isa;
 
 pub const BLOCK: usize = 256;
@@ -31,7 +33,7 @@ pub static INFO: FormatInfo = FormatInfo {
     row_multiple: BLOCK,
     row_fallback: Some("q4_0"),
     importance: true,
-    gptq_target: false,
+    gptq_target: true,
     gguf: Some(GgufType { name: "Q3_K", type_id: 11, file_type: 11 }),
     decode: "x̂ = (d·(sc_j − 32))·(q − 4)",
     bits_per_weight: "3.4375",
@@ -63,27 +65,34 @@ pub fn scale(s: &[u8], j: usize) -> i8 {
     ((lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) as i8).wrapping_sub(32)
 }
 
-/// Re-round with the stored scales, split off the third bit into `hmask`, pack the low bits.
-fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], y: &mut [u8]) {
+/// A block's parameters from its stored header bytes (scales 96..108, d 108..110).
+fn params_of(y: &[u8]) -> KParams {
+    let mut header = [0u8; 20];
+    header[..14].copy_from_slice(&y[96..110]);
     let dd = fp16_value(u16::from_le_bytes([y[108], y[109]]));
-    for j in 0..16 {
-        let d = dd * scale(&y[SCALES], j) as f32;
-        if d == 0.0 {
-            continue;
-        }
-        for ii in 0..16 {
-            levels[16 * j + ii] = (nearest_int(x[16 * j + ii] / d).clamp(-4, 3) + 4) as u8;
-        }
-    }
+    KParams { header, d: std::array::from_fn(|j| dd * scale(&y[SCALES], j) as f32), m: [0.0; 16], sub: 16, nmax: 7, offset: 4 }
+}
+
+/// Pack a super-block: its header (scales, d), the third bits into `hmask`, the low two bits.
+pub fn write_block(p: &KParams, levels: &[u8; BLOCK], y: &mut [u8]) {
+    y[96..110].copy_from_slice(&p.header[..14]);
     let hmask = &mut y[..32];
     hmask.fill(0);
-    for (j, l) in levels.iter_mut().enumerate() {
+    let mut low = *levels;
+    for (j, l) in low.iter_mut().enumerate() {
         if *l > 3 {
             hmask[j % 32] |= 1 << (j / 32);
             *l -= 4;
         }
     }
-    pack_2bit_planes(levels, &mut y[32..96]);
+    pack_2bit_planes(&low, &mut y[32..96]);
+}
+
+/// Re-round with the stored scales and write the block.
+fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], y: &mut [u8]) {
+    let p = params_of(y);
+    requantize(x, &p, levels);
+    write_block(&p, levels, y);
 }
 
 /// Sub-block levels from a search that returns `int8_t` levels already offset by `nmax` (0..7).
@@ -119,8 +128,9 @@ pub fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     finish_block(x, &mut levels, y);
 }
 
-/// `quantize_row_q3_K_impl` (with `quant_weights`) for one super-block.
-pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
+/// `quantize_row_q3_K_impl`'s search for one super-block, up to the stored parameters: the
+/// block's header written into `y`, and the search's levels.
+fn search_imp(x: &[f32], qw: &[f32], y: &mut [u8]) -> [u8; BLOCK] {
     let mut l8 = [0i8; BLOCK];
     let (mut scales, mut sw) = ([0f32; 16], [0f32; 16]);
     let sigma2 = 2.0 * sum_squares(x) / BLOCK as f32;
@@ -138,8 +148,20 @@ pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
         store_scale(&mut y[SCALES], j, l as i32);
     }
     y[108..110].copy_from_slice(&fp16_bits(d_block).to_le_bytes());
-    let mut levels = as_levels(&l8);
+    as_levels(&l8)
+}
+
+/// `quantize_row_q3_K_impl` (with `quant_weights`) for one super-block.
+pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    let mut levels = search_imp(x, qw, y);
     finish_block(x, &mut levels, y);
+}
+
+/// GPTQ's parameters for a super-block (`gptq::kgrid`): the importance-weighted search's.
+pub fn gptq_params(x: &[f32], qw: &[f32]) -> KParams {
+    let mut y = [0u8; BLOCK_BYTES];
+    search_imp(x, qw, &mut y);
+    params_of(&y)
 }
 
 /// `dequantize_row_q3_K` for one super-block.
@@ -190,6 +212,10 @@ impl Format for Q3K {
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    }
+    /// GPTQ inside the parameters of the importance-weighted search (`gptq::kgrid`).
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+        Some(crate::gptq::kgrid::run(Scheme::Q3K, w, rows, cols, prep, opts))
     }
     fn fallback(&self) -> Vec<Scheme> {
         vec![Scheme::Q4K, Scheme::Q5K, Scheme::Q6K, Scheme::Q8_0]

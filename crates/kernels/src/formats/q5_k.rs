@@ -10,10 +10,12 @@
 //!   15 steps`.
 //! - Bits per weight: 5.5. Rows must be a multiple of 256 (llama.cpp falls back to Q5_1).
 
-use super::ggml_blocks::{dequantize_row_blocks, pack_scale_min_k4, quantize_row_blocks, scale_min_k4};
-use super::ggml_search::{fp16_bits, fp16_value, importance_weights, make_qkx_quants, make_qp_quants, nearest_int, sum_squares, MinSearch};
+use super::ggml_blocks::{dequantize_row_blocks, k4_params, quantize_row_blocks, requantize, scale_min_k4, KParams};
+use super::ggml_search::{fp16_value, importance_weights, make_qkx_quants, make_qp_quants, nearest_int, sum_squares, MinSearch};
 use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use crate::gptq::{GptqOptions, Prepared};
 use crate::quality::QualityAcc;
+use crate::quantize::Quantized;
 use crate::simd::Isa;
 
 pub const BLOCK: usize = 256;
@@ -29,7 +31,7 @@ pub static INFO: FormatInfo = FormatInfo {
     row_multiple: BLOCK,
     row_fallback: Some("q5_1"),
     importance: true,
-    gptq_target: false,
+    gptq_target: true,
     gguf: Some(GgufType { name: "Q5_K", type_id: 13, file_type: 16 }),
     decode: "x̂ = (d·sc_j)·q − dmin·m_j",
     bits_per_weight: "5.5",
@@ -45,24 +47,9 @@ pub struct Q5K;
 const REF_SEARCH: MinSearch = MinSearch { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: false };
 const IMP_SEARCH: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
 
-/// Write `d`, `dmin`, the packed scales, re-round every value with the stored parameters and pack
-/// the nibbles (the tail shared by both searches).
-fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], ls: &[u8; 8], lm: &[u8; 8], d: f32, dmin: f32, y: &mut [u8]) {
-    y[0..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
-    y[2..4].copy_from_slice(&fp16_bits(dmin).to_le_bytes());
-    y[4..16].copy_from_slice(&pack_scale_min_k4(ls, lm));
-    let (dd, dm_all) = (fp16_value(u16::from_le_bytes([y[0], y[1]])), fp16_value(u16::from_le_bytes([y[2], y[3]])));
-    for j in 0..8 {
-        let (sc, m) = scale_min_k4(j, &y[4..16]);
-        let d = dd * sc as f32;
-        if d == 0.0 {
-            continue;
-        }
-        let dm = dm_all * m as f32;
-        for ii in 0..32 {
-            levels[32 * j + ii] = nearest_int((x[32 * j + ii] + dm) / d).clamp(0, 31) as u8;
-        }
-    }
+/// Pack a super-block: its header (d, dmin, scales) and its levels.
+pub fn write_block(p: &KParams, levels: &[u8; BLOCK], y: &mut [u8]) {
+    y[..16].copy_from_slice(&p.header[..16]);
     let (qh, ql) = y[16..].split_at_mut(32);
     qh.fill(0);
     for c in 0..4 {
@@ -79,6 +66,13 @@ fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], ls: &[u8; 8], lm: &[u8; 8],
             ql[32 * c + l] = l1 | (l2 << 4);
         }
     }
+}
+
+/// Re-round every value with the stored parameters and write the block (the tail shared by
+/// both searches).
+fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], p: &KParams, y: &mut [u8]) {
+    requantize(x, p, levels);
+    write_block(p, levels, y);
 }
 
 /// `quantize_row_q5_K_ref` for one super-block.
@@ -106,12 +100,12 @@ pub fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     // `uint8_t ls = nearest_int(...)` wraps, then MIN(63, ls).
     let ls: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_scale * scales[j]) as u8).min(63));
     let lm: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_min * mins[j]) as u8).min(63));
-    finish_block(x, &mut levels, &ls, &lm, max_scale / 63.0, max_min / 63.0, y);
+    finish_block(x, &mut levels, &k4_params(&ls, &lm, max_scale / 63.0, max_min / 63.0, 31), y);
 }
 
-/// `quantize_row_q5_K_impl` (with `quant_weights`) for one super-block; `qw` are its 256
-/// importance weights.
-pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
+/// `quantize_row_q5_K_impl`'s search for one super-block (`qw`: its 256 importance
+/// weights), up to the stored parameters: those parameters and the search's levels.
+pub fn search_imp(x: &[f32], qw: &[f32]) -> (KParams, [u8; BLOCK]) {
     let mut levels = [0u8; BLOCK];
     let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
     let sigma2 = 2.0 * sum_squares(x) / BLOCK as f32;
@@ -127,7 +121,18 @@ pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
     let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
     // Q5_K's impl clamps (Q4_K's does not).
     ls.iter_mut().chain(lm.iter_mut()).for_each(|l| *l = (*l).min(63));
-    finish_block(x, &mut levels, &ls, &lm, d_block, m_block, y);
+    (k4_params(&ls, &lm, d_block, m_block, 31), levels)
+}
+
+/// `quantize_row_q5_K_impl` (with `quant_weights`) for one super-block.
+pub fn quantize_block_imp(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    let (p, mut levels) = search_imp(x, qw);
+    finish_block(x, &mut levels, &p, y);
+}
+
+/// GPTQ's parameters for a super-block (`gptq::kgrid`): the importance-weighted search's.
+pub fn gptq_params(x: &[f32], qw: &[f32]) -> KParams {
+    search_imp(x, qw).0
 }
 
 /// `dequantize_row_q5_K` for one super-block.
@@ -186,6 +191,10 @@ impl Format for Q5K {
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    }
+    /// GPTQ inside the parameters of the importance-weighted search (`gptq::kgrid`).
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+        Some(crate::gptq::kgrid::run(Scheme::Q5K, w, rows, cols, prep, opts))
     }
     /// Up the K family, then Q8_0.
     fn fallback(&self) -> Vec<Scheme> {

@@ -12,10 +12,12 @@
 //!   magnitude (`d = max/−128`), then the values re-rounded with the stored scales.
 //! - Bits per weight: 6.5625. Rows must be a multiple of 256 (llama.cpp falls back to Q8_0).
 
-use super::ggml_blocks::{dequantize_row_blocks, quantize_row_blocks};
+use super::ggml_blocks::{dequantize_row_blocks, quantize_row_blocks, requantize, KParams};
 use super::ggml_search::{fp16_bits, fp16_value, make_qx_quants, nearest_int, GROUP_MAX_EPS};
 use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use crate::gptq::{GptqOptions, Prepared};
 use crate::quality::QualityAcc;
+use crate::quantize::Quantized;
 use crate::simd::Isa;
 
 pub const BLOCK: usize = 256;
@@ -31,7 +33,7 @@ pub static INFO: FormatInfo = FormatInfo {
     row_multiple: BLOCK,
     row_fallback: Some("q8_0"),
     importance: true,
-    gptq_target: false,
+    gptq_target: true,
     gguf: Some(GgufType { name: "Q6_K", type_id: 14, file_type: 18 }),
     decode: "x̂ = (d·sc_j)·(q − 32)",
     bits_per_weight: "6.5625",
@@ -44,8 +46,33 @@ pub static INFO: FormatInfo = FormatInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Q6K;
 
-/// One super-block: `quantize_row_q6_K_ref` (`qw = None`) or `_impl` with `quant_weights`.
-pub fn quantize_block(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+/// A block's parameters from its stored header bytes (scales 192..208, d 208..210).
+fn params_of(y: &[u8]) -> KParams {
+    let mut header = [0u8; 20];
+    header[..18].copy_from_slice(&y[192..210]);
+    let dd = fp16_value(u16::from_le_bytes([y[208], y[209]]));
+    KParams { header, d: std::array::from_fn(|j| dd * y[192 + j] as i8 as f32), m: [0.0; 16], sub: 16, nmax: 63, offset: 32 }
+}
+
+/// Pack a super-block: its levels (low nibbles, high two bits) and its header.
+pub fn write_block(p: &KParams, levels: &[u8; BLOCK], y: &mut [u8]) {
+    let lv = |i: usize| levels[i];
+    for h in 0..2 {
+        let j = 128 * h;
+        for l in 0..32 {
+            let (q1, q2, q3, q4) = (lv(j + l) & 0xF, lv(j + l + 32) & 0xF, lv(j + l + 64) & 0xF, lv(j + l + 96) & 0xF);
+            y[64 * h + l] = q1 | (q3 << 4);
+            y[64 * h + l + 32] = q2 | (q4 << 4);
+            y[128 + 32 * h + l] = (lv(j + l) >> 4) | ((lv(j + l + 32) >> 4) << 2) | ((lv(j + l + 64) >> 4) << 4) | ((lv(j + l + 96) >> 4) << 6);
+        }
+    }
+    y[192..210].copy_from_slice(&p.header[..18]);
+}
+
+/// The search of one super-block (`quantize_row_q6_K_ref` with `qw = None`, `_impl` with
+/// `quant_weights`) up to the stored parameters: the header written into `y` and the search's
+/// levels; `None` for a block of (almost) zeros, which is stored as zeros.
+fn search(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) -> Option<[u8; BLOCK]> {
     let mut levels = [0i8; BLOCK];
     let mut scales = [0f32; 16];
     let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
@@ -59,36 +86,35 @@ pub fn quantize_block(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         }
     }
     if max_abs_scale < GROUP_MAX_EPS {
-        y[..BLOCK_BYTES].fill(0);
-        return;
+        return None;
     }
     let iscale = -128.0f32 / max_scale;
-    let d_bits = fp16_bits(1.0 / iscale);
-    y[208..210].copy_from_slice(&d_bits.to_le_bytes());
-    let sc: [i8; 16] = std::array::from_fn(|ib| nearest_int(iscale * scales[ib]).min(127) as i8);
-    for (o, &s) in y[192..208].iter_mut().zip(&sc) {
-        *o = s as u8;
+    y[208..210].copy_from_slice(&fp16_bits(1.0 / iscale).to_le_bytes());
+    for ib in 0..16 {
+        y[192 + ib] = nearest_int(iscale * scales[ib]).min(127) as i8 as u8;
     }
-    let dd = fp16_value(d_bits);
-    for j in 0..16 {
-        let d = dd * sc[j] as f32;
-        if d == 0.0 {
-            continue;
-        }
-        for ii in 0..16 {
-            levels[16 * j + ii] = (nearest_int(x[16 * j + ii] / d).clamp(-32, 31) + 32) as i8;
-        }
+    Some(std::array::from_fn(|i| levels[i] as u8))
+}
+
+/// One super-block: `quantize_row_q6_K_ref` (`qw = None`) or `_impl` with `quant_weights`.
+pub fn quantize_block(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+    let Some(mut levels) = search(x, qw, y) else {
+        y[..BLOCK_BYTES].fill(0);
+        return;
+    };
+    let p = params_of(y);
+    requantize(x, &p, &mut levels);
+    write_block(&p, &levels, y);
+}
+
+/// GPTQ's parameters for a super-block (`gptq::kgrid`): the importance-weighted search's (a
+/// block of zeros: all scales 0).
+pub fn gptq_params(x: &[f32], qw: &[f32]) -> KParams {
+    let mut y = [0u8; BLOCK_BYTES];
+    if search(x, Some(qw), &mut y).is_none() {
+        y.fill(0);
     }
-    let lv = |i: usize| levels[i] as u8;
-    for h in 0..2 {
-        let j = 128 * h;
-        for l in 0..32 {
-            let (q1, q2, q3, q4) = (lv(j + l) & 0xF, lv(j + l + 32) & 0xF, lv(j + l + 64) & 0xF, lv(j + l + 96) & 0xF);
-            y[64 * h + l] = q1 | (q3 << 4);
-            y[64 * h + l + 32] = q2 | (q4 << 4);
-            y[128 + 32 * h + l] = (lv(j + l) >> 4) | ((lv(j + l + 32) >> 4) << 2) | ((lv(j + l + 64) >> 4) << 4) | ((lv(j + l + 96) >> 4) << 6);
-        }
-    }
+    params_of(&y)
 }
 
 /// `dequantize_row_q6_K` for one super-block.
@@ -138,6 +164,10 @@ impl Format for Q6K {
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    }
+    /// GPTQ inside the parameters of the importance-weighted search (`gptq::kgrid`).
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+        Some(crate::gptq::kgrid::run(Scheme::Q6K, w, rows, cols, prep, opts))
     }
     fn fallback(&self) -> Vec<Scheme> {
         vec![Scheme::Q8_0]

@@ -21,6 +21,7 @@
 //! published algorithm's lazy block updates implicitly: each tile streams `Hinv` once.
 
 mod axpy;
+pub(crate) mod kgrid;
 mod linalg;
 
 use faer::linalg::matmul::matmul;
@@ -29,7 +30,6 @@ use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
 use crate::formats::{GroupCodec, Scheme};
-use crate::pack::{pack, packed_len};
 use crate::parallel::{pool, resolve_threads};
 use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
@@ -69,11 +69,18 @@ pub struct Prepared {
     /// Upper Cholesky factor of the dampened inverse Hessian, permuted, f32, row-major.
     hinv: Vec<f32>,
     dead: Vec<bool>,
+    /// diag(H) in column order: the per-column importance the K-quant grids weigh their
+    /// parameter search by (llama.cpp's imatrix is the same statistic).
+    h_diag: Vec<f32>,
 }
 
 impl Prepared {
     pub fn cols(&self) -> usize {
         self.cols
+    }
+    /// diag(H), column order.
+    pub fn h_diag(&self) -> &[f32] {
+        &self.h_diag
     }
 }
 
@@ -108,7 +115,8 @@ pub fn prepare(h: &[f32], cols: usize, opts: &GptqOptions) -> Result<Prepared> {
         }
     };
     let hinv = linalg::inverse_upper_factor_f32(cols, entry).map_err(|c| KernelError::NotPositiveDefinite { column: perm[c.min(cols - 1)] })?;
-    Ok(Prepared { cols, act_order: opts.act_order, perm, hinv, dead })
+    let h_diag = (0..cols).map(|j| h[j * cols + j]).collect();
+    Ok(Prepared { cols, act_order: opts.act_order, perm, hinv, dead, h_diag })
 }
 
 fn check_options(opts: &GptqOptions) -> Result<()> {
@@ -188,7 +196,7 @@ pub(crate) fn run<C: GroupCodec>(spec: &C, scheme: &Scheme, w: &[f32], rows: usi
                     return Vec::new();
                 }
                 let row: Vec<f32> = (0..cols).map(|c| if prep.dead[c] { 0.0 } else { w[(r0 + t) * cols + c] }).collect();
-                row.chunks(group).map(|g| spec.fit(g)).collect()
+                row.chunks(group).enumerate().map(|(g, x)| spec.fit_group(x, g)).collect()
             })
             .collect();
         let mut q = vec![vec![0u8; cols]; n];
@@ -211,16 +219,16 @@ pub(crate) fn run<C: GroupCodec>(spec: &C, scheme: &Scheme, w: &[f32], rows: usi
                         // block ends, and groups never straddle a block start mid-block).
                         if c % group == 0 {
                             let end = (p + group).min(cols);
-                            let gp = spec.fit(&row[p..end]);
+                            let gp = spec.fit_group(&row[p..end], c / group);
                             current[t] = Some(gp);
                             params[t].push(gp);
                         }
                         current[t].expect("group parameters set at the group start")
                     };
                     let x = row[p];
-                    let code = spec.encode(&gp, x);
+                    let code = spec.encode_at(&gp, c % group, x);
                     q[t][c] = code;
-                    let err = (x - spec.decode(&gp, code)) / d;
+                    let err = (x - spec.decode_at(&gp, c % group, code)) / d;
                     errs[t * BLOCK + (p - b0)] = err;
                     axpy::axpy_neg(&mut row[p + 1..b1], err, hrow);
                 }
@@ -243,14 +251,14 @@ pub(crate) fn run<C: GroupCodec>(spec: &C, scheme: &Scheme, w: &[f32], rows: usi
             let mut off = 0;
             for (g, gq) in q[t].chunks(group).enumerate() {
                 let gp = params[t][g];
-                let nb = packed_len(gq.len(), spec.bits());
-                pack(spec.bits(), gq, &mut tcodes[t * row_code_bytes + off..t * row_code_bytes + off + nb]);
-                off += nb;
+                let nb = spec.group_code_bytes(gq.len());
                 let (s0, z0) = (t * row_scales + g * sp, t * row_zeros + g * zp);
-                spec.store(&gp, &mut tscales[s0..s0 + sp], &mut tzeros[z0..z0 + zp]);
+                let codes = &mut tcodes[t * row_code_bytes + off..t * row_code_bytes + off + nb];
+                spec.write_group(&gp, gq, codes, &mut tscales[s0..s0 + sp], &mut tzeros[z0..z0 + zp]);
+                off += nb;
                 for (k, &code) in gq.iter().enumerate() {
                     let col = g * group + k;
-                    acc.add(w[(r0 + t) * cols + col], spec.decode(&gp, code));
+                    acc.add(w[(r0 + t) * cols + col], spec.decode_at(&gp, k, code));
                 }
             }
         }
