@@ -1,13 +1,14 @@
 //! One row chunk of a calibrated layer: optional spatial smoothing (`W' = W·diag(s)`, stored with
 //! its channel scales) and optional GPTQ with the layer's prepared Hessian (of the smoothed
-//! inputs when smoothing). Quality is always measured against the *original* weights, through
-//! what a reader decodes: `x̂_ij = decode(W')_ij / s_j`.
+//! inputs when smoothing), or, without GPTQ, per-column importance for the formats that weigh
+//! their search by it (the GGUF K-quants: llama.cpp's imatrix). Quality is always measured
+//! against the *original* weights, through what a reader decodes: `x̂_ij = decode(W')_ij / s_j`.
 
 use crate::error::{KernelError, Result};
 use crate::formats::Scheme;
 use crate::gptq::{gptq_prepared, GptqOptions, Prepared};
 use crate::quality::QualityAcc;
-use crate::quantize::{dequantize, quantize, Quantized, RunOptions};
+use crate::quantize::{dequantize, quantize_weighted, Quantized, RunOptions};
 use crate::source::Source;
 
 pub struct LayerCalibration<'a> {
@@ -15,6 +16,9 @@ pub struct LayerCalibration<'a> {
     pub hessian: Option<&'a Prepared>,
     pub channel_scales: Option<&'a [f32]>,
     pub gptq: GptqOptions,
+    /// Per-column importance of the layer's inputs (of `x / s` when smoothing), used where there
+    /// is no GPTQ.
+    pub importance: Option<&'a [f32]>,
 }
 
 pub fn quantize_layer_chunk(scheme: &Scheme, src: Source<'_>, rows: usize, cols: usize, calib: &LayerCalibration<'_>, opts: &RunOptions) -> Result<Quantized> {
@@ -34,7 +38,7 @@ pub fn quantize_layer_chunk(scheme: &Scheme, src: Source<'_>, rows: usize, cols:
     let target: &[f32] = scaled.as_deref().unwrap_or(w);
     let mut q = match calib.hessian {
         Some(prep) => gptq_prepared(scheme, target, rows, cols, prep, &GptqOptions { threads: opts.threads, ..calib.gptq })?,
-        None => quantize(scheme, Source::F32(target), rows, cols, opts)?,
+        None => quantize_weighted(scheme, Source::F32(target), rows, cols, opts, calib.importance)?,
     };
     if let Some(s) = calib.channel_scales {
         let mut deq = vec![0f32; rows * cols];

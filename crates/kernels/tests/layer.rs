@@ -62,7 +62,7 @@ fn smoothing_and_gptq_through_layer_chunks() {
 
     // Smoothed RTN: quality is what a reader sees (decode / s) against W.
     let gopts = GptqOptions::default();
-    let plain = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { hessian: None, channel_scales: Some(&s), gptq: gopts }, &opts).unwrap();
+    let plain = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { hessian: None, channel_scales: Some(&s), gptq: gopts, importance: None }, &opts).unwrap();
     let seen = decode_unsmoothed(&scheme, &plain, rows, cols, &s);
     let mut acc = QualityAcc::default();
     w.iter().zip(&seen).for_each(|(&a, &b)| acc.add(a, b));
@@ -70,7 +70,7 @@ fn smoothing_and_gptq_through_layer_chunks() {
 
     // GPTQ on the smoothed layer, with H' = diag(1/s) H diag(1/s), beats smoothed RTN on the output.
     let prep = prepare(&smooth_hessian(&h, &s), cols, &gopts).unwrap();
-    let calib = LayerCalibration { hessian: Some(&prep), channel_scales: Some(&s), gptq: gopts };
+    let calib = LayerCalibration { hessian: Some(&prep), channel_scales: Some(&s), gptq: gopts, importance: None };
     let g = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &calib, &opts).unwrap();
     let gseen = decode_unsmoothed(&scheme, &g, rows, cols, &s);
     let (e_gptq, e_rtn) = (output_error(&w, &gseen, &h, cols), output_error(&w, &seen, &h, cols));
@@ -85,6 +85,6 @@ fn smoothing_and_gptq_through_layer_chunks() {
     assert_eq!([top.scales, bottom.scales].concat(), whole.scales);
 
     // A wrong number of channel scales is a named error, not a panic.
-    let bad = LayerCalibration { hessian: None, channel_scales: Some(&s[1..]), gptq: gopts };
+    let bad = LayerCalibration { hessian: None, channel_scales: Some(&s[1..]), gptq: gopts, importance: None };
     assert!(quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &bad, &opts).is_err());
 }

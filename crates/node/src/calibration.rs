@@ -22,6 +22,8 @@ struct Shared {
     channel_scales: Option<Vec<f32>>,
     gptq: GptqOptions,
     prepared: OnceLock<std::result::Result<Prepared, KernelError>>,
+    /// Per-column importance for the formats that weigh their search by it (without GPTQ).
+    importance: Option<Vec<f32>>,
 }
 
 impl Shared {
@@ -60,6 +62,17 @@ impl Shared {
     }
 }
 
+/// diag(H) from a Hessian's raw little-endian f32 bytes (`[cols, cols]`).
+fn hessian_diagonal(bytes: &[u8], cols: usize) -> std::result::Result<Vec<f32>, KernelError> {
+    if bytes.len() != cols * cols * 4 {
+        return Err(KernelError::BufferSize { what: "hessian bytes", expected: cols * cols * 4, actual: bytes.len() });
+    }
+    Ok((0..cols).map(|j| {
+        let o = 4 * (j * cols + j);
+        f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
+    }).collect())
+}
+
 /// One layer's calibration as the kernels use it: create once per tensor, pass to every
 /// `quantizeLayerChunk` of the tensor.
 #[napi]
@@ -82,7 +95,11 @@ impl LayerCalibration {
 impl LayerCalibration {
     /// `hessian`: the layer's `[cols, cols]` f32 Hessian as read from the calibration file (a
     /// `SourceChunk` of little-endian f32), or null for no GPTQ. `channelScales`: smoothing factors
-    /// `s` (`cols` values) or null.
+    /// `s` (`cols` values) or null. `importance`: per-column importance of the layer's inputs
+    /// (llama.cpp's imatrix: mean x² per column) for formats that weigh their search by it.
+    /// `hessianAsImportance`: use the Hessian's diagonal as that importance instead of running
+    /// GPTQ (the Hessian itself is not kept). With smoothing, importance is divided by s², as the
+    /// inputs the codes see are x / s.
     #[napi(factory)]
     pub fn create(
         env: Env,
@@ -90,6 +107,8 @@ impl LayerCalibration {
         hessian: Option<&SourceChunk>,
         channel_scales: Option<Float32Array>,
         gptq: Option<GptqOptionsJs>,
+        importance: Option<Float32Array>,
+        hessian_as_importance: Option<bool>,
     ) -> Result<Self> {
         let g = gptq.unwrap_or_default();
         let act_order = g.act_order.unwrap_or(false);
@@ -122,16 +141,28 @@ impl LayerCalibration {
                 ));
             }
         }
-        let hessian = match hessian {
+        let mut hessian = match hessian {
             Some(h) => Some(h.shared()?),
             None => None,
         };
+        let mut importance = importance.map(|v| v.to_vec());
+        if hessian_as_importance.unwrap_or(false) {
+            let h = hessian.take().ok_or_else(|| Error::from_reason("hessianAsImportance needs a hessian"))?;
+            importance = Some(hessian_diagonal(&h, cols).map_err(|e| sync_error(&env, e))?);
+        }
+        if let Some(imp) = &mut importance {
+            arrowquant_kernels::check_importance(imp, cols).map_err(|e| sync_error(&env, e))?;
+            if let Some(s) = &channel_scales {
+                imp.iter_mut().zip(s.iter()).for_each(|(v, s)| *v /= s * s);
+            }
+        }
         let shared = Shared {
             cols,
             hessian: std::sync::Mutex::new(hessian),
             channel_scales: channel_scales.map(|s| s.to_vec()),
             gptq: opts,
             prepared: OnceLock::new(),
+            importance,
         };
         Ok(LayerCalibration {
             shared: std::sync::Mutex::new(Some(Arc::new(shared))),
@@ -177,6 +208,7 @@ impl Task for LayerChunkTask {
                 hessian: self.layer.prepared()?,
                 channel_scales: self.layer.channel_scales.as_deref(),
                 gptq: self.layer.gptq,
+                importance: self.layer.importance.as_deref(),
             };
             quantize_layer_chunk(
                 &self.scheme,
