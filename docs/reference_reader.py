@@ -4,8 +4,8 @@
 Needs only pyarrow and numpy, and `formats.json` beside this file (the format registry, generated
 from the kernels: which families exist, the regular expression that parses each family's canonical
 names, block sizes and row-length rules). Each family's decoder is a function below. Every scheme is decoded with vectorized float32 arithmetic in the
-same order as the Rust dequantizer, so the values are bit-identical to what ArrowQuant's own
-readers return.
+same order as the Rust dequantizer (for the GGUF block formats, ggml's dequantize_row_*), so the
+values are bit-identical to what ArrowQuant's own readers return.
 
     tensor_names(path)            -> list[str]      bare tensor names, in model order
     tensor_names(path, qualified=True)              "component/name" for diffusers pipelines
@@ -404,6 +404,42 @@ def _f16_at(blk, offset):
     return np.ascontiguousarray(blk[:, offset:offset + 2]).view("<f2").astype(np.float32)
 
 
+def _nibbles_32(qs):
+    """The 32 4-bit levels of a legacy GGUF block's 16 bytes (ggml's order: byte `j` holds element
+    `j` in its low nibble, element `j + 16` in its high nibble): (blocks, 32) uint8."""
+    return np.concatenate([qs & 0x0F, qs >> 4], axis=1)
+
+
+def _fifth_bits(qh):
+    """Q5_0/Q5_1: bit `j` of the little-endian u32 `qh` (4 bytes per block) is element `j`'s
+    fifth bit; returned as 0 or 16, (blocks, 32) uint8."""
+    return np.unpackbits(qh, axis=1, bitorder="little") << 4
+
+
+def _planes(b, width):
+    """K-quant bit planes: `b` is (blocks, groups, n) bytes; each byte holds 8/width values at bit
+    offsets 0, width, 2·width, ...; value (g, k, l) = bits k·width.. of byte (g, l). Returns
+    (blocks, groups·(8/width)·n) uint8 in that (g, k, l) order."""
+    shifts = np.arange(0, 8, width, dtype=np.uint8).reshape(1, 1, -1, 1)
+    v = (b[:, :, None, :] >> shifts) & ((1 << width) - 1)
+    return v.reshape(b.shape[0], -1)
+
+
+def _scale_min_k4(s):
+    """Q4_K/Q5_K: the eight 6-bit (scale, min) pairs of the 12 scale bytes (ggml's
+    get_scale_min_k4): sub-blocks 0-3 in the low six bits of bytes 0-3 (scales) and 4-7 (mins);
+    sub-blocks 4-7 take their low four bits from the nibbles of bytes 8-11 (scale low, min high)
+    and their top two bits from the top bits of bytes 0-3 (scales) and 4-7 (mins)."""
+    sc = np.concatenate([s[:, 0:4] & 63, (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)], axis=1)
+    m = np.concatenate([s[:, 4:8] & 63, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], axis=1)
+    return sc, m
+
+
+def _per_sub(params, q, sub):
+    """(blocks, subs) parameters against (blocks, subs·sub) values: both as (blocks, subs, ·)."""
+    return params[:, :, None], q.reshape(q.shape[0], -1, sub)
+
+
 def _decode_q8_0(family, p, rows, cols, raw, codes, scales, zeros, ctx):
     blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
     qs = np.ascontiguousarray(blk[:, 2:]).view(np.int8).astype(np.float32)
@@ -412,9 +448,102 @@ def _decode_q8_0(family, p, rows, cols, raw, codes, scales, zeros, ctx):
 
 def _decode_q4_0(family, p, rows, cols, raw, codes, scales, zeros, ctx):
     blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
-    qs = blk[:, 2:]
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32)  # elements 0..15, 16..31
+    q = _nibbles_32(blk[:, 2:]).astype(np.float32)
     return (_f16_at(blk, 0) * (q - np.float32(8.0))).reshape(rows, cols)
+
+
+def _decode_q4_1(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Block: d f16, m f16, 16 bytes of nibbles. ggml: x0*d + m (the product is exact, the sum rounds).
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    q = _nibbles_32(blk[:, 4:]).astype(np.float32)
+    return (q * _f16_at(blk, 0) + _f16_at(blk, 2)).reshape(rows, cols)
+
+
+def _decode_q5_0(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Block: d f16, qh (4 bytes), 16 bytes of low nibbles. ggml: (q - 16)*d.
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    q = (_nibbles_32(blk[:, 6:]) | _fifth_bits(blk[:, 2:6])).astype(np.float32)
+    return ((q - np.float32(16.0)) * _f16_at(blk, 0)).reshape(rows, cols)
+
+
+def _decode_q5_1(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Block: d f16, m f16, qh (4 bytes), 16 bytes of low nibbles. ggml: q*d + m.
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    q = (_nibbles_32(blk[:, 8:]) | _fifth_bits(blk[:, 4:8])).astype(np.float32)
+    return (q * _f16_at(blk, 0) + _f16_at(blk, 2)).reshape(rows, cols)
+
+
+def _decode_q2_k(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Super-block: 16 scale bytes (scale low nibble, min high), 64 bytes of 2-bit planes, d, dmin.
+    # ggml: dl = d*sc, ml = dmin*m per sub-block of 16; x = dl*q - ml.
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    sc = blk[:, 0:16]
+    dl = _f16_at(blk, 80) * (sc & 0x0F).astype(np.float32)
+    ml = _f16_at(blk, 82) * (sc >> 4).astype(np.float32)
+    q = _planes(blk[:, 16:80].reshape(-1, 2, 32), 2).astype(np.float32)
+    dl, q = _per_sub(dl, q, 16)
+    return (dl * q - ml[:, :, None]).reshape(rows, cols)
+
+
+def _q3_k_scales(s):
+    """Q3_K's sixteen 6-bit scales from 12 bytes, minus 32: the low nibbles of bytes 0-7 (scales
+    0-7), their high nibbles (8-15); two top bits each from bytes 8-11 (scale j: bits 2·(j/4) of
+    byte 8 + j mod 4). (blocks, 16) float32 in -32..31."""
+    low = np.concatenate([s[:, 0:8] & 0x0F, s[:, 0:8] >> 4], axis=1)
+    high = _planes(s[:, None, 8:12], 2)  # (j/4, j mod 4) order = j
+    return ((low | (high << 4)).astype(np.int16) - 32).astype(np.float32)
+
+
+def _decode_q3_k(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Super-block: hmask (32 bytes), 64 bytes of 2-bit planes, 12 scale bytes, d.
+    # ggml: dl = d*(sc - 32) per sub-block of 16; x = dl*(q - (hmask bit ? 0 : 4)).
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    dl = _f16_at(blk, 108) * _q3_k_scales(blk[:, 96:108])
+    low = _planes(blk[:, 32:96].reshape(-1, 2, 32), 2).astype(np.int16)
+    high = _planes(blk[:, None, 0:32], 1).astype(np.int16)  # value i: bit i/32 of hmask[i mod 32]
+    dl, q = _per_sub(dl, (low - 4 * (1 - high)).astype(np.float32), 16)
+    return (dl * q).reshape(rows, cols)
+
+
+def _k_affine(blk, q, rows, cols):
+    """Q4_K/Q5_K: d, dmin at bytes 0-3, the 12 scale bytes at 4-15; ggml's
+    x = (d*sc)*q - (dmin*m) per sub-block of 32 in float32 (the products are exact, the
+    subtraction rounds)."""
+    sc, m = _scale_min_k4(blk[:, 4:16])
+    d1 = _f16_at(blk, 0) * sc.astype(np.float32)
+    m1 = _f16_at(blk, 2) * m.astype(np.float32)
+    d1, q = _per_sub(d1, q, 32)
+    return (d1 * q - m1[:, :, None]).reshape(rows, cols)
+
+
+def _decode_q4_k(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Super-block: d, dmin, 12 scale bytes, 128 bytes of nibbles (byte 32c+l: value 64c+l low,
+    # 64c+32+l high).
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    q = _planes(blk[:, 16:144].reshape(-1, 4, 32), 4).astype(np.float32)
+    return _k_affine(blk, q, rows, cols)
+
+
+def _decode_q5_k(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Super-block: d, dmin, 12 scale bytes, qh (32 bytes: value 32j+l's fifth bit is bit j of
+    # qh[l]), 128 bytes of low nibbles as Q4_K.
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    low = _planes(blk[:, 48:176].reshape(-1, 4, 32), 4)
+    high = _planes(blk[:, None, 16:48], 1)
+    return _k_affine(blk, (low | (high << 4)).astype(np.float32), rows, cols)
+
+
+def _decode_q6_k(family, p, rows, cols, raw, codes, scales, zeros, ctx):
+    # Super-block: ql (128 bytes), qh (64), 16 int8 scales, d. Per half h of 128 values: nibble k
+    # of ql[64h + m] is value 128h + 64k + m; bits 2s.. of qh[32h + l] are value 128h + 32s + l's
+    # top two bits. ggml: x = (d*sc)*(q - 32) per sub-block of 16.
+    blk = _ggml_blocks(family, rows, cols, raw, codes, scales, zeros, ctx)
+    low = _planes(blk[:, 0:128].reshape(-1, 2, 64), 4)
+    high = _planes(blk[:, 128:192].reshape(-1, 2, 32), 2)
+    q = ((low | (high << 4)).astype(np.int16) - 32).astype(np.float32)
+    d = _f16_at(blk, 208) * np.ascontiguousarray(blk[:, 192:208]).view(np.int8).astype(np.float32)
+    d, q = _per_sub(d, q, 16)
+    return (d * q).reshape(rows, cols)
 
 
 # One decoder per family of formats.json; a family without one is refused by name.
@@ -428,6 +557,14 @@ DECODERS = {
     "fp8_channel": _decode_fp8,
     "q8_0": _decode_q8_0,
     "q4_0": _decode_q4_0,
+    "q4_1": _decode_q4_1,
+    "q5_0": _decode_q5_0,
+    "q5_1": _decode_q5_1,
+    "q2_k": _decode_q2_k,
+    "q3_k": _decode_q3_k,
+    "q4_k": _decode_q4_k,
+    "q5_k": _decode_q5_k,
+    "q6_k": _decode_q6_k,
 }
 
 

@@ -175,6 +175,22 @@ def edge_model(path: pathlib.Path):
     write_safetensors(path, t)
 
 
+def ggml_model(path: pathlib.Path):
+    """Only rows of whole GGUF super-blocks (multiples of 256), so every GGUF format quantizes
+    every quantizable tensor itself (no other scheme stands in for rows that do not fit)."""
+    f32 = lambda a: np.asarray(a, dtype="<f4").tobytes()  # noqa: E731
+    t = {
+        # 600 rows x 2 KiB: chunk_mib 1 cuts it into 512 + 88 rows (two chunks).
+        "layers.0.big.weight": ("F32", (600, 512), f32(awkward_rows(600, 512, 7))),
+        "layers.0.f16.weight": ("F16", (40, 256), np.asarray(awkward_rows(40, 256, 8), dtype="<f2").tobytes()),
+        "layers.0.bf16.weight": ("BF16", (24, 768), np.asarray(awkward_rows(24, 768, 9), dtype=ml_dtypes.bfloat16).tobytes()),
+        "layers.0.conv.weight": ("F32", (16, 32, 2, 4), f32(awkward_rows(16, 256, 10))),  # rows of 32·2·4 = 256
+        "layers.0.zero.weight": ("F32", (8, 256), f32(np.zeros((8, 256)))),
+        "layers.0.norm.weight": ("F32", (256,), f32(np.linspace(-1, 1, 256))),  # 1-D: kept
+    }
+    write_safetensors(path, t)
+
+
 def big_model(path: pathlib.Path):
     """A 34 MiB kept tensor between two quantized ones: with chunk_mib 1 it is 34 chunks, and the
     writer's 32 MiB row-group budget splits it across row groups 0 and 1."""
@@ -202,6 +218,7 @@ MODELS = {
     "ditcal": lambda d: run(["node", SYNTH, "--preset", "dit", "--scale", "tiny", "--layout", "diffusers", "--seed", "4", "-q", "-o", d,
                              "--calibration", d.parent / "ditcal.calib.safetensors", "--time-groups", "5"], "synth dit + calibration"),
     "edge": lambda d: edge_model(d / "model.safetensors"),
+    "ggml": lambda d: ggml_model(d / "model.safetensors"),
     "big": lambda d: big_model(d / "model.safetensors"),
 }
 
@@ -258,6 +275,11 @@ RUNS = {
     "dream-r2q-g64": ("dream", q("r2q", None, 64)),
     "edge-hqq8-g32": ("edge", q("hqq", 8, 32)),
     "edge-r2q-g256": ("edge", q("r2q", None, 256)),
+    # The GGUF formats beyond q4_0/q8_0: each on the all-256 model, and two on the edge model
+    # (rows that do not fit get the RTN stand-in the planner chooses).
+    **{f"ggml-{m}": ("ggml", q(m)) for m in ("q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k")},
+    "edge-q4_k": ("edge", q("q4_k")),
+    "edge-q4_1": ("edge", q("q4_1")),
     # Calibrated: "{calib}" is the model's calibration file. Smoothing and time groups are on
     # (local profile); fallbacks (min_accuracy 0.85) mix in gptq INT4/INT8 rungs.
     "ditcal-gptq4-g64": ("ditcal", q("gptq", 4, 64) + ["--calibration", "{calib}"]),
@@ -266,7 +288,7 @@ RUNS = {
     "ditcal-hqq2-g64": ("ditcal", q("hqq", 2, 64) + ["--calibration", "{calib}"]),
     "ditcal-auto": ("ditcal", q("auto") + ["--calibration", "{calib}"]),
 }
-CONFIGS = {"edge": EDGE_CONFIG, "big": "chunk_mib: 1\n"}
+CONFIGS = {"edge": EDGE_CONFIG, "big": "chunk_mib: 1\n", "ggml": "chunk_mib: 1\n"}
 
 
 class Lab:
@@ -361,12 +383,25 @@ def file_rows(path, columns=None):
 def min_cosine_for(bits: int, method: str = "rtn") -> float:
     # GPTQ trades weight error for layer-output error: its weight cosine may sit just above
     # min_accuracy (0.85 in these runs) where RTN's would be higher.
-    return {2: 0.5, 4: 0.85 if method == "gptq" else 0.9, 8: 0.99}[bits]
+    return {2: 0.5, 3: 0.8, 4: 0.85 if method == "gptq" else 0.9, 5: 0.95, 6: 0.97, 8: 0.99}[bits]
 
 
 # ---------------------------------------------------------------------------------------------
 # Python reader == TypeScript reader
 # ---------------------------------------------------------------------------------------------
+
+# GGUF block formats, per FORMAT.md's "Sizes per row": (elements, bytes) of a block.
+GGUF_BLOCKS = {
+    "q8_0": (32, 34), "q4_0": (32, 18), "q4_1": (32, 20), "q5_0": (32, 22), "q5_1": (32, 24),
+    "q2_k": (256, 84), "q3_k": (256, 110), "q4_k": (256, 144), "q5_k": (256, 176), "q6_k": (256, 210),
+}
+# GGUF block formats: byte offsets of each block's float16 fields (d, and m/dmin where the format
+# has one), per FORMAT.md's block layouts.
+GGUF_F16_FIELDS = {
+    "q8_0": (0,), "q4_0": (0,), "q4_1": (0, 2), "q5_0": (0,), "q5_1": (0, 2),
+    "q2_k": (80, 82), "q3_k": (108,), "q4_k": (0, 2), "q5_k": (0, 2), "q6_k": (208,),
+}
+
 
 def layout_sizes(scheme, rows, cols):
     """(code bytes, scales, zeros) of `rows` rows, per FORMAT.md (written independently of the
@@ -380,8 +415,11 @@ def layout_sizes(scheme, rows, cols):
         if name == "rtn":
             return rows * rc, rows * groups, 0 if p["symmetric"] else rows * groups
         return rows * rc, rows * 2 * groups, 0  # HQQ and R2Q: two f32 per group, no zero-points
-    if family["blocking"]["kind"] == "blocks":  # GGUF blocks: everything inside the blocks
-        return rows * cols // family["blocking"]["elements"] * family["blocking"]["bytes"], 0, 0
+    if name in GGUF_BLOCKS:  # GGUF blocks: everything inside the blocks, whole blocks per row
+        elements, nbytes = GGUF_BLOCKS[name]
+        assert (family["blocking"]["elements"], family["blocking"]["bytes"]) == (elements, nbytes), name
+        assert cols % elements == 0, f"{scheme}: a row of {cols} is not whole blocks of {elements}"
+        return rows * (cols // elements) * nbytes, 0, 0
     return {
         "int8_channel": (rows * cols, rows, 0),
         "nf4": (rows * ((cols // 64) * 32 + -(-(cols % 64) // 2)), rows * -(-cols // 64), 0),
@@ -414,7 +452,10 @@ def crafted_file(path, template, rng):
     special = np.array([0.0, -0.0, 1e-42, 1e-38, 3.4e38, 1.0, 0.5, -7.25], dtype=np.float32)
     rows_out = []
     for ti, scheme in enumerate(schemes):
-        shape = [7, 96] if scheme.startswith("q") else [7, 2, 83]  # 83: short tail groups/blocks
+        family, _ = rr.parse_scheme(scheme)
+        multiple = family["row_multiple"]  # GGUF blocks: whole blocks per row (32 or 256)
+        # 83: short tail groups/blocks; block formats: at least 96 columns and two blocks per row.
+        shape = [7, 2, 83] if multiple == 1 else [7, -(-max(96, 2 * multiple) // multiple) * multiple]
         rows, cols = shape[0], math.prod(shape[1:])  # the 2-D view: first dimension, the rest
         # Every third tensor smoothed (factors incl. subnormal and huge) and with time groups.
         smoothing = groups = None
@@ -427,26 +468,40 @@ def crafted_file(path, template, rng):
         for ci, (r0, n) in enumerate([(0, rows // 2), (rows // 2, rows - rows // 2)]):  # two chunks
             nc, ns, nz = layout_sizes(scheme, n, cols)
             codes = rng.integers(0, 256, nc, dtype=np.uint8)
-            if scheme in ("q8_0", "q4_0"):
-                d = rng.integers(0, 65536, nc // (34 if scheme == "q8_0" else 18), dtype=np.uint16)
-                d[::7] = np.float16(0.0123).view(np.uint16)
-                blk = codes.reshape(d.size, -1)
-                blk[:, :2] = d.astype("<u2").view(np.uint8).reshape(-1, 2)
+            if scheme in GGUF_F16_FIELDS:  # random f16 fields (incl. Inf/NaN), every 7th block a plain one
+                blk = codes.reshape(nc // family["blocking"]["bytes"], -1)
+                for off in GGUF_F16_FIELDS[scheme]:
+                    d = rng.integers(0, 65536, blk.shape[0], dtype=np.uint16)
+                    d[::7] = np.float16(0.0123).view(np.uint16)
+                    blk[:, off:off + 2] = d.astype("<u2").view(np.uint8).reshape(-1, 2)
             scales = np.abs(rng.standard_normal(ns)).astype(np.float32) * np.float32(0.01)
             if scheme.startswith("hqq"):  # (scale, zero) pairs: zero-points anywhere, not only in [0, qmax]
                 scales[1::2] = (rng.standard_normal(ns // 2) * 8).astype(np.float32)
             scales[: min(ns, special.size)] = special[: min(ns, special.size)]
-            rows_out.append({
-                "tensor_index": ti, "name": f"crafted.{scheme}", "component": None, "shape": shape,
-                "source_dtype": "F32", "chunk_index": ci, "chunk_count": 2, "row_start": r0, "row_count": n,
-                "method": "crafted", "scheme": scheme, "bits": 8, "group_size": 0, "requested_bits": 8,
-                "codes": codes.tobytes(), "scales": scales.astype("<f4").tobytes(),
-                "zeros": rng.integers(0, 256, nz, dtype=np.uint8).tobytes(),
-                "quality": {k: 0 for k in ("elements", "cosine", "rel_mse", "sqnr_db", "max_abs_err", "sum_xx", "sum_yy", "sum_xy", "sum_ee")},
-                "fallbacks": [], "channel_scales": smoothing, "time_groups": groups,
-            })
-    schema = pq.read_schema(template).with_metadata({b"arrowquant.format_version": b"2"})
-    pq.write_table(pa.Table.from_pylist(rows_out, schema=schema), path, compression="none", use_dictionary=False)
+            rows_out.append(crafted_row(ti, f"crafted.{scheme}", scheme, shape, (ci, 2, r0, n), codes.tobytes(),
+                                        scales.astype("<f4").tobytes(), rng.integers(0, 256, nz, dtype=np.uint8).tobytes(),
+                                        smoothing, groups))
+    write_crafted(path, template, rows_out)
     return schemes
+
+
+def crafted_row(tensor_index, name, scheme, shape, chunk, codes: bytes, scales: bytes = b"", zeros: bytes = b"",
+                channel_scales=None, time_groups=None) -> dict:
+    """One row of a hand-made file; `chunk` = (chunk_index, chunk_count, row_start, row_count)."""
+    ci, count, r0, n = chunk
+    return {
+        "tensor_index": tensor_index, "name": name, "component": None, "shape": shape,
+        "source_dtype": "F32", "chunk_index": ci, "chunk_count": count, "row_start": r0, "row_count": n,
+        "method": "crafted", "scheme": scheme, "bits": 8, "group_size": 0, "requested_bits": 8,
+        "codes": codes, "scales": scales, "zeros": zeros,
+        "quality": {k: 0 for k in ("elements", "cosine", "rel_mse", "sqnr_db", "max_abs_err", "sum_xx", "sum_yy", "sum_xy", "sum_ee")},
+        "fallbacks": [], "channel_scales": channel_scales, "time_groups": time_groups,
+    }
+
+
+def write_crafted(path, template, rows: list[dict]):
+    """Write `rows` with the schema of `template` (a file the CLI wrote), as format version 2."""
+    schema = pq.read_schema(template).with_metadata({b"arrowquant.format_version": b"2"})
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, compression="none", use_dictionary=False)
 
 

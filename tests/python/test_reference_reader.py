@@ -1,7 +1,8 @@
 """docs/reference_reader.py (pyarrow + numpy, written from docs/FORMAT.md) against the TypeScript
 reader (dist/common/format/reader.js, whose quantized path is the Rust dequantizer): bit-identical
 values for every tensor of files quantized with every scheme, from synthetic DiT (diffusers),
-Dream (sharded) and hand-made edge-case models; plus the source bytes, the footer, the file-level
+Dream (sharded) and hand-made edge-case models (one with rows of whole 256-element super-blocks,
+for the GGUF K-quants); plus the source bytes, the footer, the file-level
 rules and the reader's errors.
 
 Needs node and a built dist/ (npm run build): missing either is a failure, never a skip.
@@ -125,6 +126,7 @@ def test_every_scheme_is_covered(lab):
         (2, 64, "sym"), (4, 32, "sym"), (8, 32, "sym"), (2, 256, "sym"), (4, 256, "sym"), (8, 128, "sym")]}
     required |= {f"keep_{d}" for d in KEPT_NUMPY}
     required |= {"hqq_int4_g128", "hqq_int2_g64", "hqq_int8_g32", "r2q_g64", "r2q_g256", "r2q_g128"}
+    required |= {"q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"}
     assert required <= seen, f"not covered: {sorted(required - seen)}"
 
 
