@@ -31,6 +31,6 @@ export {
 export { ModelFormatError } from '../coordinator/model/errors.js';
 export { CalibrationError } from '../coordinator/calibration/errors.js';
 export { ExportError } from '../common/export/errors.js';
-export { ChunkError } from '../worker/executor/errors.js';
+export { ChunkError } from '../common/chunk/errors.js';
 export { QualityThresholdError, OutputPathError, JobAbortedError } from '../coordinator/run/errors.js';
 export type { JobEvent } from '../coordinator/run/job.js';

@@ -58,3 +58,15 @@ export function isLeadershipLost(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof LeadershipLostError) return true;
   return false;
 }
+
+/**
+ * A message that does not match the wire contract (proto/arrowquant/v1/cluster.proto and the
+ * schemas in common/cluster/messages.ts): a peer of another build, or a bug. `raw` is the message
+ * as it was decoded.
+ */
+export class MalformedMessageError extends ClusterError {
+  override name = 'MalformedMessageError';
+  constructor(readonly messageType: string, readonly problem: string, readonly raw: unknown, options?: { cause?: unknown }) {
+    super(`malformed ${messageType}: ${problem}`, options);
+  }
+}

@@ -1,7 +1,8 @@
 /**
  * The cluster's wire contract (proto/arrowquant/v1/cluster.proto), loaded at run time with
- * proto-loader, and the TypeScript shapes of its messages as proto-loader decodes them
- * (camelCase fields, uint64 as numbers, bytes as Buffers, `kind`/`source` naming the oneof).
+ * proto-loader, and the settings both ends of a stream share. The messages' TypeScript types and
+ * the codec that checks them are in ./messages.ts (and a chunk's assignment in
+ * common/chunk/wire.ts).
  */
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -10,7 +11,12 @@ import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * Sent in Hello and Welcome; a coordinator refuses a worker of another version. Bumped on any
+ * change an older peer would misread: 2 dropped Assignment.format_json (the scheme alone names
+ * the format).
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Bulk bytes are cut into parts of this size (the issue's 1-4 MiB band). */
 export const PART_BYTES = 2 << 20;
@@ -27,7 +33,8 @@ function protoDir(): string {
   return join(dir, 'proto');
 }
 
-const definition = protoLoader.loadSync('arrowquant/v1/cluster.proto', {
+/** The loaded definition (tests compare it with the schemas in ./messages.ts). */
+export const definition = protoLoader.loadSync('arrowquant/v1/cluster.proto', {
   includeDirs: [protoDir()],
   keepCase: false,
   longs: Number,
@@ -41,115 +48,6 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
 
 export const CoordinatorService = pkg.arrowquant.v1.Coordinator.service;
 export const CoordinatorClient = pkg.arrowquant.v1.Coordinator;
-
-export interface QualityMsg {
-  elements: number;
-  cosine: number;
-  relMse: number;
-  sqnrDb: number;
-  maxAbsErr: number;
-  sumXx: number;
-  sumYy: number;
-  sumXy: number;
-  sumEe: number;
-}
-
-export interface Hello {
-  protocolVersion: number;
-  workerId: string;
-  arch: string;
-  simd: string[];
-  threads: number;
-  memoryBytes: number;
-  mode: 'streaming' | 'threaded';
-  sharedRoot: string;
-  version: string;
-}
-
-export interface ResultPart {
-  taskId: number;
-  seq: number;
-  last: boolean;
-  arrowIpc: Buffer;
-  quality?: QualityMsg | null;
-  sha256?: Buffer;
-  computeSeconds?: number;
-}
-
-export type WorkerMessage =
-  | { kind: 'hello'; hello: Hello }
-  | { kind: 'result'; result: ResultPart }
-  | { kind: 'failure'; failure: { taskId: number; message: string; retryable: boolean; missingLayer: string } }
-  | { kind: 'heartbeat'; heartbeat: { inFlight: number } }
-  | { kind: 'draining'; draining: Record<string, never> }
-  | { kind: 'returned'; returned: { taskId: number } };
-
-export interface Assignment {
-  taskId: number;
-  tensorIndex: number;
-  chunkIndex: number;
-  tensorName: string;
-  dtype: 'F32' | 'F16' | 'BF16';
-  rows: number;
-  cols: number;
-  scheme: string;
-  formatJson: string;
-  rowStart: number;
-  source?: 'byValue' | 'byReference';
-  byValue?: { bytes: number; parts: number } | null;
-  byReference?: { path: string; offset: number; length: number } | null;
-  layer?: LayerMsg | null;
-}
-
-export interface LayerMsg {
-  key: string;
-  cols: number;
-  hasHessian: boolean;
-  hessianRef?: { path: string; offset: number; length: number } | null;
-  hessianBytes: number;
-  channelScales: Buffer;
-  damp: number;
-  actOrder: boolean;
-}
-
-export interface LayerPart {
-  key: string;
-  seq: number;
-  last: boolean;
-  arrowIpc: Buffer;
-}
-
-export interface DataPart {
-  taskId: number;
-  seq: number;
-  last: boolean;
-  arrowIpc: Buffer;
-}
-
-export interface Welcome {
-  protocolVersion: number;
-  coordinatorId: string;
-  maxInFlight: number;
-  heartbeatMs: number;
-  leaseTtlMs: number;
-}
-
-export type CoordinatorMessage =
-  | { kind: 'welcome'; welcome: Welcome }
-  | { kind: 'assign'; assign: Assignment }
-  | { kind: 'data'; data: DataPart }
-  | { kind: 'cancel'; cancel: { taskId: number } }
-  | { kind: 'layerData'; layerData: LayerPart };
-
-export interface SubmitRequest {
-  jobId: string;
-  modelPath: string;
-  outputPath: string;
-  configJson: string;
-  reportPath: string;
-}
-
-export type JobUpdate = { kind: 'eventJson'; eventJson: string } | { kind: 'resultJson'; resultJson: string };
 
 /** Channel options both sides use: large enough receive limit, keepalive to notice dead peers. */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {

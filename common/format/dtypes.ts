@@ -17,8 +17,10 @@ export const DTYPE_BYTES: Readonly<Record<string, number>> = {
   F64: 8,
 };
 
-export type QuantizableDtype = 'F32' | 'F16' | 'BF16';
+/** The dtypes the kernels read. */
+export const QUANTIZABLE_DTYPES = ['F32', 'F16', 'BF16'] as const;
+export type QuantizableDtype = (typeof QUANTIZABLE_DTYPES)[number];
 
 export function isQuantizable(dtype: string): dtype is QuantizableDtype {
-  return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16';
+  return (QUANTIZABLE_DTYPES as readonly string[]).includes(dtype);
 }

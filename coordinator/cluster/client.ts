@@ -11,8 +11,9 @@ import * as grpc from '@grpc/grpc-js';
 
 import type { ResolvedConfig } from '../../common/config/index.js';
 import { channelCredentials, type TlsMaterial } from '../../common/cluster/tls.js';
-import { CHANNEL_OPTIONS, CoordinatorClient, type JobUpdate, type SubmitRequest } from '../../common/cluster/proto.js';
-import { ClusterError } from '../../common/cluster/errors.js';
+import { CHANNEL_OPTIONS, CoordinatorClient } from '../../common/cluster/proto.js';
+import { decodeJobUpdate, type SubmitRequest } from '../../common/cluster/messages.js';
+import { ClusterError, MalformedMessageError } from '../../common/cluster/errors.js';
 import { decodeJson } from '../../common/cluster/json.js';
 import { QuantizationError } from '../../common/errors.js';
 import { fileConfig, type JobEvent, type JobResult } from '../run/job.js';
@@ -41,12 +42,20 @@ export function jobIdFor(modelPath: string, outputPath: string, config: Resolved
 /** Follow one Submit stream to its end. */
 function follow(client: grpc.Client, req: SubmitRequest, onEvent: (e: JobEvent) => void, onAttached: () => void, signal?: AbortSignal): Promise<RemoteJobResult> {
   return new Promise((resolve, reject) => {
-    const call = (client as unknown as { Submit(r: SubmitRequest): grpc.ClientReadableStream<JobUpdate> }).Submit(req);
+    const call = (client as unknown as { Submit(r: SubmitRequest): grpc.ClientReadableStream<unknown> }).Submit(req);
     let result: RemoteJobResult | undefined;
     const onAbort = () => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
-    call.on('data', (u: JobUpdate) => {
+    call.on('data', (raw: unknown) => {
       onAttached();
+      let u;
+      try {
+        u = decodeJobUpdate(raw);
+      } catch (err) {
+        call.cancel();
+        reject(err);
+        return;
+      }
       if (u.kind === 'eventJson') onEvent(decodeJson<JobEvent>(u.eventJson));
       else result = decodeJson<RemoteJobResult>(u.resultJson);
     });
@@ -80,6 +89,8 @@ export async function submitJob(o: SubmitOptions): Promise<RemoteJobResult> {
       } catch (err) {
         const e = err as grpc.ServiceError;
         if (o.signal?.aborted) throw new QuantizationError('interrupted', { cause: o.signal.reason });
+        // A coordinator of another build: asking again gets the same answer.
+        if (err instanceof MalformedMessageError) throw err;
         // The job itself failed: the coordinator's message, as a local run would print it.
         if (e.code === grpc.status.ABORTED || e.code === grpc.status.INVALID_ARGUMENT) throw new QuantizationError(e.details || e.message, { cause: err });
         // Retrying cannot change what the coordinator thinks of this certificate.

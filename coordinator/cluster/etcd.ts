@@ -19,24 +19,11 @@
 import type { Etcd3, Lease, Namespace, Watcher, Campaign, Election, PutBuilder, DeleteBuilder } from 'etcd3';
 
 import { DEFAULT_ETCD_PREFIX, LEADER_ELECTION } from '../../common/cluster/etcd.js';
-import { LeadershipLostError } from '../../common/cluster/errors.js';
+import { CheckpointError, LeadershipLostError } from '../../common/cluster/errors.js';
+import { decodeSubmitRequest, type SubmitRequest } from '../../common/cluster/messages.js';
+import { CommitRecordSchema, JobStateSchema, type CommitRecord, type JobState } from './records.js';
 
-export interface CommitRecord {
-  file: string;
-  sha256: string;
-  bytes: number;
-  codes: number;
-  scales: number;
-  zeros: number;
-  quality: Record<string, number | string>;
-  worker: string;
-}
-
-/** `sources`: the fingerprint of the model and calibration the job's commits were computed from; `output`: the written file's size and mtime. */
-export type JobState =
-  | { state: 'running'; startedAt: string; sources?: string }
-  | { state: 'done'; result: string; sources?: string; output?: string }
-  | { state: 'failed'; error: string; sources?: string };
+export type { CommitRecord, JobState };
 
 export class ClusterStore {
   readonly ns: Namespace;
@@ -109,22 +96,27 @@ export class ClusterStore {
 
   // ---- jobs and checkpoints ----
 
-  async putJobSpec(job: string, spec: object): Promise<void> {
+  async putJobSpec(job: string, spec: SubmitRequest): Promise<void> {
     await this.write(this.ns.put(`jobs/${job}/spec`).value(JSON.stringify(spec)), `job ${job}: spec`);
   }
 
-  async jobSpec<T>(job: string): Promise<T | undefined> {
+  /** Throws `MalformedMessageError` for a spec that is not a SubmitRequest. */
+  async jobSpec(job: string): Promise<SubmitRequest | undefined> {
     const v = await this.ns.get(`jobs/${job}/spec`).string();
-    return v === null ? undefined : (JSON.parse(v) as T);
+    return v === null ? undefined : decodeSubmitRequest(JSON.parse(v));
   }
 
   async setJobState(job: string, state: JobState): Promise<void> {
     await this.write(this.ns.put(`jobs/${job}/state`).value(JSON.stringify(state)), `job ${job}: state ${state.state}`);
   }
 
+  /** Throws `CheckpointError` for a record that is not a job state. */
   async jobState(job: string): Promise<JobState | undefined> {
     const v = await this.ns.get(`jobs/${job}/state`).string();
-    return v === null ? undefined : (JSON.parse(v) as JobState);
+    if (v === null) return undefined;
+    const r = JobStateSchema.safeParse(parseJson(v));
+    if (!r.success) throw new CheckpointError(`jobs/${job}/state`, `not a job state (${r.error.issues[0]?.message ?? 'invalid'})`, { cause: r.error });
+    return r.data;
   }
 
   /** Jobs whose last recorded state is `running` (a coordinator died or stepped down mid-job). */
@@ -132,7 +124,8 @@ export class ClusterStore {
     const all = await this.ns.getAll().prefix('jobs/').keys();
     const jobs = all.filter((k) => k.endsWith('/state')).map((k) => k.slice('jobs/'.length, -'/state'.length));
     const out = [];
-    for (const j of jobs) if ((await this.jobState(j))?.state === 'running') out.push(j);
+    // A state record that cannot be read names no job to resume.
+    for (const j of jobs) if ((await this.jobState(j).catch(() => undefined))?.state === 'running') out.push(j);
     return out;
   }
 
@@ -140,10 +133,16 @@ export class ClusterStore {
     await this.write(this.ns.put(`jobs/${job}/commits/${key}`).value(JSON.stringify(record)), `job ${job}: commit ${key}`);
   }
 
+  /** The job's commit records; one that does not parse is left out (its chunk is recomputed and committed again). */
   async commits(job: string): Promise<Map<string, CommitRecord>> {
     const prefix = `jobs/${job}/commits/`;
     const all = await this.ns.getAll().prefix(prefix).strings();
-    return new Map(Object.entries(all).map(([k, v]) => [k.slice(prefix.length), JSON.parse(v) as CommitRecord]));
+    const out = new Map<string, CommitRecord>();
+    for (const [k, v] of Object.entries(all)) {
+      const r = CommitRecordSchema.safeParse(parseJson(v));
+      if (r.success) out.set(k.slice(prefix.length), r.data);
+    }
+    return out;
   }
 
   async dropCommits(job: string): Promise<void> {
@@ -152,6 +151,15 @@ export class ClusterStore {
 
   close(): void {
     this.client.close();
+  }
+}
+
+/** JSON text as a value to check (undefined when it is not JSON at all). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,11 +5,11 @@
  * before it starts, so a new leader resumes every job still marked running, restoring its
  * committed chunks from the spool instead of recomputing them.
  */
-import { resolveConfig } from '../../common/config/index.js';
 import type { Logger } from '../../common/cluster/log.js';
-import type { SubmitRequest } from '../../common/cluster/proto.js';
+import type { SubmitRequest } from '../../common/cluster/messages.js';
 import { runQuantizeJob, type JobEvent, type JobResult } from '../run/job.js';
 import { RemoteExecutor } from './remote-executor.js';
+import { submittedConfig } from './submission.js';
 import type { ClusterStore } from './etcd.js';
 import type { Scheduler } from './scheduler.js';
 import type { Spool } from './spool.js';
@@ -104,7 +104,7 @@ export class Jobs {
 
   /** For the replay check, before any run has resolved the request's configuration. */
   private async fingerprint(req: SubmitRequest): Promise<string> {
-    const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
+    const config = submittedConfig(req.configJson);
     return sourceFingerprint(req.modelPath, config.calibration ?? undefined);
   }
 
@@ -115,7 +115,7 @@ export class Jobs {
       if (this.stopping) break;
       await this.serially(id, async () => {
         if (this.stopping || this.live.has(id)) return;
-        const spec = await this.store.jobSpec<SubmitRequest>(id);
+        const spec = await this.store.jobSpec(id);
         if (!spec) return;
         this.log.info({ job: id, model: spec.modelPath, output: spec.outputPath }, 'resuming job');
         await this.start(spec);
@@ -148,7 +148,7 @@ export class Jobs {
     // The sources the job's commits are computed from, as they were when it started.
     let sources: string | undefined;
     try {
-      const { config } = resolveConfig({ api: JSON.parse(req.configJson), env: {} });
+      const config = submittedConfig(req.configJson);
       sources = await sourceFingerprint(req.modelPath, config.calibration ?? undefined);
       const previous = await this.store.jobState(id);
       const committed = await this.store.commits(id);

@@ -7,10 +7,11 @@
  */
 import type { Logger } from '../../common/cluster/log.js';
 import { CheckpointError } from '../../common/cluster/errors.js';
-import type { ChunkJob, ChunkOutput, Executor } from '../../worker/executor/executor.js';
-import { ChunkError } from '../../worker/executor/errors.js';
+import type { ChunkJob, ChunkOutput, Executor } from '../../common/chunk/job.js';
+import { ChunkError } from '../../common/chunk/errors.js';
 import { LocalExecutor } from '../../worker/executor/local.js';
 import type { ClusterStore, CommitRecord } from './etcd.js';
+import { qualityOfRecord, storedQuality } from './records.js';
 import type { Scheduler } from './scheduler.js';
 import type { Spool } from './spool.js';
 
@@ -61,7 +62,7 @@ export class RemoteExecutor implements Executor {
       try {
         const bytes = await this.spool.read(key, record);
         this.checkpoints.restored++;
-        return { quality: Object.fromEntries(Object.entries(record.quality).map(([k, v]) => [k, Number(v)])) as unknown as ChunkOutput['quality'], payload: { kind: 'bytes', ...bytes }, worker: 'checkpoint' };
+        return { quality: qualityOfRecord(record), payload: { kind: 'bytes', ...bytes }, worker: 'checkpoint' };
       } catch (err) {
         this.checkpoints.unusable++;
         this.log.warn({ job: this.jobId, chunk: key, error: err instanceof CheckpointError ? err.message : String(err) }, 'checkpoint unusable; recomputing');
@@ -75,7 +76,6 @@ export class RemoteExecutor implements Executor {
       throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);
     }
     const { file, sha256 } = await this.spool.write(this.jobId, key, result.bytes, result.sha256);
-    const quality = Object.fromEntries(Object.entries(result.quality).map(([k, v]) => [k, Number.isFinite(v) ? v : String(v)]));
     await this.store.commit(this.jobId, key, {
       file,
       sha256,
@@ -83,7 +83,7 @@ export class RemoteExecutor implements Executor {
       codes: result.bytes.codes.length,
       scales: result.bytes.scales.length,
       zeros: result.bytes.zeros.length,
-      quality,
+      quality: storedQuality(result.quality),
       worker: result.worker,
     });
     this.checkpoints.committed++;

@@ -17,10 +17,11 @@ import { encodeSourceParts, type ResultBytes } from '../../common/cluster/arrow-
 import { resultChecksum } from '../../common/cluster/checksum.js';
 import { ChunkAttemptsError, ClusterError } from '../../common/cluster/errors.js';
 import type { Logger } from '../../common/cluster/log.js';
-import type { CoordinatorMessage, QualityMsg, ResultPart, WorkerMessage } from '../../common/cluster/proto.js';
+import type { OutgoingCoordinatorMessage, QualityMsg, ResultPart, WorkerMessage } from '../../common/cluster/messages.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import { SourceFile, type QualityFigures } from '../../common/native.js';
-import type { ChunkJob } from '../../worker/executor/executor.js';
+import type { ChunkJob } from '../../common/chunk/job.js';
+import { assignmentOf, layerMessageOf } from '../../common/chunk/wire.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
 import type { WorkerSession } from './worker-session.js';
 
@@ -332,34 +333,12 @@ export class Scheduler {
     w.attempts.set(t.id, { startedAt: Date.now() });
     t.attempts.add(w.id);
     this.stats.dispatched++;
-    const head = {
-      taskId: t.id,
-      tensorIndex: job.tensorIndex,
-      chunkIndex: job.chunkIndex,
-      tensorName: job.tensorName,
-      dtype: job.dtype,
-      rows: job.rows,
-      cols: job.cols,
-      scheme: job.scheme,
-      formatJson: JSON.stringify(job.format),
-      rowStart: job.rowStart,
-    };
     const spec = job.layerSpec;
     const layerKey = spec ? `${t.tag}/${spec.key}` : '';
-    const layer = spec && {
-      key: layerKey,
-      cols: spec.cols,
-      hasHessian: spec.hessian !== undefined,
-      ...(spec.hessian && w.canRead(spec.hessian.path) ? { hessianRef: spec.hessian } : {}),
-      hessianBytes: spec.hessian?.length ?? 0,
-      channelScales: spec.channelScales ? Buffer.from(spec.channelScales.buffer, spec.channelScales.byteOffset, spec.channelScales.byteLength) : Buffer.alloc(0),
-      damp: spec.gptq.damp,
-      actOrder: spec.gptq.actOrder,
-    };
-    const withLayer = layer ? { layer } : {};
+    const layer = spec && layerMessageOf(spec, layerKey, spec.hessian !== undefined && w.canRead(spec.hessian.path));
     // A calibrated layer's Hessian goes to a worker once, ahead of its first chunk of the layer.
     // Recorded as sent only once its parts are built, right before they are handed to the stream.
-    const layerParts = async (): Promise<CoordinatorMessage[]> => {
+    const layerParts = async (): Promise<OutgoingCoordinatorMessage[]> => {
       if (!spec?.hessian || layer?.hessianRef) return [];
       const sent = w.layersSent.get(layerKey);
       if (sent !== undefined) {
@@ -388,7 +367,8 @@ export class Scheduler {
       void w.send(async () => {
         if (t.done || !w.attempts.has(t.id)) return [];
         try {
-          return [...(await layerParts()), { kind: 'assign', assign: { ...head, ...withLayer, byReference: { path: job.source!.path, offset: job.source!.offset, length: job.source!.length } } }];
+          const { path, offset, length } = job.source!;
+          return [...(await layerParts()), { kind: 'assign', assign: assignmentOf(t.id, job, { byReference: { path, offset, length } }, layer) }];
         } catch (err) {
           return failed(err);
         }
@@ -410,7 +390,7 @@ export class Scheduler {
       }
       const parts = encodeSourceParts(bytes, job.cols * DTYPE_BYTES[job.dtype]!);
       // Last: nothing below can fail, so a layer recorded as sent really goes out.
-      let layerMessages: CoordinatorMessage[];
+      let layerMessages: OutgoingCoordinatorMessage[];
       try {
         layerMessages = await layerParts();
       } catch (err) {
@@ -420,7 +400,7 @@ export class Scheduler {
       this.stats.bytesSent += sent;
       return [
         ...layerMessages,
-        { kind: 'assign', assign: { ...head, ...withLayer, byValue: { bytes: bytes.length, parts: parts.length } } },
+        { kind: 'assign', assign: assignmentOf(t.id, job, { byValue: { bytes: bytes.length, parts: parts.length } }, layer) },
         ...parts.map((p, i) => ({ kind: 'data' as const, data: { taskId: t.id, seq: i, last: i === parts.length - 1, arrowIpc: p } })),
       ];
     });

@@ -11,12 +11,12 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 
 import { serverCredentials, type TlsMaterial } from '../../common/cluster/tls.js';
-import { CHANNEL_OPTIONS, CoordinatorService, PROTOCOL_VERSION, type Hello, type JobUpdate, type SubmitRequest, type WorkerMessage, type CoordinatorMessage } from '../../common/cluster/proto.js';
+import { CHANNEL_OPTIONS, CoordinatorService, PROTOCOL_VERSION } from '../../common/cluster/proto.js';
+import { decodeSubmitRequest, decodeWorkerMessage, toWire, type Hello, type OutgoingJobUpdate, type SubmitRequest, type WorkerMessage } from '../../common/cluster/messages.js';
 import { Health } from '../../common/cluster/health.js';
 import type { Logger } from '../../common/cluster/log.js';
 import { ClusterError, CoordinatorStoppingError, isLeadershipLost, ProtocolVersionError } from '../../common/cluster/errors.js';
-import { resolveConfig, type ResolvedConfig } from '../../common/config/index.js';
-import { jobIdFor } from './client.js';
+import { acceptSubmission, InvalidSubmissionError } from './submission.js';
 import { connectEtcd, type EtcdOptions } from '../../common/cluster/etcd.js';
 import { ClusterStore } from './etcd.js';
 import { Jobs } from './jobs.js';
@@ -51,8 +51,7 @@ export interface CoordinatorOptions {
   workerNames?: string[];
 }
 
-/** Job ids are the client's hash (`jobIdFor`); they become etcd keys and spool directories. */
-const JOB_ID = /^[0-9a-f]{24}$/;
+type SubmitCall = grpc.ServerWritableStream<unknown, Record<string, unknown>>;
 
 export type CoordinatorState = 'starting' | 'standby' | 'running' | 'draining' | 'stopped';
 
@@ -145,7 +144,7 @@ export class Coordinator {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(CoordinatorService, {
       Work: (stream: WorkStream) => this.onWork(stream),
-      Submit: (call: grpc.ServerWritableStream<SubmitRequest, JobUpdate>) => void this.onSubmit(call),
+      Submit: (call: SubmitCall) => void this.onSubmit(call),
     });
     this.health.impl.addToServer(server);
     this.port = await new Promise<number>((resolve, reject) =>
@@ -180,7 +179,9 @@ export class Coordinator {
         stream.end();
       }
     }, 10_000);
-    stream.on('data', (msg: WorkerMessage) => {
+    stream.on('data', (raw: unknown) => {
+      const msg = this.decodeFromWorker(stream, raw, peer);
+      if (!msg) return;
       if (session) return this.scheduler.onMessage(session, msg);
       if (hello || msg.kind !== 'hello') return; // nothing counts before the welcome
       hello = true;
@@ -239,8 +240,21 @@ export class Coordinator {
     return session;
   }
 
-  private async onSubmit(call: grpc.ServerWritableStream<SubmitRequest, JobUpdate>): Promise<void> {
-    const req = call.request;
+  /**
+   * A worker message checked against the wire contract; a malformed one ends the stream (the
+   * worker is of another build, or broken): its chunks go back to the queue.
+   */
+  private decodeFromWorker(stream: WorkStream, raw: unknown, peer: string): WorkerMessage | undefined {
+    try {
+      return decodeWorkerMessage(raw);
+    } catch (err) {
+      this.log.warn({ peer, error: (err as Error).message }, 'malformed message from a worker; closing its stream');
+      stream.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  private async onSubmit(call: SubmitCall): Promise<void> {
     if (this.state !== 'running') {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: `coordinator is ${this.state}` });
       return;
@@ -251,39 +265,24 @@ export class Coordinator {
       call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });
       return;
     }
-    if (!req.jobId || !req.modelPath || !req.outputPath) {
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'job_id, model_path and output_path are required' });
-      return;
-    }
-    if (!JOB_ID.test(req.jobId)) {
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `job_id ${JSON.stringify(req.jobId.slice(0, 64))} is not 24 hex digits` });
-      return;
-    }
-    // The configuration is checked here (a bad one is the client's error, not a failed job) and
-    // the id must be the one this (model, output, configuration) hashes to, so one job's
-    // checkpoints can never be picked up by a different request.
-    let config: ResolvedConfig;
+    let req: SubmitRequest;
     try {
-      config = JSON.parse(req.configJson) as ResolvedConfig;
-      resolveConfig({ api: config, env: {} });
+      ({ req } = acceptSubmission(call.request));
     } catch (err) {
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `config_json: ${(err as Error).message}` });
-      return;
-    }
-    if (jobIdFor(req.modelPath, req.outputPath, config) !== req.jobId) {
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `job_id ${req.jobId} is not the id of this model, output and configuration` });
+      if (!(err instanceof InvalidSubmissionError)) throw err;
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: err.message });
       return;
     }
     this.log.info({ job: req.jobId, model: req.modelPath, output: req.outputPath, peer: call.getPeer() }, 'job submitted');
-    const write = (u: Record<string, string>) => {
+    const write = (u: OutgoingJobUpdate) => {
       if (!call.writable || call.destroyed) return;
-      call.write(u as unknown as JobUpdate);
+      call.write(toWire(u));
     };
     try {
       const detach = await this.jobs.submit(req, {
-        event: (json) => write({ eventJson: json }),
+        event: (json) => write({ kind: 'eventJson', eventJson: json }),
         done: (json) => {
-          write({ resultJson: json });
+          write({ kind: 'resultJson', resultJson: json });
           call.end();
         },
         // An interrupted job is not over: UNAVAILABLE sends the client to the next leader.

@@ -7,12 +7,13 @@ import { once } from 'node:events';
 
 import type * as grpc from '@grpc/grpc-js';
 
-import type { CoordinatorMessage, Hello, WorkerMessage } from '../../common/cluster/proto.js';
+import { toWire, type Hello, type OutgoingCoordinatorMessage } from '../../common/cluster/messages.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
 import { underRoot } from '../../common/cluster/shared-root.js';
 import type { WorkerLease } from './etcd.js';
 
-export type WorkStream = grpc.ServerDuplexStream<WorkerMessage, CoordinatorMessage>;
+/** Messages in are checked by the server (common/cluster/messages.ts) before the scheduler sees them. */
+export type WorkStream = grpc.ServerDuplexStream<unknown, Record<string, unknown>>;
 
 export class WorkerSession {
   /** Task ids this worker holds (assigned, not yet answered). */
@@ -65,7 +66,7 @@ export class WorkerSession {
   }
 
   /** Queue messages to go out in order; resolves when they have been handed to the stream. */
-  send(messages: CoordinatorMessage[] | (() => CoordinatorMessage[] | Promise<CoordinatorMessage[]>)): Promise<void> {
+  send(messages: OutgoingCoordinatorMessage[] | (() => OutgoingCoordinatorMessage[] | Promise<OutgoingCoordinatorMessage[]>)): Promise<void> {
     const run = async () => {
       if (this.closed) return;
       const list = typeof messages === 'function' ? await messages() : messages;
@@ -73,8 +74,7 @@ export class WorkerSession {
         if (this.closed) return;
         if (m.kind === 'data') this.bytesSent += m.data.arrowIpc.length;
         if (m.kind === 'layerData') this.bytesSent += m.layerData.arrowIpc.length;
-        const wire = { [m.kind]: (m as Record<string, unknown>)[m.kind] };
-        if (!this.stream.write(wire as unknown as CoordinatorMessage)) {
+        if (!this.stream.write(toWire(m))) {
           await Promise.race([once(this.stream, 'drain'), once(this.stream, 'close'), once(this.stream, 'error')]).catch(() => {});
         }
       }

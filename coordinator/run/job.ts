@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { CONFIG_KEYS, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
 import { ParquetSink, type FallbackStepJs, type SourceChunk } from '../../common/native.js';
 import { fromNative } from '../../common/errors.js';
-import type { ChunkOutput, Executor } from '../../worker/executor/executor.js';
+import type { ChunkOutput, Executor } from '../../common/chunk/job.js';
 import { LocalExecutor } from '../../worker/executor/local.js';
 import { checkTensorNames, discoverModel, type ModelLayout } from '../model/discover.js';
 import { DTYPE_BYTES, isQuantizable } from '../../common/format/dtypes.js';
@@ -217,7 +217,6 @@ export async function runQuantizeJob(opts: JobOptions): Promise<JobResult> {
       dtype: t.dtype,
       rows: c.rowCount,
       cols: t.cols,
-      format: choice.format,
       scheme: choice.scheme,
       rowStart: c.rowStart,
       data,

@@ -13,7 +13,7 @@ import { timeGroupParams } from '../calibration/time-groups.js';
 import type { Chunk, LayerUse, TensorPlan } from '../plan/plan.js';
 import type { SchemeChoice } from '../plan/schemes.js';
 import type { TensorEntry } from '../model/safetensors.js';
-import type { LayerSpec } from '../../worker/executor/executor.js';
+import type { LayerSpec } from '../../common/chunk/job.js';
 
 export interface PreparedLayer {
   /** For rungs that use the Hessian (GPTQ), with the smoothing factors when there are any. */

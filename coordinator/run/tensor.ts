@@ -5,7 +5,7 @@
  */
 import type { PreserveDtype, ResolvedConfig } from '../../common/config/index.js';
 import type { ChunkRowJs, FallbackStepJs, ParquetSink, QualityFigures, SourceChunk, TimeGroupJs } from '../../common/native.js';
-import { releaseOutput, type ChunkOutput, type ChunkPayload } from '../../worker/executor/executor.js';
+import { releaseOutput, type ChunkOutput, type ChunkPayload } from '../../common/chunk/job.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import type { SchemeChoice } from '../plan/schemes.js';
 import type { TensorPlan } from '../plan/plan.js';

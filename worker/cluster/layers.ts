@@ -12,7 +12,7 @@
  */
 import { LayerCalibration, SourceChunk, SourceFile } from '../../common/native.js';
 import { decodeSourcePart } from '../../common/cluster/arrow-codec.js';
-import type { LayerMsg } from '../../common/cluster/proto.js';
+import { channelScalesOf, type LayerMsg } from '../../common/chunk/wire.js';
 import { underRealRoot } from '../../common/cluster/shared-root.js';
 
 const KEEP = 3;
@@ -129,7 +129,7 @@ export class WorkerLayers {
     if (msg.hasHessian) {
       if (msg.hessianRef) {
         const path = await underRealRoot(msg.hessianRef.path, sharedRoot);
-        if (!path) throw new Error(`layer ${msg.key}: ${msg.hessianRef.path} is not under this worker's --shared-root`);
+        if (!path) throw new Error(`layer ${msg.key}: ${msg.hessianRef.path} is not under this worker's shared root`);
         hessian = await SourceFile.open(path).read(msg.hessianRef.offset, msg.hessianRef.length, false);
       } else {
         await e.partsReady;
@@ -138,9 +138,8 @@ export class WorkerLayers {
         e.parts = [];
       }
     }
-    const scales = msg.channelScales.length > 0 ? new Float32Array(msg.channelScales.buffer.slice(msg.channelScales.byteOffset, msg.channelScales.byteOffset + msg.channelScales.byteLength)) : null;
     try {
-      return LayerCalibration.create(msg.cols, hessian, scales, { damp: msg.damp, actOrder: msg.actOrder });
+      return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), { damp: msg.damp, actOrder: msg.actOrder });
     } finally {
       hessian?.release();
     }

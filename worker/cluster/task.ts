@@ -3,11 +3,11 @@
  * from shared storage by reference), the kernels on this machine (the in-process executor, so
  * the bytes are exactly the local run's), and the result as bytes with their checksum.
  */
-import { SourceChunk, SourceFile, type FormatSpec, type QualityFigures } from '../../common/native.js';
+import { SourceChunk, SourceFile, type QualityFigures } from '../../common/native.js';
 import { decodeSourcePart, type ResultBytes } from '../../common/cluster/arrow-codec.js';
-import type { Assignment } from '../../common/cluster/proto.js';
+import type { Executor } from '../../common/chunk/job.js';
+import { chunkJobOf, type Assignment } from '../../common/chunk/wire.js';
 import { NonFiniteError } from '../../common/errors.js';
-import type { Executor } from '../executor/executor.js';
 import type { LayerClaim, WorkerLayers } from './layers.js';
 import { underRealRoot } from '../../common/cluster/shared-root.js';
 
@@ -27,7 +27,7 @@ export class WorkerTask {
 
   /** Throws `LayerMissingError` when the chunk's layer cannot be built on this worker. */
   constructor(readonly a: Assignment, private readonly layers: WorkerLayers) {
-    if (a.byReference) this.complete();
+    if ('byReference' in a) this.complete();
     this.ready.catch(() => {});
     if (a.layer) this.claim = layers.claim(a.layer);
   }
@@ -44,7 +44,8 @@ export class WorkerTask {
     this.parts.push(bytes);
     this.received += bytes.length;
     if (last) {
-      if (this.received !== this.a.byValue?.bytes) return this.fail(new Error(`task ${this.a.taskId}: ${this.received} bytes arrived, ${this.a.byValue?.bytes} announced`));
+      const announced = 'byValue' in this.a ? this.a.byValue.bytes : 0;
+      if (this.received !== announced) return this.fail(new Error(`task ${this.a.taskId}: ${this.received} bytes arrived, ${announced} announced`));
       this.complete();
     }
   }
@@ -54,10 +55,10 @@ export class WorkerTask {
   }
 
   private async source(sharedRoot: string): Promise<SourceChunk> {
-    const ref = this.a.byReference;
-    if (ref) {
+    if ('byReference' in this.a) {
+      const ref = this.a.byReference;
       const path = await underRealRoot(ref.path, sharedRoot);
-      if (!path) throw new Error(`task ${this.a.taskId}: ${ref.path} is not under this worker's --shared-root`);
+      if (!path) throw new Error(`task ${this.a.taskId}: ${ref.path} is not under this worker's shared root`);
       const f = SourceFile.open(path);
       return f.read(ref.offset, ref.length, false);
     }
@@ -73,8 +74,7 @@ export class WorkerTask {
     let data: SourceChunk | undefined;
     try {
       data = await this.source(sharedRoot);
-      const format = JSON.parse(a.formatJson) as FormatSpec;
-      const out = await executor.run({ tensorIndex: a.tensorIndex, chunkIndex: a.chunkIndex, tensorName: a.tensorName, dtype: a.dtype, rows: a.rows, cols: a.cols, format, scheme: a.scheme, rowStart: a.rowStart, data, ...(layer ? { layer } : {}) });
+      const out = await executor.run(chunkJobOf(a, data, layer));
       if (out.payload.kind === 'native') {
         const c = out.payload.chunk;
         const bytes = { codes: c.codes(), scales: c.scales(), zeros: c.zeros() };

@@ -15,7 +15,9 @@ import * as grpc from '@grpc/grpc-js';
 
 import { cpuFeatures } from '../../common/native.js';
 import { channelCredentials, type TlsMaterial } from '../../common/cluster/tls.js';
-import { CHANNEL_OPTIONS, CoordinatorClient, PROTOCOL_VERSION, type CoordinatorMessage, type WorkerMessage } from '../../common/cluster/proto.js';
+import { CHANNEL_OPTIONS, CoordinatorClient, PROTOCOL_VERSION } from '../../common/cluster/proto.js';
+import { decodeCoordinatorMessage, toWire, type CoordinatorMessage, type OutgoingWorkerMessage } from '../../common/cluster/messages.js';
+import { MalformedMessageError, ProtocolVersionError } from '../../common/cluster/errors.js';
 import { encodeResultParts } from '../../common/cluster/arrow-codec.js';
 import { resultChecksum } from '../../common/cluster/checksum.js';
 import { parseFailpoints, type Failpoints } from '../../common/cluster/failpoints.js';
@@ -42,7 +44,7 @@ export interface WorkerOptions {
 
 export type WorkerState = 'connecting' | 'running' | 'draining' | 'stopped';
 
-type WorkCall = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
+type WorkCall = grpc.ClientDuplexStream<Record<string, unknown>, unknown>;
 
 export class Worker {
   state: WorkerState = 'connecting';
@@ -135,20 +137,28 @@ export class Worker {
       call.on('error', (err: Error) => (welcomed ? resolve() : reject(err)));
     });
     ended.catch(() => {});
-    call.on('data', (msg: CoordinatorMessage) => {
+    call.on('data', (raw: unknown) => {
+      const msg = this.decode(raw, address);
+      if (!msg) return;
       switch (msg.kind) {
         case 'welcome':
+          if (msg.welcome.protocolVersion !== PROTOCOL_VERSION) {
+            const err = new ProtocolVersionError(`coordinator ${msg.welcome.coordinatorId}`, msg.welcome.protocolVersion, PROTOCOL_VERSION);
+            this.log.error({ coordinator: address, error: err.message }, 'coordinator refused');
+            call.cancel();
+            return;
+          }
           welcomed = true;
           this.state = this.stopRequested ? 'draining' : 'running';
           if (!this.stopRequested) this.health.set('SERVING');
           this.log.info({ coordinator: address, coordinatorId: msg.welcome.coordinatorId, maxInFlight: msg.welcome.maxInFlight }, 'connected');
-          heartbeat = setInterval(() => this.send({ heartbeat: { inFlight: this.running } }), msg.welcome.heartbeatMs);
+          heartbeat = setInterval(() => this.send({ kind: 'heartbeat', heartbeat: { inFlight: this.running } }), msg.welcome.heartbeatMs);
           return;
         case 'assign': {
           this.lastActivity = Date.now();
           const { taskId } = msg.assign;
           if (this.state === 'draining') {
-            this.send({ returned: { taskId } });
+            this.send({ kind: 'returned', returned: { taskId } });
             return;
           }
           let t: WorkerTask;
@@ -157,7 +167,7 @@ export class Worker {
           } catch (err) {
             if (!(err instanceof LayerMissingError)) throw err;
             this.log.info({ task: taskId, layer: err.key }, 'layer not held here; asking for it again');
-            this.send({ failure: { taskId, message: err.message, retryable: true, missingLayer: err.key } });
+            this.send({ kind: 'failure', failure: { taskId, message: err.message, retryable: true, missingLayer: err.key } });
             return;
           }
           this.tasks.set(taskId, t);
@@ -196,6 +206,7 @@ export class Worker {
       }
     });
     this.send({
+      kind: 'hello',
       hello: {
         protocolVersion: PROTOCOL_VERSION,
         workerId: this.id,
@@ -219,16 +230,34 @@ export class Worker {
     return welcomed;
   }
 
-  /** Write with backpressure (a result's parts wait for `drain`). */
-  private async sendAsync(msg: Record<string, unknown>): Promise<void> {
-    const call = this.call;
-    if (!call) throw new Error('no stream');
-    if (!call.write(msg as unknown as WorkerMessage)) await Promise.race([once(call, 'drain'), once(call, 'close')]);
+  /**
+   * A coordinator message checked against the wire contract. A malformed assignment fails its
+   * task for good (another worker of this build would misread it too); any other malformed
+   * message ends the stream, and the loop redials.
+   */
+  private decode(raw: unknown, address: string): CoordinatorMessage | undefined {
+    try {
+      return decodeCoordinatorMessage(raw);
+    } catch (err) {
+      if (!(err instanceof MalformedMessageError)) throw err;
+      const taskId = assignedTaskId(raw);
+      this.log.warn({ coordinator: address, task: taskId, error: err.message }, 'malformed message from the coordinator');
+      if (taskId !== undefined) this.send({ kind: 'failure', failure: { taskId, message: err.message, retryable: false } });
+      else this.call?.cancel();
+      return undefined;
+    }
   }
 
-  private send(msg: Record<string, unknown>): void {
+  /** Write with backpressure (a result's parts wait for `drain`). */
+  private async sendAsync(msg: OutgoingWorkerMessage): Promise<void> {
+    const call = this.call;
+    if (!call) throw new Error('no stream');
+    if (!call.write(toWire(msg))) await Promise.race([once(call, 'drain'), once(call, 'close')]);
+  }
+
+  private send(msg: OutgoingWorkerMessage): void {
     try {
-      this.call?.write(msg as unknown as WorkerMessage);
+      this.call?.write(toWire(msg));
     } catch {
       // the stream is gone; the loop redials
     }
@@ -269,14 +298,14 @@ export class Worker {
       const parts = encodeResultParts(bytes);
       for (const [i, p] of parts.entries()) {
         const last = i === parts.length - 1;
-        await this.sendAsync({ result: { taskId, seq: i, last, arrowIpc: p, ...(last ? { quality, sha256, computeSeconds: (performance.now() - started) / 1000 } : {}) } });
+        await this.sendAsync({ kind: 'result', result: { taskId, seq: i, last, arrowIpc: p, ...(last ? { quality, sha256, computeSeconds: (performance.now() - started) / 1000 } : {}) } });
       }
       this.chunksDone++;
     } catch (err) {
       if (this.call !== call) return;
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn({ task: taskId, tensor: t.a.tensorName, error: message }, 'chunk failed');
-      this.send({ failure: { taskId, message, retryable: isRetryable(err), ...(err instanceof LayerMissingError ? { missingLayer: err.key } : {}) } });
+      this.send({ kind: 'failure', failure: { taskId, message, retryable: isRetryable(err), ...(err instanceof LayerMissingError ? { missingLayer: err.key } : {}) } });
     }
   }
 
@@ -299,11 +328,11 @@ export class Worker {
     this.health.set('NOT_SERVING');
     this.log.info({ reason, running: this.running, queued: this.queue.length }, 'draining');
     if (this.call) {
-      this.send({ draining: {} });
+      this.send({ kind: 'draining', draining: {} });
       for (const t of this.queue) {
         this.tasks.delete(t.a.taskId);
         t.releaseLayer();
-        this.send({ returned: { taskId: t.a.taskId } });
+        this.send({ kind: 'returned', returned: { taskId: t.a.taskId } });
       }
       this.queue = [];
       if (this.running === 0) this.call.end();
@@ -318,4 +347,12 @@ export class Worker {
     this.log.info({ chunksDone: this.chunksDone }, 'stopped');
     this.stopped();
   }
+}
+
+/** The task id of a malformed assignment, when that much of it is readable. */
+function assignedTaskId(raw: unknown): number | undefined {
+  if (typeof raw !== 'object' || raw === null || !('assign' in raw)) return undefined;
+  const a = raw.assign;
+  const id = typeof a === 'object' && a !== null && 'taskId' in a ? a.taskId : undefined;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : undefined;
 }

@@ -1,7 +1,7 @@
 /** In-process executor: the native kernels on this machine's cores; bytes never cross into JS. */
 import { quantizeChunk, quantizeLayerChunk } from '../../common/native.js';
-import { ChunkError } from './errors.js';
-import type { ChunkJob, ChunkOutput, Executor } from './executor.js';
+import { ChunkError } from '../../common/chunk/errors.js';
+import type { ChunkJob, ChunkOutput, Executor } from '../../common/chunk/job.js';
 
 export class LocalExecutor implements Executor {
   readonly description: string;
@@ -12,9 +12,10 @@ export class LocalExecutor implements Executor {
   async run(job: ChunkJob): Promise<ChunkOutput> {
     try {
       const options = { threads: this.threads };
+      const format = { name: job.scheme };
       const chunk = job.layer
-        ? await quantizeLayerChunk(job.data, job.dtype, job.rows, job.cols, job.format, job.layer, options)
-        : await quantizeChunk(job.data, job.dtype, job.rows, job.cols, job.format, options);
+        ? await quantizeLayerChunk(job.data, job.dtype, job.rows, job.cols, format, job.layer, options)
+        : await quantizeChunk(job.data, job.dtype, job.rows, job.cols, format, options);
       return { quality: chunk.quality, payload: { kind: 'native', chunk } };
     } catch (cause) {
       throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);

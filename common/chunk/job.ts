@@ -1,24 +1,31 @@
 /**
- * The one interface every executor implements: quantize one chunk. The in-process executor
- * calls the native kernels on bytes that stay in Rust; the cluster's remote executor (issue 4)
- * ships the same job to a worker and gets bytes back. Jobs carry everything needed, so results
- * depend only on the job.
+ * The chunk job: the unit of work every executor runs, whichever side of the wire it is on. The
+ * in-process executor (worker/executor/local.ts) runs the native kernels on bytes that stay in
+ * Rust; the cluster's remote executor (coordinator/cluster/remote-executor.ts) ships the same job
+ * to a worker, whose in-process executor runs it there. A job carries everything its result
+ * depends on, so the result depends only on the job. Its wire form is ./wire.ts.
  */
-import type { FormatSpec, LayerCalibration, QualityFigures, QuantizedChunk, SourceChunk } from '../../common/native.js';
-import type { QuantizableDtype } from '../../common/format/dtypes.js';
+import type { LayerCalibration, QualityFigures, QuantizedChunk, SourceChunk } from '../native.js';
+import type { QuantizableDtype } from '../format/dtypes.js';
 
-export interface ChunkJob {
+/** What names a chunk and its format: the part of a job that crosses the wire as is. */
+export interface ChunkHeader {
   tensorIndex: number;
   chunkIndex: number;
   tensorName: string;
   dtype: QuantizableDtype;
   rows: number;
   cols: number;
-  format: FormatSpec;
-  /** Canonical scheme name (the file's `scheme` column). */
+  /**
+   * The format's canonical name (the file's `scheme` column). It is all the kernels need: the
+   * planner resolves methods and parameters to a canonical name before a chunk is made.
+   */
   scheme: string;
   /** First row of the chunk within the tensor (for error positions). */
   rowStart: number;
+}
+
+export interface ChunkJob extends ChunkHeader {
   /** The chunk's source bytes (little-endian `dtype`), held natively; `data.bytes()` copies them out. */
   data: SourceChunk;
   /**
@@ -33,16 +40,28 @@ export interface ChunkJob {
    */
   layerSpec?: LayerSpec;
   /** Where the bytes are in the model (a worker on shared storage reads them itself). */
-  source?: { path: string; offset: number; length: number };
+  source?: FileRange;
+}
+
+export interface FileRange {
+  path: string;
+  offset: number;
+  length: number;
 }
 
 export interface LayerSpec {
   /** Unique within the job: the tensor index and which of its layers (with or without H). */
   key: string;
   cols: number;
-  hessian?: { path: string; offset: number; length: number };
+  hessian?: FileRange;
   channelScales?: Float32Array;
   gptq: { damp: number; actOrder: boolean };
+}
+
+/** The header fields of a job (what a worker needs besides the bytes and the layer). */
+export function chunkHeader(job: ChunkHeader): ChunkHeader {
+  const { tensorIndex, chunkIndex, tensorName, dtype, rows, cols, scheme, rowStart } = job;
+  return { tensorIndex, chunkIndex, tensorName, dtype, rows, cols, scheme, rowStart };
 }
 
 /** A result either stays native (local executor) or arrives as bytes (remote executors). */

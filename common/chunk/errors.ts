@@ -1,4 +1,4 @@
-import { NonFiniteError, QuantizationError } from '../../common/errors.js';
+import { NonFiniteError, QuantizationError } from '../errors.js';
 
 /** Quantizing one chunk failed; names the tensor and, for NaN/Inf, the element. */
 export class ChunkError extends QuantizationError {
