@@ -1,7 +1,7 @@
 /** `arrowquant quantize <model> -o <out.parquet> [...]`: the main job, in-process. */
 import { Command, Option } from 'commander';
 
-import { METHODS, MODALITIES, DEPLOYMENT_PROFILES, describeConfig, resolveConfig, type CliValues } from '../../common/config/index.js';
+import { METHODS, MIXES, MODALITIES, DEPLOYMENT_PROFILES, describeConfig, resolveConfig, type CliValues } from '../../common/config/index.js';
 import { runQuantizeJob } from '../../coordinator/run/job.js';
 import { buildReport, writeJsonAtomic, writeTextAtomic } from '../../coordinator/run/report.js';
 import { buildHtmlReport } from '../../coordinator/run/report-html.js';
@@ -25,6 +25,9 @@ interface QuantizeFlags {
   minAccuracy?: string;
   failFast?: boolean;
   calibration?: string;
+  mix?: string;
+  gptqFormat?: string;
+  imatrix?: string;
   targetMemoryGb?: string;
   report?: string;
   reportHtml?: string;
@@ -47,6 +50,9 @@ const FLAG_NAMES = {
   min_accuracy: '--min-accuracy',
   fail_fast: '--fail-fast',
   calibration: '--calibration',
+  mix: '--mix',
+  gptq_format: '--gptq-format',
+  imatrix: '--imatrix',
   target_memory_gb: '--target-memory-gb',
 } as const;
 
@@ -72,6 +78,9 @@ export function quantizeCommand(): Command {
     .option('--fail-fast', 'stop at the first tensor below --min-accuracy instead of falling back')
     .option('--target-memory-gb <gb>', 'fit the stored model in this many GB: per-tensor 2/4/8 bits or keep, by measured error')
     .option('--calibration <file>', 'calibration statistics (safetensors; docs/CALIBRATION.md) for gptq, r2q, auto, spatial smoothing and time-aware activations')
+    .addOption(new Option('--mix <name>', "a llama.cpp K-quant mix: each tensor's GGUF format by its role (q4_k_m: q4_k with q6_k where llama.cpp uses more bits)").choices(MIXES))
+    .option('--gptq-format <format>', 'the grid --method gptq quantizes onto (default: rtn at --bits; q2_k..q6_k: GPTQ inside the K-quant search, an ordinary GGUF tensor)')
+    .option('--imatrix <file>', 'a llama.cpp importance matrix (imatrix.gguf or .dat) for the K-quants and q4_0/q4_1/q5_0/q5_1')
     .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
     .option('--report-html <file>', 'write a self-contained HTML report (error per layer, bits allocation, fallbacks, timings)')
     .option('--coordinator <host:port>', 'run on a cluster: submit to this coordinator (paths are resolved on its side)');
@@ -84,6 +93,8 @@ export function quantizeCommand(): Command {
         '  arrowquant quantize ./dream-7b -o dream.int2.parquet --bits 2 --mode streaming --report report.json\n' +
         '  ARROW_QUANT_BIT_WIDTH=8 arrowquant quantize model.safetensors -o out.parquet --method q8_0\n' +
         '  arrowquant quantize ./dit -o dit.gptq4.parquet --method gptq --calibration calib.safetensors --bits 4 --group-size 128\n' +
+        '  arrowquant quantize ./flux -o flux.q4_k_m.parquet --mix q4_k_m --imatrix flux.imatrix.gguf   # then: export --to gguf\n' +
+        '  arrowquant quantize ./dream -o dream.gptq-q4_k.parquet --method gptq --gptq-format q4_k --calibration calib.safetensors\n' +
         '  arrowquant quantize /models/flux -o /out/flux.int4.parquet --coordinator coord:7070 --tls-cert client.pem --tls-key client-key.pem --tls-ca ca.pem',
     )
     .action(async (model: string, flags: QuantizeFlags, cmd: Command) => {
@@ -99,6 +110,9 @@ export function quantizeCommand(): Command {
         min_accuracy: flags.minAccuracy,
         fail_fast: flags.failFast,
         calibration: flags.calibration,
+        mix: flags.mix,
+        gptq_format: flags.gptqFormat,
+        imatrix: flags.imatrix,
         target_memory_gb: flags.targetMemoryGb,
       };
       const resolution = resolveConfig({ cli, cliFlags: FLAG_NAMES, ...(flags.config !== undefined ? { yamlPath: flags.config } : {}) });

@@ -25,6 +25,7 @@ export {
   type PreserveRules,
   type ResolvedConfig,
 } from './schema.js';
+export { MIXES, MIX_FILE_TYPE, mixBase, type Mix } from './mixes.js';
 export { DEFAULTS, DEFAULT_PROFILE, PROFILES, PROFILE_KEYS, isProfileKey, profileConfig, type ProfileKey, type ProfilePreset } from './profiles.js';
 export {
   ConfigurationError,

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 
 import { FORMAT_FAMILIES, FORMAT_METHODS } from '../formats.js';
+import { MIXES } from './mixes.js';
 
 export const BIT_WIDTHS = [2, 4, 8] as const;
 export const GROUP_SIZES = [32, 64, 128, 256] as const;
@@ -48,6 +49,9 @@ export const RULES = {
   min_accuracy: 'a number from 0 to 1',
   calibration_samples: 'an integer of at least 1',
   calibration: 'a path to a calibration safetensors file, or null',
+  mix: `${oneOf([...MIXES, 'null'])}`,
+  gptq_format: `null or a format GPTQ can target (${oneOf(FORMAT_FAMILIES.filter((f) => f.gptqTarget).flatMap((f) => f.methods))})`,
+  imatrix: 'a path to a llama.cpp importance matrix (imatrix.gguf or legacy .dat), or null',
   target_memory_gb: 'a number greater than 0, or null',
   gptq_damp: 'a number from 0 to 1',
   gptq_act_order: 'true or false',
@@ -188,6 +192,25 @@ export const ConfigSchema = z.strictObject({
     .nullable()
     .describe(
       'Memory budget in GB (10^9 bytes) for the stored model (quantized payload + kept tensors): each quantized tensor gets 2, 4 or 8 bits or is kept, by its measured error at each width, to fit the budget with the least loss; the allocation replaces min_accuracy fallbacks. Needs a method with a bit width (rtn, rtn_sym, hqq). null: no budget.',
+    ),
+  mix: z
+    .enum(MIXES, must(RULES.mix))
+    .nullable()
+    .describe(
+      "A llama.cpp K-quant mix: each quantized tensor's GGUF format by its role, as llama-quantize chooses it (q4_k_m: q4_k, with q6_k for the attention value and FFN down projections of the first and last layers and every third between, q6_k for the output head; coordinator/plan/mixes.ts documents every mix). method then only says how: gptq runs GPTQ onto each tensor's format where the layer has a Hessian; any other method quantizes with the format itself. An overrides entry or a component's method still wins for its tensors. null: no mix.",
+    ),
+  gptq_format: z
+    .enum(FORMAT_FAMILIES.filter((f) => f.gptqTarget).flatMap((f) => f.methods) as [string, ...string[]], must(RULES.gptq_format))
+    .nullable()
+    .describe(
+      'The grid gptq quantizes onto: null for the rtn grid at bit_width and group_size; a K-quant (q2_k … q6_k) for GPTQ inside the parameters of llama.cpp\'s importance-weighted search, an ordinary GGUF tensor any llama.cpp build loads; or hqq/r2q.',
+    ),
+  imatrix: z
+    .string(must(RULES.imatrix))
+    .min(1, must(RULES.imatrix))
+    .nullable()
+    .describe(
+      'A llama.cpp importance matrix (what llama-imatrix writes: imatrix.gguf or the legacy .dat) for the formats whose search weighs input columns by importance (the K-quants and q4_0/q4_1/q5_0/q5_1). Without it, a calibration file\'s Hessian diagonals serve the same purpose where present. An imatrix of another model is an error. A relative path is relative to the working directory.',
     ),
   gptq_damp: z
     .number(must(RULES.gptq_damp))

@@ -12,7 +12,11 @@ import { view2d } from '../../common/format/view.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import type { ModelFile } from '../model/discover.js';
 import type { SafetensorsHeader } from '../model/safetensors.js';
+import { describeFormat } from '../../common/formats.js';
+import { importanceFor, type ImportanceMatrix } from '../calibration/imatrix.js';
 import { nameKeep, structuralKeep } from './keep-rules.js';
+import { mixFormat, mixRole, type MixContext } from './mixes.js';
+import { tensorRole, type TensorRole } from './roles.js';
 import { fallbackLadder, fitsRow, methodBits, schemeFor, type ConcreteMethod, type SchemeChoice } from './schemes.js';
 import { STRATEGY_TABLE } from './strategy.js';
 
@@ -36,9 +40,26 @@ export interface LayerUse {
   timeAware: boolean;
 }
 
+/**
+ * Per-column importance for formats that weigh their search by it (the K-quants and
+ * q4_0/q4_1/q5_0/q5_1), where no GPTQ runs: an imatrix entry, or the calibration Hessian's
+ * diagonal.
+ */
+export type ImportanceUse = { source: 'imatrix'; values: Float32Array } | { source: 'hessian'; stats: LayerStats };
+
 export type TensorAction =
   | { kind: 'keep'; storeDtype: PreserveDtype; rule: string; reason: string }
-  | { kind: 'quantize'; ladder: SchemeChoice[]; requestedBits: number; rule: string; reason: string; layer?: LayerUse };
+  | {
+      kind: 'quantize';
+      ladder: SchemeChoice[];
+      requestedBits: number;
+      rule: string;
+      reason: string;
+      layer?: LayerUse;
+      importance?: ImportanceUse;
+      /** The tensor's role as the K-quant mixes see it. */
+      role?: TensorRole;
+    };
 
 export interface TensorPlan {
   index: number;
@@ -66,6 +87,17 @@ export interface Plan {
 export interface PlanContext {
   modality: Modality;
   calibration?: CalibrationFile;
+  /** A llama.cpp importance matrix (`imatrix`). */
+  imatrix?: ImportanceMatrix;
+  /** What the K-quant mixes need to know of the model (GQA factor). */
+  mix?: MixContext;
+}
+
+/** A tensor's place among the tensors of its role in its component (the mixes' counters). */
+interface RoleSlot {
+  role: TensorRole;
+  i: number;
+  n: number;
 }
 
 export { view2d };
@@ -115,6 +147,7 @@ function decide(
   config: ResolvedConfig,
   rules: CompiledRules,
   ctx: PlanContext,
+  slot: RoleSlot,
 ): Decision {
   const keep = (action: TensorAction): Decision => ({ action });
   // A layer's statistics must fit its weight, whatever happens to the tensor: a mismatch means
@@ -144,20 +177,37 @@ function decide(
   let reason = override ? `override /${override.pattern.source}/` : comp ? `components.${component}` : 'default';
   if (strategy) reason += `; auto (${ctx.modality}): ${strategy.method}`;
 
+  // A mix picks the format by role; an explicit method for these tensors (override, component)
+  // wins over it, and `auto` keeps its strategy.
+  const mix = override?.method !== undefined || comp?.method !== undefined || strategy ? null : config.mix;
+  const mixed = mix ? mixFormat(mix, slot.role, slot.i, slot.n, ctx.mix ?? { nGqa: 1 }) : undefined;
+  if (mix && mixed) reason += `; mix ${mix}: ${slot.role} ${slot.i + 1}/${slot.n} → ${mixed}`;
+  // What GPTQ quantizes onto, and what a layer without a Hessian gets instead.
+  const gptqTarget = mixed ?? config.gptq_format ?? undefined;
+  if (mixed && method !== 'gptq') method = mixed;
+
   const stats = ctx.calibration ? layerFor(ctx.calibration, name, component) : undefined;
   const hessian = stats?.hessian !== undefined;
   let warning: string | undefined;
   if (method === 'gptq' && !hessian) {
-    method = 'rtn';
-    reason += '; no calibration Hessian for this layer: rtn';
-    if (!strategy || ctx.calibration) warning = `no calibration Hessian for this layer${ctx.calibration ? ` in ${ctx.calibration.path}` : ''}; quantized with rtn instead of gptq`;
+    method = gptqTarget ?? 'rtn';
+    reason += `; no calibration Hessian for this layer: ${method}`;
+    if (!strategy || ctx.calibration) warning = `no calibration Hessian for this layer${ctx.calibration ? ` in ${ctx.calibration.path}` : ''}; quantized with ${method} instead of gptq`;
   }
-  let first = schemeFor(method, methodBits(method, bitWidth), groupSize, hessian);
-  if (!fitsRow(first, cols)) {
-    first = schemeFor('rtn', first.bits, groupSize);
-    reason += `; ${method} needs rows divisible by 32 (row length ${cols}), using rtn`;
+  let first = schemeFor(method, methodBits(method, bitWidth), groupSize, hessian, gptqTarget);
+  // Rows that do not split into the format's blocks take the format the registry names for them
+  // (llama.cpp's: Q4_K → Q5_0, ...), and are kept where none fits.
+  while (!fitsRow(first, cols)) {
+    const d = describeFormat(first.scheme);
+    if (d.rowFallback == null) {
+      return keep({ kind: 'keep', storeDtype: 'source', rule: 'row-length', reason: `${reason}; ${first.scheme} needs rows divisible by ${d.rowMultiple} (row length ${cols}): kept` });
+    }
+    reason += `; ${first.scheme} needs rows divisible by ${d.rowMultiple} (row length ${cols}): ${d.rowFallback}`;
+    first = schemeFor(d.rowFallback, methodBits(d.rowFallback, bitWidth), groupSize);
   }
-  const spatial = strategy ? strategy.spatial && config.enable_spatial : config.enable_spatial;
+  const gguf = describeFormat(first.scheme).gguf != null;
+  // GGUF has no place for channel scales: smoothing would make the file unexportable.
+  const spatial = (strategy ? strategy.spatial && config.enable_spatial : config.enable_spatial) && !gguf;
   const timeAware = strategy ? strategy.timeAware && config.enable_time_aware : config.enable_time_aware;
   const layer: LayerUse | undefined = stats
     ? {
@@ -168,15 +218,45 @@ function decide(
       }
     : undefined;
   const uses = layer && (layer.hessian || layer.smoothing || layer.timeAware);
+  const importance = importanceOf(name, cols, first, stats, ctx);
+  if (importance) reason += `; importance from ${importance.source === 'imatrix' ? 'the imatrix' : 'the calibration Hessian'}`;
   const action: TensorAction = {
     kind: 'quantize',
     ladder: fallbackLadder(first),
     requestedBits: first.bits,
-    rule: override ? 'override' : comp ? 'component' : 'default',
+    rule: override ? 'override' : comp ? 'component' : mix ? 'mix' : 'default',
     reason,
     ...(uses ? { layer } : {}),
+    ...(importance ? { importance } : {}),
+    ...(mix ? { role: slot.role } : {}),
   };
   return warning !== undefined ? { action, warning } : { action };
+}
+
+/**
+ * Importance for the first rung, where its format weighs its search by it and no GPTQ runs: the
+ * imatrix's entry when a file is given, else the calibration Hessian's diagonal.
+ */
+function importanceOf(name: string, cols: number, first: SchemeChoice, stats: LayerStats | undefined, ctx: PlanContext): ImportanceUse | undefined {
+  if (first.calibrated || !describeFormat(first.scheme).importance) return undefined;
+  if (ctx.imatrix) {
+    const values = importanceFor(ctx.imatrix, name, cols);
+    return values ? { source: 'imatrix', values } : undefined;
+  }
+  return stats?.hessian ? { source: 'hessian', stats } : undefined;
+}
+
+/** Each tensor's role and its place among its component's tensors of that role, in model order. */
+function roleSlots(headers: { file: ModelFile; header: SafetensorsHeader }[]): RoleSlot[] {
+  const roles = headers.flatMap(({ file, header }) => header.tensors.map((t) => ({ key: `${file.component ?? ''}|${mixRole(tensorRole(t.name).role)}`, role: tensorRole(t.name).role })));
+  const total = new Map<string, number>();
+  for (const r of roles) total.set(r.key, (total.get(r.key) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  return roles.map((r) => {
+    const i = seen.get(r.key) ?? 0;
+    seen.set(r.key, i + 1);
+    return { role: r.role, i, n: total.get(r.key)! };
+  });
 }
 
 export function planModel(headers: { file: ModelFile; header: SafetensorsHeader }[], config: ResolvedConfig, ctx: PlanContext = { modality: 'image' }): Plan {
@@ -192,10 +272,11 @@ export function planModel(headers: { file: ModelFile; header: SafetensorsHeader 
   const tensors: TensorPlan[] = [];
   const calibrationWarnings: Plan['calibrationWarnings'] = [];
   let sourceBytes = 0;
+  const slots = roleSlots(headers);
   for (const { file, header } of headers) {
     for (const t of header.tensors) {
       const { rows, cols } = view2d(t.shape);
-      const { action, warning } = decide(t.name, file.component, t.dtype, t.shape, cols, config, rules, ctx);
+      const { action, warning } = decide(t.name, file.component, t.dtype, t.shape, cols, config, rules, ctx, slots[tensors.length]!);
       if (warning !== undefined) calibrationWarnings.push({ tensor: file.component !== undefined ? `${file.component}/${t.name}` : t.name, message: warning });
       tensors.push({
         index: tensors.length,

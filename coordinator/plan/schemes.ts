@@ -31,7 +31,7 @@ export interface SchemeChoice {
  */
 const GPTQ_WHEN_CALIBRATED: ReadonlySet<string> = new Set(['r2q']);
 
-/** The grid `method: gptq` quantizes onto. */
+/** The grid `method: gptq` quantizes onto unless `gptq_format` (or a mix) names another. */
 const GPTQ_GRID = 'rtn';
 
 function choice(method: ConcreteMethod, d: FormatDescription, calibrated: boolean): SchemeChoice {
@@ -40,11 +40,11 @@ function choice(method: ConcreteMethod, d: FormatDescription, calibrated: boolea
 
 /**
  * The scheme of `method` at `bits`/`groupSize` (ignored by formats that fix them). `calibrated`:
- * the layer has a Hessian (`gptq` always is calibrated: the planner turns it into `rtn` for a
- * layer without one).
+ * the layer has a Hessian (`gptq` always is calibrated: the planner turns it into its target
+ * format for a layer without one). `gptqTarget`: the format `gptq` quantizes onto (default: rtn).
  */
-export function schemeFor(method: ConcreteMethod, bits: number, groupSize: number, calibrated = false): SchemeChoice {
-  if (method === 'gptq') return choice('gptq', describeFormat({ name: GPTQ_GRID, bits, groupSize }), true);
+export function schemeFor(method: ConcreteMethod, bits: number, groupSize: number, calibrated = false, gptqTarget?: string): SchemeChoice {
+  if (method === 'gptq') return choice('gptq', describeFormat({ name: gptqTarget ?? GPTQ_GRID, bits, groupSize }), true);
   const d = describeFormat({ name: method, bits, groupSize });
   const gptq = calibrated && GPTQ_WHEN_CALIBRATED.has(method) && d.gptqTarget;
   return choice(gptq ? 'gptq' : method, d, gptq);

@@ -65,16 +65,16 @@ const TABLE = {
 } as const;
 const REST = {
   modality: null, fail_fast: false, num_threads: 0, method: 'rtn', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16,
-  calibration: null, gptq_damp: 0.01, gptq_act_order: false, components: {}, target_memory_gb: null,
+  calibration: null, gptq_damp: 0.01, gptq_act_order: false, components: {}, target_memory_gb: null, mix: null, gptq_format: null, imatrix: null,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Schema and profiles
 
-test('the schema has the 22 keys, a description on each, and every method of the format registry', () => {
+test('the schema has the 25 keys, a description on each, and every method of the format registry', () => {
   assert.deepEqual([...CONFIG_KEYS].sort(), [
     'bit_width', 'calibration', 'calibration_samples', 'chunk_mib', 'components', 'deployment_profile', 'enable_spatial', 'enable_streaming', 'enable_time_aware', 'fail_fast',
-    'gptq_act_order', 'gptq_damp', 'group_size', 'keep_default_rules', 'method', 'min_accuracy', 'modality', 'num_threads', 'num_time_groups', 'overrides', 'preserve',
+    'gptq_act_order', 'gptq_damp', 'gptq_format', 'group_size', 'imatrix', 'keep_default_rules', 'method', 'min_accuracy', 'mix', 'modality', 'num_threads', 'num_time_groups', 'overrides', 'preserve',
     'target_memory_gb',
   ]);
   for (const key of CONFIG_KEYS) assert.ok((ConfigSchema.shape[key].description ?? '').length > 20, `${key} has no description`);
@@ -408,13 +408,16 @@ test('every variable is read, including the profile, modality, method and featur
     ARROW_QUANT_FAIL_FAST: 'yes',
     ARROW_QUANT_NUM_THREADS: '3',
     ARROW_QUANT_ENABLE_STREAMING: 'true',
+    ARROW_QUANT_MIX: 'q4_k_m',
+    ARROW_QUANT_IMATRIX: 'model.imatrix.gguf',
   };
   const { config, sources } = resolveConfig({ env });
   const expected: Partial<ResolvedConfig> = {
     deployment_profile: 'cloud', bit_width: 2, method: 'rtn_sym', group_size: 32, modality: 'image', num_time_groups: 7, enable_time_aware: false,
-    enable_spatial: false, min_accuracy: 0.7, calibration_samples: 64, fail_fast: true, num_threads: 3, enable_streaming: true,
+    enable_spatial: false, min_accuracy: 0.7, calibration_samples: 64, fail_fast: true, num_threads: 3, enable_streaming: true, mix: 'q4_k_m',
+    imatrix: 'model.imatrix.gguf',
   };
-  assert.equal(Object.keys(ENV_VARIABLES).length, 15);
+  assert.equal(Object.keys(ENV_VARIABLES).length, 17);
   for (const [key, value] of Object.entries(expected)) {
     assert.equal(config[key as ConfigKey], value, key);
     assert.deepEqual(sources[key as ConfigKey], { kind: 'env', variable: `ARROW_QUANT_${key.toUpperCase()}` }, key);
@@ -447,7 +450,7 @@ test('describeConfig lists every key with its value and source', () => {
   const file = yamlFile('\nmethod: nf4\n');
   const text = describeConfig(resolveConfig({ yamlPath: file, env: { ARROW_QUANT_BIT_WIDTH: '8' } }));
   const lines = text.split('\n');
-  assert.equal(lines.length, 22);
+  assert.equal(lines.length, 25);
   assert.match(lines.find((l) => l.startsWith('method '))!, /^method +"nf4" +\(.*line 2\)$/);
   assert.match(lines.find((l) => l.startsWith('bit_width '))!, /^bit_width +8 +\(environment variable ARROW_QUANT_BIT_WIDTH\)$/);
   assert.match(lines.find((l) => l.startsWith('group_size '))!, /^group_size +128 +\(profile "local"\)$/);

@@ -35,6 +35,10 @@ pub struct FormatFamilyJs {
     /// Bytes per block ("blocks" only).
     pub block_bytes: Option<u32>,
     pub row_multiple: u32,
+    /// The format for rows that are not a multiple of `row_multiple` (null: keep the tensor).
+    pub row_fallback: Option<String>,
+    /// Weighs its search by per-column importance when given.
+    pub importance: bool,
     pub gptq_target: bool,
     pub gguf: Option<GgufTypeJs>,
     pub decode: String,
@@ -53,6 +57,10 @@ pub struct FormatDescriptionJs {
     /// The file's `group_size` (0: none).
     pub group_size: u32,
     pub row_multiple: u32,
+    /// The format for rows that are not a multiple of `row_multiple` (null: keep the tensor).
+    pub row_fallback: Option<String>,
+    /// Weighs its search by per-column importance when given.
+    pub importance: bool,
     pub gptq_target: bool,
     pub gguf: Option<GgufTypeJs>,
     /// Canonical names of the quality-gate ladder above this format, in order.
@@ -86,6 +94,8 @@ pub fn format_registry() -> Vec<FormatFamilyJs> {
                 group_sizes,
                 block_bytes,
                 row_multiple: f.row_multiple as u32,
+                row_fallback: f.row_fallback.map(String::from),
+                importance: f.importance,
                 gptq_target: f.gptq_target,
                 gguf: gguf(f),
                 decode: f.decode.into(),
@@ -108,6 +118,8 @@ pub fn describe_format(env: Env, spec: FormatSpec) -> Result<FormatDescriptionJs
         bits: f.bits(),
         group_size: f.group_size() as u32,
         row_multiple: info.row_multiple as u32,
+        row_fallback: info.row_fallback.map(String::from),
+        importance: info.importance,
         gptq_target: info.gptq_target,
         gguf: gguf(info),
         fallback: f.fallback().iter().map(|s| s.name()).collect(),
