@@ -135,6 +135,14 @@ export type QuantizedChunk = Addon.QuantizedChunk;
 /** A calibrated layer (Hessian factored once, smoothing factors) shared by its chunks. */
 export const LayerCalibration = addon.LayerCalibration;
 export type LayerCalibration = Addon.LayerCalibration;
+/** The diagonal of a calibration Hessian (`[cols, cols]` f32): per-column importance. */
+export function hessianDiagonal(hessian: Addon.SourceChunk, cols: number): Float32Array {
+  try {
+    return addon.hessianDiagonal(hessian, cols);
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
 /** Spatial-smoothing α search over one pass of a tensor's chunks. */
 export const SmoothingSearch = addon.SmoothingSearch;
 export type SmoothingSearch = Addon.SmoothingSearch;

@@ -56,6 +56,8 @@ export interface LayerSpec {
   hessian?: FileRange;
   channelScales?: Float32Array;
   gptq: { damp: number; actOrder: boolean };
+  /** Per-column importance (imatrix or the Hessian's diagonal), for formats that weigh by it. */
+  importance?: Float32Array;
 }
 
 /** The header fields of a job (what a worker needs besides the bytes and the layer). */

@@ -41,8 +41,10 @@ export const LayerSchema = z
     channelScales: wireBytes(),
     damp: wireDouble(),
     actOrder: z.boolean(),
+    importance: wireBytes(),
   })
-  .refine((l) => l.channelScales.length === 0 || l.channelScales.length === 4 * l.cols, { error: 'channelScales must be empty or cols f32 values', path: ['channelScales'] });
+  .refine((l) => l.channelScales.length === 0 || l.channelScales.length === 4 * l.cols, { error: 'channelScales must be empty or cols f32 values', path: ['channelScales'] })
+  .refine((l) => l.importance.length === 0 || l.importance.length === 4 * l.cols, { error: 'importance must be empty or cols f32 values', path: ['importance'] });
 
 const AssignmentFields = {
   taskId: wireCount(),
@@ -89,6 +91,7 @@ export function layerMessageOf(spec: LayerSpec, key: string, hessianReadable: bo
     channelScales: scales ? Buffer.from(scales.buffer, scales.byteOffset, scales.byteLength) : Buffer.alloc(0),
     damp: spec.gptq.damp,
     actOrder: spec.gptq.actOrder,
+    importance: spec.importance ? Buffer.from(spec.importance.buffer, spec.importance.byteOffset, spec.importance.byteLength) : Buffer.alloc(0),
   };
 }
 
@@ -97,8 +100,17 @@ export function chunkJobOf(a: Assignment, data: SourceChunk, layer?: LayerCalibr
   return { ...chunkHeader(a), data, ...(layer ? { layer } : {}) };
 }
 
+/** f32 values of a bytes field (null: empty). */
+function floatsOf(b: Buffer): Float32Array | null {
+  return b.length > 0 ? new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) : null;
+}
+
 /** The smoothing factors a Layer message carries (null: none). */
 export function channelScalesOf(l: LayerMsg): Float32Array | null {
-  const b = l.channelScales;
-  return b.length > 0 ? new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) : null;
+  return floatsOf(l.channelScales);
+}
+
+/** The per-column importance a Layer message carries (null: none). */
+export function importanceOf(l: LayerMsg): Float32Array | null {
+  return floatsOf(l.importance);
 }

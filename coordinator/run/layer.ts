@@ -2,10 +2,11 @@
  * A calibrated tensor's preparation, before its chunks are dispatched: the spatial-smoothing
  * search (one extra pass over the tensor's chunks, which is also the pass that hashes them), the
  * native `LayerCalibration` (Hessian factored once on first use and shared by every chunk and
- * fallback rung) and the time-aware activation parameters. Held until the tensor is written.
+ * fallback rung), per-column importance for the GGUF formats (an imatrix entry, or the
+ * Hessian's diagonal) and the time-aware activation parameters. Held until the tensor is written.
  */
 import type { ResolvedConfig } from '../../common/config/index.js';
-import { LayerCalibration, SmoothingSearch, SourceFile, type SourceChunk, type TimeGroupJs } from '../../common/native.js';
+import { LayerCalibration, SmoothingSearch, SourceFile, hessianDiagonal, type SourceChunk, type TimeGroupJs } from '../../common/native.js';
 import { fromNative } from '../../common/errors.js';
 import type { CalibrationFile } from '../calibration/file.js';
 import { CalibrationError } from '../calibration/errors.js';
@@ -18,7 +19,7 @@ import type { LayerSpec } from '../../common/chunk/job.js';
 export interface PreparedLayer {
   /** For rungs that use the Hessian (GPTQ), with the smoothing factors when there are any. */
   withHessian?: LayerCalibration;
-  /** Smoothing factors only, for rungs without GPTQ. */
+  /** For rungs without GPTQ: the smoothing factors and/or per-column importance. */
   scalesOnly?: LayerCalibration;
   channelScales?: Float32Array;
   alpha?: number;
@@ -89,6 +90,34 @@ function channelAbsmax(actAbsmax: Float32Array, groups: number): Float32Array {
   return out;
 }
 
+/** Per-column importance of the tensor's inputs, when its plan uses some (see ImportanceUse). */
+async function importanceValues(t: TensorPlan, reader: CalibrationReader | undefined): Promise<Float32Array | undefined> {
+  if (t.action.kind !== 'quantize' || !t.action.importance) return undefined;
+  const imp = t.action.importance;
+  if (imp.source === 'imatrix') return imp.values;
+  if (!reader || !imp.stats.hessian) throw new Error(`internal: ${t.name} planned with Hessian importance but no calibration is open`);
+  const h = await reader.chunk(imp.stats.hessian);
+  try {
+    return hessianDiagonal(h, t.cols);
+  } finally {
+    h.release();
+  }
+}
+
+/**
+ * A tensor that uses importance but no calibrated layer (an imatrix entry, or a calibration
+ * Hessian's diagonal without GPTQ, smoothing or time groups): its importance-only layer.
+ */
+export async function prepareImportance(t: TensorPlan, reader: CalibrationReader | undefined, config: ResolvedConfig): Promise<PreparedLayer | undefined> {
+  const importance = await importanceValues(t, reader);
+  if (!importance) return undefined;
+  const gptq = { damp: config.gptq_damp, actOrder: config.gptq_act_order };
+  return {
+    scalesOnly: LayerCalibration.create(t.cols, null, null, gptq, importance),
+    scalesOnlySpec: { key: `${t.index}:s`, cols: t.cols, gptq, importance },
+  };
+}
+
 export async function prepareLayer(
   t: TensorPlan,
   use: LayerUse,
@@ -130,14 +159,15 @@ export async function prepareLayer(
       }
     }
     const gptq = { damp: config.gptq_damp, actOrder: config.gptq_act_order };
+    const importance = await importanceValues(t, reader);
     if (use.hessian) prepared.withHessian = LayerCalibration.create(t.cols, hessian ?? null, prepared.channelScales ?? null, gptq);
-    if (prepared.channelScales) prepared.scalesOnly = LayerCalibration.create(t.cols, null, prepared.channelScales, gptq);
+    if (prepared.channelScales || importance) prepared.scalesOnly = LayerCalibration.create(t.cols, null, prepared.channelScales ?? null, gptq, importance ?? null);
     const scales = prepared.channelScales ? { channelScales: prepared.channelScales } : {};
     if (use.hessian) {
       const h = stats.hessian ? { hessian: { path: reader.calib.path, offset: stats.hessian.begin, length: stats.hessian.end - stats.hessian.begin } } : {};
       prepared.withHessianSpec = { key: `${t.index}:h`, cols: t.cols, ...h, ...scales, gptq };
     }
-    if (prepared.channelScales) prepared.scalesOnlySpec = { key: `${t.index}:s`, cols: t.cols, ...scales, gptq };
+    if (prepared.channelScales || importance) prepared.scalesOnlySpec = { key: `${t.index}:s`, cols: t.cols, ...scales, gptq, ...(importance ? { importance } : {}) };
     if (use.timeAware) {
       const actRange = stats.act_range ? await reader.floats(stats.act_range) : undefined;
       const tg = timeGroupParams(

@@ -12,7 +12,7 @@
  */
 import { LayerCalibration, SourceChunk, SourceFile } from '../../common/native.js';
 import { decodeSourcePart } from '../../common/cluster/arrow-codec.js';
-import { channelScalesOf, type LayerMsg } from '../../common/chunk/wire.js';
+import { channelScalesOf, importanceOf, type LayerMsg } from '../../common/chunk/wire.js';
 import { underRealRoot } from '../../common/cluster/shared-root.js';
 
 const KEEP = 3;
@@ -139,7 +139,7 @@ export class WorkerLayers {
       }
     }
     try {
-      return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), { damp: msg.damp, actOrder: msg.actOrder });
+      return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), { damp: msg.damp, actOrder: msg.actOrder }, importanceOf(msg));
     } finally {
       hessian?.release();
     }

@@ -62,8 +62,17 @@ impl Shared {
     }
 }
 
+/// The diagonal of a layer's `[cols, cols]` f32 Hessian (a calibration file's, as a
+/// `SourceChunk`): the per-column mean x² the GGUF formats weigh their search by, the statistic
+/// llama.cpp's imatrix collects. Only `cols` values are read out of the matrix.
+#[napi]
+pub fn hessian_diagonal(env: Env, hessian: &SourceChunk, cols: u32) -> Result<Float32Array> {
+    let bytes = hessian.shared()?;
+    diagonal(&bytes, cols as usize).map(Float32Array::new).map_err(|e| sync_error(&env, e))
+}
+
 /// diag(H) from a Hessian's raw little-endian f32 bytes (`[cols, cols]`).
-fn hessian_diagonal(bytes: &[u8], cols: usize) -> std::result::Result<Vec<f32>, KernelError> {
+fn diagonal(bytes: &[u8], cols: usize) -> std::result::Result<Vec<f32>, KernelError> {
     if bytes.len() != cols * cols * 4 {
         return Err(KernelError::BufferSize { what: "hessian bytes", expected: cols * cols * 4, actual: bytes.len() });
     }
@@ -96,9 +105,8 @@ impl LayerCalibration {
     /// `hessian`: the layer's `[cols, cols]` f32 Hessian as read from the calibration file (a
     /// `SourceChunk` of little-endian f32), or null for no GPTQ. `channelScales`: smoothing factors
     /// `s` (`cols` values) or null. `importance`: per-column importance of the layer's inputs
-    /// (llama.cpp's imatrix: mean x² per column) for formats that weigh their search by it.
-    /// `hessianAsImportance`: use the Hessian's diagonal as that importance instead of running
-    /// GPTQ (the Hessian itself is not kept). With smoothing, importance is divided by s², as the
+    /// (llama.cpp's imatrix, or `hessianDiagonal`: mean x² per column) for the formats that weigh
+    /// their search by it, where no GPTQ runs; with smoothing it is divided by s² here, as the
     /// inputs the codes see are x / s.
     #[napi(factory)]
     pub fn create(
@@ -108,7 +116,6 @@ impl LayerCalibration {
         channel_scales: Option<Float32Array>,
         gptq: Option<GptqOptionsJs>,
         importance: Option<Float32Array>,
-        hessian_as_importance: Option<bool>,
     ) -> Result<Self> {
         let g = gptq.unwrap_or_default();
         let act_order = g.act_order.unwrap_or(false);
@@ -141,15 +148,11 @@ impl LayerCalibration {
                 ));
             }
         }
-        let mut hessian = match hessian {
+        let hessian = match hessian {
             Some(h) => Some(h.shared()?),
             None => None,
         };
         let mut importance = importance.map(|v| v.to_vec());
-        if hessian_as_importance.unwrap_or(false) {
-            let h = hessian.take().ok_or_else(|| Error::from_reason("hessianAsImportance needs a hessian"))?;
-            importance = Some(hessian_diagonal(&h, cols).map_err(|e| sync_error(&env, e))?);
-        }
         if let Some(imp) = &mut importance {
             arrowquant_kernels::check_importance(imp, cols).map_err(|e| sync_error(&env, e))?;
             if let Some(s) = &channel_scales {
