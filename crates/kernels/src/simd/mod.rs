@@ -4,6 +4,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+pub mod kquants;
+pub mod lanes;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 
@@ -15,6 +17,10 @@ pub enum Isa {
     Scalar,
     /// AVX2 with FMA and F16C (every x86-64 CPU since Haswell / Zen).
     Avx2,
+    /// AVX-512 F/BW/VL/DQ, with AVX2, FMA and F16C (Xeons since Skylake-SP, Ice Lake, Zen 4).
+    /// Only some formats have AVX-512 kernels (the GGUF K-quants); the others run their scalar
+    /// reference under it, so [`Isa::best`] does not pick it: callers ask for it by name.
+    Avx512,
     Neon,
 }
 
@@ -29,6 +35,14 @@ impl Isa {
                     && std::is_x86_feature_detected!("fma")
                     && std::is_x86_feature_detected!("f16c")
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.is_available()
+                    && std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("avx512dq")
+            }
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
             #[allow(unreachable_patterns)]
@@ -36,20 +50,22 @@ impl Isa {
         }
     }
 
-    /// The fastest ISA this CPU supports.
+    /// The ISA every format runs fastest on this CPU (AVX2 or NEON; AVX-512 is not chosen here,
+    /// see [`Isa::Avx512`]).
     pub fn best() -> Isa {
         [Isa::Avx2, Isa::Neon].into_iter().find(|i| i.is_available()).unwrap_or(Isa::Scalar)
     }
 
     /// Every ISA this CPU can run (the scalar reference first).
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Neon].into_iter().filter(|i| i.is_available()).collect()
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon].into_iter().filter(|i| i.is_available()).collect()
     }
 
     pub fn parse(name: &str) -> Option<Isa> {
         match name {
             "scalar" => Some(Isa::Scalar),
             "avx2" => Some(Isa::Avx2),
+            "avx512" => Some(Isa::Avx512),
             "neon" => Some(Isa::Neon),
             _ => None,
         }
@@ -61,6 +77,7 @@ impl fmt::Display for Isa {
         f.write_str(match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
             Isa::Neon => "neon",
         })
     }

@@ -1,0 +1,266 @@
+//! SIMD kernels of the GGUF K-quants (Q2_K…Q6_K), bit-identical to the scalar references in
+//! `formats::q*_k` (and so to ggml's C), with and without importance.
+//!
+//! Shape of every kernel, per row:
+//! 1. **Search** (the costly part): ggml's per-sub-block parameter search, one sub-block per
+//!    lane. The sub-blocks of a row are taken [`F32s::N`] at a time and transposed (element `i`
+//!    of every lane is one vector), then `search.rs` runs the reference's operations lane by lane.
+//!    The lane type is a [`Pair`] (or a pair of pairs) of the ISA's vector, so two or four
+//!    independent dependency chains hide the latency of the serial sums.
+//! 2. **Super-block parameters**: the reference's code on the sub-block results (max, 6-bit or
+//!    4-bit codes, f16 rounding); with importance, `make_qp_quants`/`make_qx_quants` over each
+//!    super-block's scales run in lanes too (one super-block per lane).
+//! 3. **Levels and bytes**: each value re-rounded with the stored parameters (contiguous values
+//!    of one sub-block per vector), packed, and the quality figures summed in lanes from the
+//!    values the bytes decode to.
+//!
+//! A super-block whose search could leave the exact range of the fast rounding (`bad` lanes; only
+//! absurd inputs) is redone with the scalar reference. The algorithms are written once over
+//! [`F32s`] and instantiated for AVX2, AVX-512 and NEON by `#[target_feature]` entry points.
+
+mod q2k;
+mod q3k;
+mod q45k;
+mod q6k;
+mod search;
+
+use crate::quality::{BlockSums, QualityAcc};
+use crate::simd::lanes::{F32s, Mask, Pair};
+use crate::simd::Isa;
+
+/// The K-quant formats with SIMD kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KQuant {
+    Q2K,
+    Q3K,
+    Q4K,
+    Q5K,
+    Q6K,
+}
+
+/// Quantize one row (a whole number of 256-value super-blocks) of `kind` with the kernel for
+/// `isa`, as `formats::q*_k::quantize_row_ref` would. `None` where `isa` has no kernel (scalar).
+///
+/// # Safety
+/// `isa.is_available()` must hold.
+pub unsafe fn quantize_row(kind: KQuant, isa: Isa, x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Option<Result<(), usize>> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(unsafe { entry::avx2(kind, x, importance, out, acc) }),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Some(unsafe { entry::avx512(kind, x, importance, out, acc) }),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => Some(unsafe { entry::neon(kind, x, importance, out, acc) }),
+        _ => None,
+    }
+}
+
+/// The same algorithms on [`crate::simd::lanes::Portable`] lanes (plain f32 arithmetic): lets the
+/// tests hold the lane algorithms equal to the references on any machine.
+#[doc(hidden)]
+pub fn quantize_row_portable(kind: KQuant, x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe { row::<crate::simd::lanes::Portable>(kind, x, importance, out, acc) }
+}
+
+#[inline(always)]
+unsafe fn row<V: F32s>(kind: KQuant, x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    match kind {
+        KQuant::Q2K => q2k::row::<V>(x, imp, out, acc),
+        KQuant::Q3K => q3k::row::<V>(x, imp, out, acc),
+        KQuant::Q4K => q45k::row::<V, false>(x, imp, out, acc),
+        KQuant::Q5K => q45k::row::<V, true>(x, imp, out, acc),
+        KQuant::Q6K => q6k::row::<V>(x, imp, out, acc),
+    }
+}
+
+/// `#[target_feature]` entry points, one per (ISA, format), so each format's kernel is its own
+/// function compiled for its ISA.
+mod entry {
+    #![allow(clippy::missing_safety_doc)]
+    use super::*;
+
+    macro_rules! entries {
+        ($name:ident, $feat:literal, $v:ty) => {
+            pub unsafe fn $name(kind: KQuant, x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                #[target_feature(enable = $feat)]
+                unsafe fn q2(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q2K, x, imp, out, acc) }
+                }
+                #[target_feature(enable = $feat)]
+                unsafe fn q3(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q3K, x, imp, out, acc) }
+                }
+                #[target_feature(enable = $feat)]
+                unsafe fn q4(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q4K, x, imp, out, acc) }
+                }
+                #[target_feature(enable = $feat)]
+                unsafe fn q5(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q5K, x, imp, out, acc) }
+                }
+                #[target_feature(enable = $feat)]
+                unsafe fn q6(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q6K, x, imp, out, acc) }
+                }
+                unsafe {
+                    match kind {
+                        KQuant::Q2K => q2(x, imp, out, acc),
+                        KQuant::Q3K => q3(x, imp, out, acc),
+                        KQuant::Q4K => q4(x, imp, out, acc),
+                        KQuant::Q5K => q5(x, imp, out, acc),
+                        KQuant::Q6K => q6(x, imp, out, acc),
+                    }
+                }
+            }
+        };
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    entries!(avx2, "avx2,fma,f16c", crate::simd::lanes::Avx2F32x8);
+    #[cfg(target_arch = "x86_64")]
+    entries!(avx512, "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c", crate::simd::lanes::Avx512F32x16);
+    #[cfg(target_arch = "aarch64")]
+    entries!(neon, "neon", crate::simd::lanes::NeonF32x8);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Shared pieces.
+
+/// Super-block length of every K-quant.
+pub(crate) const QK: usize = 256;
+
+/// The offset of the first NaN/Inf in `x` (checked in lanes; the row's length is a multiple of
+/// 256).
+#[inline(always)]
+pub(crate) unsafe fn first_non_finite<V: F32s>(x: &[f32]) -> Option<usize> {
+    let mut bad = V::zero().lt(V::zero());
+    let chunks = x.chunks_exact(V::N);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let v = V::load(c.as_ptr());
+        let t = v - v;
+        bad = bad.or(t.ne(t));
+    }
+    if bad.any() || tail.iter().any(|v| !v.is_finite()) {
+        crate::rtn::first_non_finite(x)
+    } else {
+        None
+    }
+}
+
+/// Offsets for a gather of lanes `first..first + V::N` out of `count` items `stride` apart;
+/// lanes past the end repeat the last item (their results are ignored). Returns the number of
+/// real lanes.
+#[inline(always)]
+pub(crate) fn lane_offsets<V: F32s>(first: usize, count: usize, stride: usize, idx: &mut [i32; 64]) -> usize {
+    for (k, o) in idx.iter_mut().enumerate().take(V::N) {
+        *o = ((first + k).min(count - 1) * stride) as i32;
+    }
+    (count - first).min(V::N)
+}
+
+/// Store the first `n` lanes of `v` into `dst`.
+#[inline(always)]
+pub(crate) unsafe fn store_lanes<V: F32s>(v: V, dst: &mut [f32], n: usize) {
+    let mut t = [0f32; 64];
+    v.store(t.as_mut_ptr());
+    dst[..n].copy_from_slice(&t[..n]);
+}
+
+/// Element `i` of each of the lanes' groups (`idx` from [`lane_offsets`]), for `i` in `0..NE`.
+#[inline(always)]
+pub(crate) unsafe fn transpose<V: F32s, const NE: usize>(base: &[f32], idx: &[i32; 64]) -> [V; NE] {
+    std::array::from_fn(|i| V::gather(base.as_ptr().add(i), idx.as_ptr()))
+}
+
+/// Per super-block `factor·Σx²/256` (the importance searches' σ², `factor` 1 or 2), summed in
+/// index order as the reference does, one super-block per lane.
+#[inline(always)]
+pub(crate) unsafe fn block_sigma2<P: F32s>(x: &[f32], nsb: usize, factor: f32) -> Vec<f32> {
+    let mut out = vec![0f32; nsb];
+    let mut idx = [0i32; 64];
+    for b0 in (0..nsb).step_by(P::N) {
+        let n = lane_offsets::<P>(b0, nsb, QK, &mut idx);
+        let mut s = P::zero();
+        for i in 0..QK {
+            let v = P::gather(x.as_ptr().add(i), idx.as_ptr());
+            s = s + v * v;
+        }
+        store_lanes(P::splat(factor) * s / P::splat(QK as f32), &mut out[b0..], n);
+    }
+    out
+}
+
+/// Lanes → booleans per super-block: super-block of lane `k` is `(first + k) / per_block`.
+#[inline(always)]
+pub(crate) fn mark_blocks<M: Mask>(m: M, first: usize, n: usize, per_block: usize, flags: &mut [bool]) {
+    let mut bits = m.bits();
+    while bits != 0 {
+        let k = bits.trailing_zeros() as usize;
+        if k < n {
+            flags[(first + k) / per_block] = true;
+        }
+        bits &= bits - 1;
+    }
+}
+
+/// Quality sums in lanes, folded into the f64 accumulator every few super-blocks.
+pub(crate) struct QLanes<V: F32s> {
+    xx: V,
+    yy: V,
+    xy: V,
+    ee: V,
+    emax: V,
+    n: usize,
+}
+
+impl<V: F32s> QLanes<V> {
+    #[inline(always)]
+    pub(crate) unsafe fn new() -> Self {
+        let z = V::zero();
+        QLanes { xx: z, yy: z, xy: z, ee: z, emax: z, n: 0 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn add(&mut self, x: V, y: V) {
+        let e = x - y;
+        self.xx = self.xx + x * x;
+        self.yy = self.yy + y * y;
+        self.xy = self.xy + x * y;
+        self.ee = self.ee + e * e;
+        self.emax = self.emax.max_c(e.abs());
+        self.n += V::N;
+    }
+
+    /// Fold into `acc` once `at_least` elements have gathered (0: always).
+    #[inline(always)]
+    pub(crate) unsafe fn flush(&mut self, acc: &mut QualityAcc, at_least: usize) {
+        if self.n == 0 || self.n < at_least {
+            return;
+        }
+        acc.add_partial(self.n, self.xx.hsum(), self.yy.hsum(), self.xy.hsum(), self.ee.hsum(), self.emax.hmax());
+        *self = Self::new();
+    }
+}
+
+/// Fold the quality of super-block `xb` from its bytes `yb` as the scalar reference measures it.
+pub(crate) fn reference_quality(xb: &[f32], yb: &[u8], dequantize: impl Fn(&[u8], &mut [f32]), acc: &mut QualityAcc) {
+    let mut y = [0f32; QK];
+    dequantize(yb, &mut y);
+    let mut sums = BlockSums::default();
+    for (&a, &r) in xb.iter().zip(&y) {
+        sums.add(a, r);
+    }
+    sums.fold_into(QK, acc);
+}
+
+/// Redo one super-block with the scalar reference (`quantize(values, bytes)`), quality included.
+pub(crate) fn reference_block(xb: &[f32], yb: &mut [u8], quantize: impl FnOnce(&[f32], &mut [u8]), dequantize: impl Fn(&[u8], &mut [f32]), acc: &mut QualityAcc) {
+    quantize(xb, yb);
+    reference_quality(xb, yb, dequantize, acc);
+}
+
+/// The lane type of the searches: two vectors side by side.
+pub(crate) type Lanes2<V> = Pair<V>;
+/// Four vectors side by side (the coordinate descents, whose chains run through a division).
+pub(crate) type Lanes4<V> = Pair<Pair<V>>;
