@@ -51,7 +51,12 @@ export class Progress {
         this.total = e.sourceBytes;
         this.tensors = e.tensors;
         this.started = performance.now();
-        log(this.mode, 'plan', `plan: ${e.tensors} tensors (${e.quantize} quantized, ${e.keep} kept), ${formatBytes(e.sourceBytes)} in ${e.chunks} chunks, ${e.mode} mode`, { ...e, type: undefined });
+        log(
+          this.mode,
+          'plan',
+          `plan: ${e.tensors} tensors (${e.quantize} quantized, ${e.keep} kept), ${formatBytes(e.sourceBytes)} in ${e.chunks} chunks, ${e.mode} mode\n  formats: ${Object.entries(e.formats ?? {}).map(([f, n]) => `${f} ${n}`).join(', ')}`,
+          { ...e, type: undefined },
+        );
         if (this.mode.tty && !this.mode.quiet) {
           this.bar = new cliProgress.SingleBar(
             {

@@ -23,6 +23,7 @@ import type { QuantizedFile, TensorInfo } from '../format/reader.js';
 import { f32ToF16Bits } from '../half.js';
 import { quantize } from '../native.js';
 import { FORMAT_FAMILIES, describeFormat } from '../formats.js';
+import { MIXES, MIX_FILE_TYPE, type Mix } from '../config/mixes.js';
 import { AtomicFile } from './atomic-file.js';
 import { ExportError } from './errors.js';
 import { floatValues, selectTensors } from './select.js';
@@ -75,6 +76,16 @@ function lookUp(scheme: string): GgufType | undefined {
 }
 
 const sizeOf = (type: GgufType, elements: number): number => (elements / type.blockElements) * type.blockBytes;
+
+/** A file quantized with a K-quant mix declares the mix's `llama_ftype`, as llama-quantize does. */
+function mixFileType(f: QuantizedFile): number | undefined {
+  try {
+    const mix = (JSON.parse(f.metadata['arrowquant.config'] ?? '{}') as { mix?: unknown }).mix;
+    return typeof mix === 'string' && (MIXES as readonly string[]).includes(mix) ? MIX_FILE_TYPE[mix as Mix] : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface GgufExportOptions {
   component?: string;
@@ -207,7 +218,7 @@ export async function exportGguf(f: QuantizedFile, outPath: string, opts: GgufEx
     ['general.architecture', VALUE.STRING, opts.arch ?? 'arrowquant'],
     ['general.name', VALUE.STRING, `${basename(f.path).replace(/\.parquet$/, '')}${opts.component ? `/${opts.component}` : ''}`],
     ['general.quantization_version', VALUE.UINT32, 2],
-    ['general.file_type', VALUE.UINT32, common.fileType ?? 0],
+    ['general.file_type', VALUE.UINT32, mixFileType(f) ?? common.fileType ?? 0],
     ['general.alignment', VALUE.UINT32, GGUF_ALIGNMENT],
     ['arrowquant.format_version', VALUE.STRING, f.metadata['arrowquant.format_version'] ?? ''],
     ['arrowquant.modality', VALUE.STRING, f.metadata['arrowquant.modality'] ?? ''],

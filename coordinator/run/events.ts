@@ -7,7 +7,7 @@ export type RunMode = 'streaming' | 'threaded';
 
 export type JobEvent =
   | { type: 'modality'; modality: Modality; reason: string; detected: boolean }
-  | { type: 'plan'; tensors: number; quantize: number; keep: number; sourceBytes: number; chunks: number; mode: RunMode }
+  | { type: 'plan'; tensors: number; quantize: number; keep: number; sourceBytes: number; chunks: number; mode: RunMode; formats: Record<string, number> }
   | { type: 'tensor'; outcome: TensorOutcome; done: number; bytesDone: number }
   | { type: 'fallback'; tensor: string; from: string; to: string; cosine: number; threshold: number }
   | { type: 'budget'; report: BudgetReport }

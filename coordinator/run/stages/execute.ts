@@ -12,7 +12,7 @@ import { isQuantizable } from '../../../common/format/dtypes.js';
 import type { SourceChunk } from '../../../common/native.js';
 import type { TensorPlan } from '../../plan/plan.js';
 import type { SchemeChoice } from '../../plan/schemes.js';
-import { layerFor, layerSpecFor, prepareLayer, releaseLayer, type CalibrationReader, type PreparedLayer } from '../layer.js';
+import { layerFor, layerSpecFor, prepareImportance, prepareLayer, releaseLayer, type CalibrationReader, type PreparedLayer } from '../layer.js';
 import { Semaphore } from '../semaphore.js';
 import type { SourceFiles } from '../source-files.js';
 import type { JobTelemetry } from '../telemetry.js';
@@ -77,7 +77,12 @@ export class ChunkRunner {
    * the tensor already: smoothing passes over its chunks once.
    */
   async prepare(t: TensorPlan, reader: CalibrationReader | undefined, config: ResolvedConfig): Promise<boolean> {
-    if (t.action.kind !== 'quantize' || !t.action.layer) return false;
+    if (t.action.kind !== 'quantize') return false;
+    if (!t.action.layer) {
+      // Importance alone (an imatrix entry, or a Hessian's diagonal without GPTQ or smoothing).
+      if (t.action.importance) this.prepared[t.index] = await prepareImportance(t, reader, config);
+      return false;
+    }
     if (!reader) throw new Error(`internal: ${t.name} planned with calibration but none is open`);
     const use = t.action.layer;
     this.prepared[t.index] = await prepareLayer(t, use, t.action.ladder[0]!, reader, (c) => this.files.read(t.file.path, c.offset, c.length, true), config, this.signal);

@@ -6,6 +6,10 @@
 import { availableParallelism } from 'node:os';
 
 import type { ResolvedConfig } from '../../../common/config/index.js';
+import { checkImatrixFits } from '../../calibration/imatrix.js';
+import { describeFormat } from '../../../common/formats.js';
+import { view2d } from '../../../common/format/view.js';
+import { isQuantizable } from '../../../common/format/dtypes.js';
 import { planModel, type Plan } from '../../plan/plan.js';
 import type { JobEvent, RunMode } from '../events.js';
 import type { JobCalibration } from './calibrate.js';
@@ -20,8 +24,42 @@ export interface PlannedJob {
   threads: number;
 }
 
+/**
+ * The GQA factor (attention heads per key/value head) of a text model, from its config.json, for
+ * the K-quant mixes (1 when the model does not say).
+ */
+export function gqaFactor(model: InspectedModel): number {
+  for (const { json } of model.layout.configs) {
+    const c = json as { num_attention_heads?: unknown; num_key_value_heads?: unknown; n_heads?: unknown; n_kv_heads?: unknown };
+    const heads = Number(c.num_attention_heads ?? c.n_heads);
+    const kv = Number(c.num_key_value_heads ?? c.n_kv_heads ?? heads);
+    if (Number.isInteger(heads) && Number.isInteger(kv) && heads > 0 && kv > 0) return Math.trunc(heads / kv);
+  }
+  return 1;
+}
+
 export function planJob(model: InspectedModel, calibration: JobCalibration, config: ResolvedConfig): PlannedJob {
-  const plan = planModel(model.headers, config, { modality: model.modality, ...(calibration.file ? { calibration: calibration.file } : {}) });
+  const imatrix = calibration.imatrix;
+  let missing: string[] = [];
+  if (imatrix) {
+    // An importance matrix of another model is refused before anything runs.
+    const matrices = model.headers.flatMap(({ header }) => header.tensors.filter((t) => isQuantizable(t.dtype) && t.shape.length >= 2).map((t) => ({ name: t.name, cols: view2d(t.shape).cols })));
+    missing = checkImatrixFits(imatrix, matrices).missing;
+  }
+  const plan = planModel(model.headers, config, {
+    modality: model.modality,
+    mix: { nGqa: gqaFactor(model) },
+    ...(calibration.file ? { calibration: calibration.file } : {}),
+    ...(imatrix ? { imatrix } : {}),
+  });
+  if (imatrix) {
+    const without = new Set(missing);
+    for (const t of plan.tensors) {
+      if (t.action.kind === 'quantize' && without.has(t.name) && t.action.ladder.some((c) => describeFormat(c.scheme).importance)) {
+        plan.calibrationWarnings.push({ tensor: t.component !== undefined ? `${t.component}/${t.name}` : t.name, message: `no entry in the importance matrix ${imatrix.path}; quantized without importance` });
+      }
+    }
+  }
   return {
     plan,
     calibratedTensors: plan.tensors.filter((t) => t.action.kind === 'quantize' && t.action.layer).length,
@@ -53,6 +91,17 @@ export function planEvents(p: PlannedJob, calibration: JobCalibration): JobEvent
     sourceBytes: plan.sourceBytes,
     chunks: plan.tensors.reduce((s, t) => s + t.chunks.length, 0),
     mode: p.mode,
+    formats: formatCounts(plan),
   });
   return events;
+}
+
+/** How many tensors each format (first rung) or kept dtype gets: the plan in one line. */
+export function formatCounts(plan: Plan): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const t of plan.tensors) {
+    const key = t.action.kind === 'quantize' ? t.action.ladder[0]!.scheme : `keep`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
