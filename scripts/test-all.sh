@@ -6,7 +6,13 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "Rust: kernels, Parquet format, source reads (x86-64, every ISA this CPU has)"
+step "ggml's own C (from the pinned llama-cpp-python sdist): the byte oracle of the GGUF formats"
+# Built once and cached under .cache/ggml; from here on a missing oracle fails the tests that
+# compare with it instead of skipping them.
+bash scripts/setup-ggml.sh
+export ARROWQUANT_REQUIRE_ORACLE=1
+
+step "Rust: kernels (incl. every GGUF format against ggml), Parquet format, source reads (x86-64, every ISA this CPU has)"
 cargo test --workspace --release
 
 step "Build: native addon (napi-rs, release) and TypeScript"
