@@ -10,11 +10,13 @@ import { coordinatorCommand } from './commands/coordinator.js';
 import { workerCommand } from './commands/worker.js';
 import { describeError, exitCodeFor } from './exit.js';
 import { startTelemetry } from '../common/telemetry.js';
+import { packageVersion } from '../common/version.js';
 
 export function program(): Command {
   const p = new Command('arrowquant')
     .description('Quantize large (diffusion) models into one Parquet file, with measured quality per tensor.')
     .option('-q, --quiet', 'print errors only')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .option('-v, --verbose', 'print the resolved configuration, every tensor and error causes')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -1,8 +1,37 @@
-/** Flags the cluster commands share: TLS material and etcd endpoints. */
-import { Command, Option } from 'commander';
+/**
+ * The cluster commands' flags, generated from the settings schema (common/cluster/settings/):
+ * one flag per setting, its help text and default from there, and the values handed back keyed
+ * by setting. Also what the services do on SIGTERM and after draining.
+ */
+import { Command } from 'commander';
 
-import { tlsMaterial, type TlsMaterial } from '../../common/cluster/tls.js';
-import type { EtcdOptions } from '../../common/cluster/etcd.js';
+import { clientTls, CLIENT_SETTINGS, flagOf, type Specs } from '../../common/cluster/settings/index.js';
+import type { TlsMaterial } from '../../common/cluster/tls.js';
+
+const camel = (key: string) => key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+function defaultText(value: unknown): string {
+  if (value === undefined || value === false) return '';
+  return ` (default: ${Array.isArray(value) ? value.join(',') : String(value)})`;
+}
+
+/** A flag for every setting in `specs` (`--kebab-case <arg>`, or a switch for a boolean). */
+export function addSettingFlags(cmd: Command, specs: Specs): Command {
+  for (const [key, spec] of Object.entries(specs)) {
+    cmd.option(spec.arg ? `${flagOf(key)} ${spec.arg}` : flagOf(key), `${spec.description}${defaultText(spec.default)}`);
+  }
+  return cmd;
+}
+
+/** The flags given, keyed by setting (absent ones undefined: a lower layer or the default applies). */
+export function settingFlags(opts: Record<string, unknown>, specs: Specs): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(specs).map((key) => [key, opts[camel(key)]]));
+}
+
+/** The client's TLS flags (`quantize --coordinator`). */
+export function addTlsFlags(cmd: Command): Command {
+  return addSettingFlags(cmd, CLIENT_SETTINGS);
+}
 
 export interface TlsCliFlags {
   tlsCert?: string;
@@ -11,46 +40,8 @@ export interface TlsCliFlags {
   insecure?: boolean;
 }
 
-export function addTlsFlags(cmd: Command): Command {
-  return cmd
-    .option('--tls-cert <file>', 'this peer\'s certificate (PEM), signed by the cluster CA')
-    .option('--tls-key <file>', 'its private key (PEM)')
-    .option('--tls-ca <file>', 'the cluster CA (PEM); peers must present certificates it signed')
-    .option('--insecure', 'plaintext, no authentication (development on loopback only)');
-}
-
 export function tlsFrom(flags: TlsCliFlags): TlsMaterial {
-  return tlsMaterial({ ...flags });
-}
-
-export interface EtcdCliFlags {
-  etcd?: string;
-  etcdCa?: string;
-  etcdCert?: string;
-  etcdKey?: string;
-  etcdPrefix: string;
-}
-
-export function addEtcdFlags(cmd: Command, required: boolean): Command {
-  const etcd = new Option('--etcd <urls>', 'etcd endpoints, comma-separated (http://host:2379 or https://...)');
-  if (required) etcd.makeOptionMandatory();
-  return cmd
-    .addOption(etcd)
-    .option('--etcd-ca <file>', 'CA for etcd\'s TLS (https endpoints)')
-    .option('--etcd-cert <file>', 'client certificate for etcd')
-    .option('--etcd-key <file>', 'client key for etcd')
-    .option('--etcd-prefix <prefix>', 'key prefix, so several clusters can share one etcd', '/arrowquant/');
-}
-
-export function etcdFrom(flags: EtcdCliFlags): EtcdOptions | undefined {
-  if (!flags.etcd) return undefined;
-  return {
-    endpoints: flags.etcd.split(',').map((s) => s.trim()).filter(Boolean),
-    namespace: flags.etcdPrefix,
-    ...(flags.etcdCa ? { ca: flags.etcdCa } : {}),
-    ...(flags.etcdCert ? { cert: flags.etcdCert } : {}),
-    ...(flags.etcdKey ? { key: flags.etcdKey } : {}),
-  };
+  return clientTls(settingFlags({ ...flags }, CLIENT_SETTINGS));
 }
 
 /** SIGTERM/SIGINT start a graceful drain; a second signal exits at once. */

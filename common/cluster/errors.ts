@@ -70,3 +70,11 @@ export class MalformedMessageError extends ClusterError {
     super(`malformed ${messageType}: ${problem}`, options);
   }
 }
+
+/** A worker has nowhere to dial: etcd names no leader (yet) and no coordinator address is configured. */
+export class NoCoordinatorError extends ClusterError {
+  override name = 'NoCoordinatorError';
+  constructor() {
+    super('no coordinator: etcd names no leader yet and no coordinator address is configured');
+  }
+}

@@ -14,7 +14,7 @@ import * as protoLoader from '@grpc/proto-loader';
 /**
  * Sent in Hello and Welcome; a coordinator refuses a worker of another version. Bumped on any
  * change an older peer would misread: 2 dropped Assignment.format_json (the scheme alone names
- * the format).
+ * the format) and added Layer.importance (which a version-1 worker would silently ignore).
  */
 export const PROTOCOL_VERSION = 2;
 

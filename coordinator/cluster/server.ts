@@ -5,19 +5,17 @@
  * resigned) → stopped. Losing leadership (etcd says so) stops the process's work at once; the
  * new leader resumes from etcd and the spool.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
-
 import * as grpc from '@grpc/grpc-js';
 
-import { serverCredentials, type TlsMaterial } from '../../common/cluster/tls.js';
+import { serverCredentials } from '../../common/cluster/tls.js';
 import { CHANNEL_OPTIONS, CoordinatorService, PROTOCOL_VERSION } from '../../common/cluster/proto.js';
 import { decodeSubmitRequest, decodeWorkerMessage, toWire, type Hello, type OutgoingJobUpdate, type SubmitRequest, type WorkerMessage } from '../../common/cluster/messages.js';
 import { Health } from '../../common/cluster/health.js';
 import type { Logger } from '../../common/cluster/log.js';
 import { ClusterError, CoordinatorStoppingError, isLeadershipLost, ProtocolVersionError } from '../../common/cluster/errors.js';
 import { acceptSubmission, InvalidSubmissionError } from './submission.js';
-import { connectEtcd, type EtcdOptions } from '../../common/cluster/etcd.js';
+import { connectEtcd } from '../../common/cluster/etcd.js';
+import type { CoordinatorOptions } from '../../common/cluster/settings/index.js';
 import { ClusterStore } from './etcd.js';
 import { Jobs } from './jobs.js';
 import { Scheduler } from './scheduler.js';
@@ -26,30 +24,7 @@ import { WorkerSession, type WorkStream } from './worker-session.js';
 import type { Campaign, Watcher } from 'etcd3';
 
 
-export interface CoordinatorOptions {
-  listen: string;
-  /** The address workers should dial (published as the election value); defaults to `listen`. */
-  advertise?: string;
-  etcd: EtcdOptions;
-  tls: TlsMaterial;
-  spool: string;
-  id?: string;
-  healthListen?: string;
-  leaseTtlSeconds?: number;
-  heartbeatMs?: number;
-  /** Chunks in flight across the fleet. */
-  inFlight?: number;
-  stealAfterMs?: number;
-  maxFailures?: number;
-  /**
-   * Certificate common names allowed to submit jobs (default `arrowquant-client`). A job names
-   * paths the coordinator reads and writes, so a worker's certificate (an edge box is the easiest
-   * machine to lose) must not be enough.
-   */
-  clientNames?: string[];
-  /** Certificate common names allowed to serve as workers (default `arrowquant-worker`). */
-  workerNames?: string[];
-}
+export type { CoordinatorOptions };
 
 type SubmitCall = grpc.ServerWritableStream<unknown, Record<string, unknown>>;
 
@@ -80,18 +55,18 @@ export class Coordinator {
   readonly done = new Promise<void>((r) => (this.stopped = r));
 
   constructor(private readonly options: CoordinatorOptions, private readonly log: Logger) {
-    this.id = options.id ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.id = options.id;
     this.store = new ClusterStore(connectEtcd(options.etcd), options.etcd.namespace);
-    this.scheduler = new Scheduler(log, { maxFailures: options.maxFailures ?? 4, stealAfterMs: options.stealAfterMs ?? 2000 });
+    this.scheduler = new Scheduler(log, { maxFailures: options.maxFailures, stealAfterMs: options.stealAfterMs });
     this.jobs = new Jobs(this.store, new Spool(options.spool), this.scheduler, log, {
-      inFlight: options.inFlight ?? 16,
+      inFlight: options.inFlight,
       onLeadershipLost: (err) => {
         this.log.error({ error: err.message }, 'lost leadership; stopping');
         void this.stop('lost leadership');
       },
     });
-    this.leaseTtl = options.leaseTtlSeconds ?? 5;
-    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.leaseTtl = options.leaseTtlSeconds;
+    this.heartbeatMs = options.heartbeatMs;
   }
 
   get boundPort(): number {
@@ -105,7 +80,7 @@ export class Coordinator {
       this.log.info({ port: p }, 'health listening (plaintext, health only)');
     }
     this.state = 'standby';
-    const advertise = this.options.advertise ?? this.options.listen;
+    const { advertise } = this.options;
     this.log.info({ etcd: this.options.etcd.endpoints, advertise }, 'campaigning for leadership');
     try {
       this.campaign = await this.store.campaign(advertise, (err) => {
@@ -154,17 +129,17 @@ export class Coordinator {
     this.log.info({ listen: this.options.listen, port: this.port, tls: !this.options.tls.insecure }, 'serving');
   }
 
-  /** The peer's certificate CN when it is in `allowed` (or TLS is off); otherwise a refusal message. */
-  private checkRole(call: { getAuthContext(): { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | null }, allowed: string[], flag: string, what: string): string | undefined {
+  /** Undefined when the peer's certificate CN is in `allowed` (or TLS is off); otherwise why not. */
+  private checkRole(call: { getAuthContext(): { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | null }, allowed: string[], setting: string, what: string): string | undefined {
     if (this.options.tls.insecure) return undefined;
     const cn = call.getAuthContext()?.sslPeerCertificate?.subject?.CN;
     if (cn !== undefined && allowed.includes(String(cn))) return undefined;
-    return `certificate CN=${cn ?? '(none)'} may not ${what} (allowed: ${allowed.join(', ')}; coordinator ${flag})`;
+    return `certificate CN=${cn ?? '(none)'} may not ${what} (allowed: ${allowed.join(', ')}; the coordinator's ${setting} setting)`;
   }
 
   private onWork(stream: WorkStream): void {
     const peer = stream.getPeer();
-    const refused = this.checkRole(stream, this.options.workerNames ?? ['arrowquant-worker'], '--worker-cn', 'serve as a worker');
+    const refused = this.checkRole(stream, this.options.workerNames, 'worker_cn', 'serve as a worker');
     if (refused) {
       this.log.warn({ peer, error: refused }, 'worker refused');
       stream.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });
@@ -259,7 +234,7 @@ export class Coordinator {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: `coordinator is ${this.state}` });
       return;
     }
-    const refused = this.checkRole(call, this.options.clientNames ?? ['arrowquant-client'], '--client-cn', 'submit jobs');
+    const refused = this.checkRole(call, this.options.clientNames, 'client_cn', 'submit jobs');
     if (refused) {
       this.log.warn({ peer: call.getPeer(), error: refused }, 'submit refused');
       call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });

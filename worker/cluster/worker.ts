@@ -1,20 +1,20 @@
 /**
- * The worker service and its lifecycle: connecting (dial the coordinator: the `--coordinator`
- * address, or the leader etcd names) → running (one Work stream: Hello, then assignments in,
+ * The worker service and its lifecycle: connecting (dial the coordinator: the leader etcd names,
+ * else the configured coordinator address) → running (one Work stream: Hello, then assignments in,
  * results out, a heartbeat every `heartbeatMs`) → draining (SIGTERM: health NOT_SERVING, tell
  * the coordinator, return assignments not started, finish and send the ones running) → stopped.
  * A stream that breaks (coordinator restart or failover) is redialled with backoff; anything
  * held is dropped, since the coordinator re-queues it.
  */
-import { arch, freemem, hostname, totalmem } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { arch, freemem, totalmem } from 'node:os';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as grpc from '@grpc/grpc-js';
 
 import { cpuFeatures } from '../../common/native.js';
-import { channelCredentials, type TlsMaterial } from '../../common/cluster/tls.js';
+import { channelCredentials } from '../../common/cluster/tls.js';
+import type { WorkerOptions } from '../../common/cluster/settings/index.js';
 import { CHANNEL_OPTIONS, CoordinatorClient, PROTOCOL_VERSION } from '../../common/cluster/proto.js';
 import { decodeCoordinatorMessage, toWire, type CoordinatorMessage, type OutgoingWorkerMessage } from '../../common/cluster/messages.js';
 import { MalformedMessageError, ProtocolVersionError } from '../../common/cluster/errors.js';
@@ -23,24 +23,13 @@ import { resultChecksum } from '../../common/cluster/checksum.js';
 import { parseFailpoints, type Failpoints } from '../../common/cluster/failpoints.js';
 import { Health } from '../../common/cluster/health.js';
 import type { Logger } from '../../common/cluster/log.js';
-import { readLeader, type EtcdOptions } from '../../common/cluster/etcd.js';
+import { readLeader } from '../../common/cluster/etcd.js';
+import { NoCoordinatorError } from '../../common/cluster/errors.js';
 import { LocalExecutor } from '../executor/local.js';
 import { isRetryable, WorkerTask } from './task.js';
 import { LayerMissingError, WorkerLayers } from './layers.js';
 
-export interface WorkerOptions {
-  coordinator?: string;
-  etcd?: EtcdOptions;
-  tls: TlsMaterial;
-  threads: number;
-  mode: 'streaming' | 'threaded';
-  id?: string;
-  healthListen?: string;
-  sharedRoot?: string;
-  version: string;
-  /** Exit after this many seconds without work (batch runs: a Kubernetes Indexed Job). */
-  exitWhenIdleSeconds?: number;
-}
+export type { WorkerOptions };
 
 export type WorkerState = 'connecting' | 'running' | 'draining' | 'stopped';
 
@@ -67,7 +56,7 @@ export class Worker {
   readonly done = new Promise<void>((r) => (this.stopped = r));
 
   constructor(private readonly options: WorkerOptions, private readonly log: Logger) {
-    this.id = options.id ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.id = options.id;
     const threads = options.threads;
     // Streaming: one chunk at a time across all threads. Threaded: one chunk per thread.
     this.concurrency = options.mode === 'streaming' ? 1 : threads;
@@ -101,7 +90,7 @@ export class Worker {
       }
     }
     if (this.options.coordinator) return this.options.coordinator;
-    throw new Error('no coordinator: etcd names no leader yet and --coordinator was not given');
+    throw new NoCoordinatorError();
   }
 
   private async loop(): Promise<void> {
