@@ -143,4 +143,15 @@ describe('the commands', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/MissingClusterSetting: the coordinator needs --listen and --etcd/);
   });
+
+  test('--config reads a YAML file of settings, each value checked where it is written (even one a flag replaces)', async () => {
+    const bad = yaml('worker-bad.yaml', 'coordinator: 127.0.0.1:1\ninsecure: true\nmode: turbo\n');
+    const r = await runCli(['worker', '--config', bad, '--mode', 'streaming']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/InvalidClusterSetting: mode = "turbo" \(.*worker-bad\.yaml line 3\): must be streaming or threaded/);
+    const good = yaml('worker.yaml', 'coordinator: 127.0.0.1:1\ninsecure: true\nmode: streaming\n');
+    const flag = await runCli(['worker', '--config', good, '--threads', '0']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/threads = 0 \(command-line flag --threads\): must be an integer of at least 1/);
+  });
 });
