@@ -122,6 +122,32 @@ describe('cluster', () => {
     assert.equal(sha256(strictOut), sha256(strictLocal));
   });
 
+  test('GGUF formats on the workers: a K-quant mix with importance and GPTQ onto q4_k write the local bytes', async () => {
+    const o = cluster();
+    const gmodel = join(dir, 'gmodel');
+    const calib = join(dir, 'gmodel.calib.safetensors');
+    // DiT small: its FFN down projections (2304 inputs) are whole super-blocks; the 576-wide
+    // layers take llama.cpp's row fallback (Q4_K → Q5_0, Q6_K → Q8_0).
+    const gen = await runCli(['--preset', 'dit', '--scale', 'small', '--layout', 'single', '--seed', '8', '-o', gmodel, '--calibration', calib, '--time-groups', '2', '-q'], { script: SYNTH });
+    assert.equal(gen.code, 0, gen.stderr);
+    const c = track(await startCoordinator(o));
+    await c.waitFor((l) => l.msg === 'serving');
+    const w = [track(startWorker(o, c.port, 'g-value')), track(startWorker(o, c.port, 'g-shared', { extra: ['--shared-root', dir] }))];
+    for (const x of w) await x.waitFor((l) => l.msg === 'connected');
+    for (const [name, args] of [
+      ['mix', ['--mix', 'q4_k_m', '--calibration', calib]],
+      ['gptq', ['--method', 'gptq', '--gptq-format', 'q4_k', '--calibration', calib]],
+    ] as const) {
+      const local = join(dir, `g-${name}-local.parquet`);
+      const l = await runCli(['quantize', gmodel, '-o', local, '--min-accuracy', '0', ...args, '-q']);
+      assert.equal(l.code, 0, l.stderr);
+      const out = join(dir, `g-${name}-cluster.parquet`);
+      await clientResult(track(submit(o, c.port, gmodel, out, ['--min-accuracy', '0', ...args])));
+      assert.equal(sha256(out), sha256(local), `${name}: cluster and local files differ`);
+    }
+    for (const name of ['g-value', 'g-shared']) assert.ok(c.lines.some((l) => l.msg === 'chunk committed' && l.worker === name), `${name} ran no chunk`);
+  });
+
   test('SIGKILL of a worker mid-job: its chunks are re-queued and the file is the same', async () => {
     const o = cluster();
     const c = track(await startCoordinator(o));
