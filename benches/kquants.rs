@@ -1,6 +1,6 @@
 //! GGUF K-quants against ggml's own C, single thread, on the same input:
 //!
-//!   cargo bench -p arrowquant-kernels --bench kquants [-- --rows 4096 --cols 4096 --reps 5 --types q4_k,q6_k]
+//!   cargo bench -p arrowquant-kernels --bench kquants [-- --rows 4096 --cols 4096 --reps 5 --types q4_k,q6_k --scalar --ours-only]
 //!   npm run bench:kquants
 //!
 //! Input: a `rows × cols` f32 tensor of realistic weights (`testdata::linear_weight`, seed 42)
@@ -135,6 +135,7 @@ fn main() {
     let num = |name: &str, default: usize| arg(name).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (rows, cols, reps) = (num("--rows", 4096), num("--cols", 4096), num("--reps", 5));
     let with_scalar = std::env::args().any(|a| a == "--scalar");
+    let ours_only = std::env::args().any(|a| a == "--ours-only");
     let all = ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"];
     let types: Vec<String> = arg("--types").map(|t| t.split(',').map(String::from).collect()).unwrap_or_else(|| all.iter().map(|s| s.to_string()).collect());
 
@@ -143,7 +144,7 @@ fn main() {
     let imatrix: Vec<f32> = (0..cols).map(|_| (rng.normal() as f32).exp()).collect();
     let mb = (w.len() * 4) as f64 / 1e6;
 
-    let out_dir = ggml_out_dir();
+    let out_dir = if ours_only { None } else { ggml_out_dir() };
     let o2 = out_dir.as_ref().and_then(|d| Oracle::load(&d.join("libggml_oracle.so")));
     let o3 = out_dir.as_ref().and_then(|d| build_o3(d)).and_then(|p| Oracle::load(&p));
     if o2.is_none() {

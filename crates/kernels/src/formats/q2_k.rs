@@ -204,8 +204,10 @@ impl Format for Q2K {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
     }
-    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
-        quantize_row_ref(x, ctx.importance, out.codes, acc)
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+        // SAFETY: the caller checked `isa.is_available()`.
+        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q2K, isa, x, ctx.importance, &mut *out.codes, acc) }
+            .unwrap_or_else(|| quantize_row_ref(x, ctx.importance, out.codes, acc))
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)

@@ -170,7 +170,11 @@ pub(crate) unsafe fn store_lanes<V: F32s>(v: V, dst: &mut [f32], n: usize) {
 /// Element `i` of each of the lanes' groups (`idx` from [`lane_offsets`]), for `i` in `0..NE`.
 #[inline(always)]
 pub(crate) unsafe fn transpose<V: F32s, const NE: usize>(base: &[f32], idx: &[i32; 64]) -> [V; NE] {
-    std::array::from_fn(|i| V::gather(base.as_ptr().add(i), idx.as_ptr()))
+    let mut t = [V::zero(); NE];
+    for (i, v) in t.iter_mut().enumerate() {
+        *v = V::gather(base.as_ptr().add(i), idx.as_ptr());
+    }
+    t
 }
 
 /// Per super-block `factor·Σx²/256` (the importance searches' σ², `factor` 1 or 2), summed in

@@ -1,7 +1,192 @@
+//! Q3_K rows (`formats::q3_k`): sixteen sub-blocks of 16 per super-block, `make_q3_quants`'
+//! coordinate descent (reference) or `make_qx_quants(4)` per sub-block and `make_qx_quants(32)`
+//! over the sub-block scales (importance).
+
+use super::search::{q3_search, qx_levels, qx_search, Qx};
+use super::{block_sigma2, first_non_finite, lane_offsets, store_lanes, transpose, Lanes2, Lanes4, QLanes, QK};
+use crate::formats::ggml_blocks::pack_2bit_planes;
+use crate::formats::ggml_search::{fp16_bits, fp16_value, nearest_int};
+use crate::formats::q3_k;
 use crate::quality::QualityAcc;
 use crate::simd::lanes::F32s;
 
+const NE: usize = 16;
+const SCALES: std::ops::Range<usize> = 96..108;
+
+/// Store sub-block `j`'s 6-bit scale code `l` (0..63) as the C does (`q3_k`'s layout).
+#[inline(always)]
+fn store_scale(s: &mut [u8], j: usize, l: i32) {
+    if j < 8 {
+        s[j] = (l & 0xF) as u8;
+    } else {
+        s[j - 8] |= ((l & 0xF) << 4) as u8;
+    }
+    s[j % 4 + 8] |= ((l >> 4) << (2 * (j / 4))) as u8;
+}
+
+/// How the search's levels of a sub-block are found again when its stored scale reads 0.
+enum SearchLevels {
+    /// `make_q3_quants`' levels, lanes of each group transposed (`group·NE + i`, lane).
+    Stored { lanes: usize, levels: Vec<f32> },
+    /// `make_qx_quants(4)`'s inverse scale and liveness per sub-block.
+    Qx { iscale: Vec<f32>, live: Vec<f32> },
+}
+
 #[inline(always)]
 pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    crate::formats::q3_k::quantize_row_ref(x, imp, out, acc)
+    if let Some(bad) = first_non_finite::<V>(x) {
+        return Err(bad);
+    }
+    let nsb = x.len() / QK;
+    let nsub = x.len() / NE;
+    let bytes = q3_k::BLOCK_BYTES;
+    let mut scale = vec![0f32; nsub];
+    let mut idx = [0i32; 64];
+    let search = match imp {
+        None => {
+            // The coordinate descent's chains run through a division: four vectors side by side.
+            type P<V> = Lanes4<V>;
+            let lanes = P::<V>::N;
+            let mut levels = vec![0f32; nsub.div_ceil(lanes) * NE * lanes];
+            for g in (0..nsub).step_by(lanes) {
+                let n = lane_offsets::<P<V>>(g, nsub, NE, &mut idx);
+                let xt: [P<V>; NE] = transpose(x, &idx);
+                let mut lt = [P::<V>::zero(); NE];
+                store_lanes(q3_search::<P<V>, NE>(4, &xt, &mut lt), &mut scale[g..], n);
+                for (i, l) in lt.iter().enumerate() {
+                    l.store(levels.as_mut_ptr().add((g / lanes * NE + i) * lanes));
+                }
+            }
+            SearchLevels::Stored { lanes, levels }
+        }
+        Some(qw) => {
+            type P<V> = Lanes2<V>;
+            let sigma2 = block_sigma2::<P<V>>(x, nsb, 2.0);
+            let (mut iscale, mut live) = (vec![0f32; nsub], vec![0f32; nsub]);
+            let mut sw = vec![0f32; nsub];
+            let mut blk = [0i32; 64];
+            for g in (0..nsub).step_by(P::<V>::N) {
+                let n = lane_offsets::<P<V>>(g, nsub, NE, &mut idx);
+                for (k, b) in blk.iter_mut().enumerate().take(P::<V>::N) {
+                    *b = ((g + k).min(nsub - 1) / 16) as i32;
+                }
+                let s2 = P::<V>::gather(sigma2.as_ptr(), blk.as_ptr());
+                let xt: [P<V>; NE] = transpose(x, &idx);
+                let mut wt: [P<V>; NE] = transpose(qw, &idx);
+                let mut wx = wt;
+                let mut s = P::<V>::zero();
+                for i in 0..NE {
+                    wt[i] = wt[i] * (s2 + xt[i] * xt[i]).sqrt();
+                    s = s + wt[i];
+                    wx[i] = wt[i] * xt[i];
+                }
+                store_lanes(s, &mut sw[g..], n);
+                let r = qx_search::<P<V>, NE, false>(4, &xt, &wt, &wx);
+                store_lanes(r.scale, &mut scale[g..], n);
+                store_lanes(r.iscale, &mut iscale[g..], n);
+                store_lanes(P::<V>::select(r.live, P::<V>::splat(1.0), P::<V>::zero()), &mut live[g..], n);
+            }
+            // make_qx_quants(32) over each super-block's 16 scales weighted by their Σw, one
+            // super-block per lane; the codes go straight into the scale bytes.
+            let mut d_block = vec![0f32; nsb];
+            let mut codes = vec![0u8; nsb * 16];
+            for b0 in (0..nsb).step_by(P::<V>::N) {
+                let n = lane_offsets::<P<V>>(b0, nsb, 16, &mut idx);
+                let st: [P<V>; 16] = transpose(&scale, &idx);
+                let wt: [P<V>; 16] = transpose(&sw, &idx);
+                let mut wx = wt;
+                for (a, v) in wx.iter_mut().zip(&st) {
+                    *a = *a * *v;
+                }
+                let r = qx_search::<P<V>, 16, true>(32, &st, &wt, &wx);
+                store_lanes(r.scale, &mut d_block[b0..], n);
+                let mut t = [0f32; 64];
+                for (i, v) in st.iter().enumerate() {
+                    qx_levels(*v, &r, 32).store(t.as_mut_ptr());
+                    for k in 0..n {
+                        codes[(b0 + k) * 16 + i] = t[k] as u8;
+                    }
+                }
+            }
+            for b in 0..nsb {
+                let y = &mut out[b * bytes..(b + 1) * bytes];
+                y[SCALES].fill(0);
+                for j in 0..16 {
+                    store_scale(&mut y[SCALES], j, codes[16 * b + j] as i32);
+                }
+                y[108..110].copy_from_slice(&fp16_bits(d_block[b]).to_le_bytes());
+            }
+            SearchLevels::Qx { iscale, live }
+        }
+    };
+
+    let (lo, hi, off) = (V::splat(-4.0), V::splat(3.0), V::splat(4.0));
+    let mut q = QLanes::<V>::new();
+    let mut lv = [0u8; QK];
+    let mut stored = [0f32; 16];
+    for b in 0..nsb {
+        let xb = &x[b * QK..(b + 1) * QK];
+        let y = &mut out[b * bytes..(b + 1) * bytes];
+        if imp.is_none() {
+            let scales = &scale[16 * b..16 * b + 16];
+            let (mut max_scale, mut amax) = (0.0f32, 0.0f32);
+            for &s in scales {
+                if s.abs() > amax {
+                    amax = s.abs();
+                    max_scale = s;
+                }
+            }
+            y[SCALES].fill(0);
+            if max_scale != 0.0 {
+                let iscale = -32.0f32 / max_scale;
+                for j in 0..16 {
+                    // `int8_t l = nearest_int(...)` wraps, then is clamped and offset.
+                    let l = (nearest_int(iscale * scales[j]) as i8 as i32).clamp(-32, 31) + 32;
+                    store_scale(&mut y[SCALES], j, l);
+                }
+                y[108..110].copy_from_slice(&fp16_bits(1.0 / iscale).to_le_bytes());
+            } else {
+                y[108..110].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
+            }
+        }
+        let dd = fp16_value(u16::from_le_bytes([y[108], y[109]]));
+        for j in 0..16 {
+            let d = dd * q3_k::scale(&y[SCALES], j) as f32;
+            let dv = V::splat(d);
+            let sub = 16 * b + j;
+            for c in (0..NE).step_by(V::N) {
+                let xv = V::load(xb.as_ptr().add(16 * j + c));
+                let l = if d != 0.0 {
+                    (xv / dv).nearest().clamp_c(lo, hi) + off
+                } else {
+                    // A sub-block whose scale reads 0 keeps the search's levels.
+                    match &search {
+                        SearchLevels::Stored { lanes, levels } => {
+                            let (grp, k) = (sub / lanes, sub % lanes);
+                            for (i, s) in stored.iter_mut().enumerate() {
+                                *s = levels[(grp * NE + i) * lanes + k];
+                            }
+                            V::load(stored.as_ptr().add(c))
+                        }
+                        SearchLevels::Qx { iscale, live } => {
+                            let r = Qx::<V> { scale: V::zero(), iscale: V::splat(iscale[sub]), live: V::splat(live[sub]).gt(V::zero()) };
+                            qx_levels(xv, &r, 4)
+                        }
+                    }
+                };
+                l.store_u8(lv.as_mut_ptr().add(16 * j + c));
+                q.add(xv, dv * (l - off));
+            }
+        }
+        let hmask = &mut y[..32];
+        hmask.fill(0);
+        for (j, l) in lv.iter_mut().enumerate() {
+            hmask[j % 32] |= (*l >> 2) << (j / 32);
+            *l &= 3;
+        }
+        pack_2bit_planes(&lv, &mut y[32..96]);
+        q.flush(acc, QK);
+    }
+    q.flush(acc, 0);
+    Ok(())
 }

@@ -58,16 +58,29 @@ pub(crate) unsafe fn qkx_phase<P: F32s, const NE: usize, const MAD: bool>(x: &[f
                     s = s + *v * *v;
                 }
                 let av_x = (s / P::splat(NE as f32)).sqrt();
-                std::array::from_fn(|i| av_x + xt[i].abs())
+                let mut wt = xt;
+                for w in wt.iter_mut() {
+                    *w = av_x + w.abs();
+                }
+                wt
             }
-            Weights::Abs => std::array::from_fn(|i| xt[i].abs()),
+            Weights::Abs => {
+                let mut wt = xt;
+                for w in wt.iter_mut() {
+                    *w = w.abs();
+                }
+                wt
+            }
             Weights::Importance { qw, sigma2 } => {
                 for (k, b) in blk.iter_mut().enumerate().take(P::N) {
                     *b = ((g + k).min(nsub - 1) / per_block) as i32;
                 }
                 let s2 = P::gather(sigma2.as_ptr(), blk.as_ptr());
                 let qt: [P; NE] = transpose(qw, &idx);
-                let wt: [P; NE] = std::array::from_fn(|i| qt[i] * (s2 + xt[i] * xt[i]).sqrt());
+                let mut wt = qt;
+                for (w, v) in wt.iter_mut().zip(&xt) {
+                    *w = *w * (s2 + *v * *v).sqrt();
+                }
                 let mut sw = P::zero();
                 for w in &wt {
                     sw = sw + *w;
@@ -132,7 +145,7 @@ pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>
     }
     let nsb = x.len() / QK;
     let (nmax, bytes) = if Q5 { (31, q5_k::BLOCK_BYTES) } else { (15, q4_k::BLOCK_BYTES) };
-    let sigma2 = imp.map(|_| block_sigma2::<Lanes2<V>>(x, nsb, 2.0));
+    let sigma2 = if imp.is_some() { Some(block_sigma2::<Lanes2<V>>(x, nsb, 2.0)) } else { None };
     let (weights, search) = match (imp, &sigma2) {
         (Some(qw), Some(s2)) => (Weights::Importance { qw, sigma2: s2 }, IMP),
         _ => (Weights::AvPlusAbs, if Q5 { Q5_REF } else { Q4_REF }),

@@ -146,23 +146,15 @@ pub(crate) struct Qx<V: F32s> {
 }
 
 #[inline(always)]
-pub(crate) unsafe fn qx_search<V: F32s, const NE: usize>(nmax: i32, x: &[V; NE], w: &[V; NE], wx: &[V; NE]) -> Qx<V> {
+pub(crate) unsafe fn qx_search<V: F32s, const NE: usize, const EXACT: bool>(nmax: i32, x: &[V; NE], w: &[V; NE], wx: &[V; NE]) -> Qx<V> {
     let zero = V::zero();
     let (lo, hi) = (V::splat(-nmax as f32), V::splat((nmax - 1) as f32));
     let (max, amax) = signed_absmax(x);
     let live = amax.lt(V::splat(GROUP_MAX_EPS)).not();
-    // |iscale·x| ≤ |iscale·max| ≈ nmax + 1 in live lanes: the fast rounding is exact.
+    // |iscale·x| ≤ |iscale·max| ≈ nmax + 1 in live lanes where `x` is finite: the fast rounding
+    // is exact; `EXACT` (for inputs that may hold infinities or NaN) emulates nearest_int fully.
     let mut iscale = V::splat(-(nmax as f32)) / max;
-    let sums = |iscale: V| {
-        let (mut sumlx, mut suml2) = (zero, zero);
-        for i in 0..NE {
-            let l = (iscale * x[i]).round_fast().clamp_c(lo, hi);
-            sumlx = sumlx + wx[i] * l;
-            suml2 = suml2 + w[i] * l * l;
-        }
-        (sumlx, suml2)
-    };
-    let (sumlx, suml2) = sums(iscale);
+    let (sumlx, suml2) = qx_sums::<V, NE, EXACT>(iscale, x, w, wx, lo, hi);
     let mut scale = V::select(suml2.ne(zero), sumlx / suml2, zero);
     let mut best = scale * sumlx;
     let mut best_iscale = iscale;
@@ -171,7 +163,7 @@ pub(crate) unsafe fn qx_search<V: F32s, const NE: usize>(nmax: i32, x: &[V; NE],
             continue;
         }
         iscale = V::splat(-(nmax as f32 + 0.1f32 * is as f32)) / max;
-        let (sumlx, suml2) = sums(iscale);
+        let (sumlx, suml2) = qx_sums::<V, NE, EXACT>(iscale, x, w, wx, lo, hi);
         let better = suml2.gt(zero).and((sumlx * sumlx).gt(best * suml2));
         best_iscale = V::select(better, iscale, best_iscale);
         scale = V::select(better, sumlx / suml2, scale);
@@ -180,11 +172,24 @@ pub(crate) unsafe fn qx_search<V: F32s, const NE: usize>(nmax: i32, x: &[V; NE],
     Qx { scale: V::select(live, scale, zero), iscale: best_iscale, live }
 }
 
+/// `make_qx_quants`' sums for one candidate inverse scale.
+#[inline(always)]
+unsafe fn qx_sums<V: F32s, const NE: usize, const EXACT: bool>(iscale: V, x: &[V; NE], w: &[V; NE], wx: &[V; NE], lo: V, hi: V) -> (V, V) {
+    let (mut sumlx, mut suml2) = (V::zero(), V::zero());
+    for i in 0..NE {
+        let v = iscale * x[i];
+        let l = if EXACT { v.nearest() } else { v.round_fast() }.clamp_c(lo, hi);
+        sumlx = sumlx + wx[i] * l;
+        suml2 = suml2 + w[i] * l * l;
+    }
+    (sumlx, suml2)
+}
+
 /// The stored levels (`l + nmax`) `qx_search` chose, for elements `x` of its lanes.
 #[inline(always)]
 pub(crate) unsafe fn qx_levels<V: F32s>(x: V, r: &Qx<V>, nmax: i32) -> V {
     let (lo, hi) = (V::splat(-nmax as f32), V::splat((nmax - 1) as f32));
-    let l = (r.iscale * x).round_fast().clamp_c(lo, hi) + V::splat(nmax as f32);
+    let l = (r.iscale * x).nearest().clamp_c(lo, hi) + V::splat(nmax as f32);
     V::select(r.live, l, V::zero())
 }
 
