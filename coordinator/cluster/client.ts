@@ -14,9 +14,9 @@ import { channelCredentials, type TlsMaterial } from '../../common/cluster/tls.j
 import { CHANNEL_OPTIONS, CoordinatorClient } from '../../common/cluster/proto.js';
 import { decodeJobUpdate, type SubmitRequest } from '../../common/cluster/messages.js';
 import { ClusterError, MalformedMessageError } from '../../common/cluster/errors.js';
-import { decodeJson } from '../../common/cluster/json.js';
 import { QuantizationError } from '../../common/errors.js';
-import { fileConfig, type JobEvent, type JobResult } from '../run/job.js';
+import { fileConfig, type JobEvent } from '../run/job.js';
+import { decodeJobEvent, decodeJobResult, type RemoteJobResult } from './updates.js';
 
 export interface SubmitOptions {
   coordinator: string;
@@ -33,7 +33,7 @@ export interface SubmitOptions {
   onReconnect?: (reason: string, attempt: number) => void;
 }
 
-export type RemoteJobResult = JobResult & { cluster?: { checkpoints: { restored: number; committed: number; unusable: number } } };
+export type { RemoteJobResult };
 
 export function jobIdFor(modelPath: string, outputPath: string, config: ResolvedConfig): string {
   return createHash('sha256').update(JSON.stringify([modelPath, outputPath, fileConfig(config)])).digest('hex').slice(0, 24);
@@ -48,16 +48,17 @@ function follow(client: grpc.Client, req: SubmitRequest, onEvent: (e: JobEvent) 
     signal?.addEventListener('abort', onAbort, { once: true });
     call.on('data', (raw: unknown) => {
       onAttached();
-      let u;
+      let event: JobEvent | undefined;
       try {
-        u = decodeJobUpdate(raw);
+        const u = decodeJobUpdate(raw);
+        if (u.kind === 'resultJson') result = decodeJobResult(u.resultJson);
+        else event = decodeJobEvent(u.eventJson);
       } catch (err) {
         call.cancel();
         reject(err);
         return;
       }
-      if (u.kind === 'eventJson') onEvent(decodeJson<JobEvent>(u.eventJson));
-      else result = decodeJson<RemoteJobResult>(u.resultJson);
+      if (event) onEvent(event);
     });
     call.on('error', (err: grpc.ServiceError) => {
       signal?.removeEventListener('abort', onAbort);
