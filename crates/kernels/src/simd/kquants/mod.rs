@@ -129,22 +129,14 @@ mod entry {
 /// Super-block length of every K-quant.
 pub(crate) const QK: usize = 256;
 
-/// The offset of the first NaN/Inf in `x` (checked in lanes; the row's length is a multiple of
-/// 256).
+/// After the search phase: `bad` (from [`transpose_checked`]) says whether some value of the row
+/// may be NaN or infinite; then the offset of the first, as the reference reports it. (Kernels
+/// check lazily, in the transposes the search does anyway; nothing before depends on finiteness.)
 #[inline(always)]
-pub(crate) unsafe fn first_non_finite<V: F32s>(x: &[f32]) -> Option<usize> {
-    let mut bad = V::zero().lt(V::zero());
-    let chunks = x.chunks_exact(V::N);
-    let tail = chunks.remainder();
-    for c in chunks {
-        let v = V::load(c.as_ptr());
-        let t = v - v;
-        bad = bad.or(t.ne(t));
-    }
-    if bad.any() || tail.iter().any(|v| !v.is_finite()) {
-        crate::rtn::first_non_finite(x)
-    } else {
-        None
+pub(crate) fn check_finite(maybe: bool, x: &[f32]) -> Result<(), usize> {
+    match maybe.then(|| crate::rtn::first_non_finite(x)).flatten() {
+        Some(i) => Err(i),
+        None => Ok(()),
     }
 }
 
@@ -177,6 +169,30 @@ pub(crate) unsafe fn transpose<V: F32s, const NE: usize>(base: &[f32], idx: &[i3
     t
 }
 
+/// [`transpose`], also or-ing into `bad` the lanes where a value is NaN or infinite.
+#[inline(always)]
+pub(crate) unsafe fn transpose_checked<V: F32s, const NE: usize>(base: &[f32], idx: &[i32; 64], bad: &mut V::M) -> [V; NE] {
+    let t: [V; NE] = transpose(base, idx);
+    for v in &t {
+        let z = *v - *v;
+        *bad = bad.or(z.ne(z));
+    }
+    t
+}
+
+/// Q2_K/Q3_K's low two bits of 256 levels (`ggml_blocks::pack_2bit_planes`' layout), written so
+/// it vectorizes.
+#[inline(always)]
+pub(crate) fn pack_2bit(lv: &[u8; QK], qs: &mut [u8]) {
+    let qs = &mut qs[..64];
+    for h in 0..2 {
+        let (d, s) = (&mut qs[32 * h..32 * h + 32], &lv[128 * h..128 * h + 128]);
+        for l in 0..32 {
+            d[l] = s[l] | (s[l + 32] << 2) | (s[l + 64] << 4) | (s[l + 96] << 6);
+        }
+    }
+}
+
 /// Per super-block `factor·Σx²/256` (the importance searches' σ², `factor` 1 or 2), summed in
 /// index order as the reference does, one super-block per lane.
 #[inline(always)]
@@ -193,6 +209,12 @@ pub(crate) unsafe fn block_sigma2<P: F32s>(x: &[f32], nsb: usize, factor: f32) -
         store_lanes(P::splat(factor) * s / P::splat(QK as f32), &mut out[b0..], n);
     }
     out
+}
+
+/// A mask with no lane set.
+#[inline(always)]
+pub(crate) unsafe fn no_lanes<V: F32s>() -> V::M {
+    V::zero().lt(V::zero())
 }
 
 /// Lanes → booleans per super-block: super-block of lane `k` is `(first + k) / per_block`.

@@ -3,8 +3,7 @@
 
 use super::q45k::{qkx_phase, qp_phase, Weights, IMP};
 use super::search::qkx_levels;
-use super::{block_sigma2, first_non_finite, reference_block, Lanes2, QLanes, QK};
-use crate::formats::ggml_blocks::pack_2bit_planes;
+use super::{block_sigma2, check_finite, pack_2bit, reference_block, Lanes2, QLanes, QK};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, nearest_int, MinSearch};
 use crate::formats::q2_k;
 use crate::quality::QualityAcc;
@@ -15,9 +14,6 @@ const REF: MinSearch = MinSearch { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: 
 
 #[inline(always)]
 pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    if let Some(bad) = first_non_finite::<V>(x) {
-        return Err(bad);
-    }
     let nsb = x.len() / QK;
     let bytes = q2_k::BLOCK_BYTES;
     let s = match imp {
@@ -27,6 +23,7 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
             qkx_phase::<Lanes2<V>, NE, false>(x, 3, IMP, Weights::Importance { qw, sigma2: &sigma2 })
         }
     };
+    check_finite(s.non_finite, x)?;
     // With importance, the 4-bit scales and mins of every super-block by make_qp_quants(15).
     let (mut dm, mut mm) = (vec![0f32; 0], vec![0f32; 0]);
     let (mut ls, mut lm) = (vec![0u8; 0], vec![0u8; 0]);
@@ -104,7 +101,7 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 q.add(xv, dv * l - mv);
             }
         }
-        pack_2bit_planes(&lv, &mut y[16..80]);
+        pack_2bit(&lv, &mut y[16..80]);
         q.flush(acc, QK);
     }
     q.flush(acc, 0);

@@ -2,13 +2,12 @@
 //! coordinate descent (reference) or `make_qx_quants(4)` per sub-block and `make_qx_quants(32)`
 //! over the sub-block scales (importance).
 
-use super::search::{q3_search, qx_levels, qx_search, Qx};
-use super::{block_sigma2, first_non_finite, lane_offsets, store_lanes, transpose, Lanes2, Lanes4, QLanes, QK};
-use crate::formats::ggml_blocks::pack_2bit_planes;
+use super::search::{q3_search, q3_search_first_pass, qx_levels, qx_search, Qx};
+use super::{block_sigma2, check_finite, lane_offsets, no_lanes, pack_2bit, store_lanes, transpose, transpose_checked, Lanes2, Lanes4, QLanes, QK};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, nearest_int};
 use crate::formats::q3_k;
 use crate::quality::QualityAcc;
-use crate::simd::lanes::F32s;
+use crate::simd::lanes::{F32s, Mask};
 
 const NE: usize = 16;
 const SCALES: std::ops::Range<usize> = 96..108;
@@ -34,9 +33,6 @@ enum SearchLevels {
 
 #[inline(always)]
 pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    if let Some(bad) = first_non_finite::<V>(x) {
-        return Err(bad);
-    }
     let nsb = x.len() / QK;
     let nsub = x.len() / NE;
     let bytes = q3_k::BLOCK_BYTES;
@@ -44,17 +40,51 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
     let mut idx = [0i32; 64];
     let search = match imp {
         None => {
-            // The coordinate descent's chains run through a division: four vectors side by side.
-            type P<V> = Lanes4<V>;
+            // Most sub-blocks finish after a first pass that changes nothing: run that pass for
+            // all, lanes side by side with no serial dependency; the others (a few percent) run
+            // the descent in order, gathered four vectors at a time (its chains go through a
+            // division).
+            type P<V> = Lanes2<V>;
             let lanes = P::<V>::N;
             let mut levels = vec![0f32; nsub.div_ceil(lanes) * NE * lanes];
+            let mut again: Vec<usize> = Vec::new();
+            let mut bad = no_lanes::<P<V>>();
             for g in (0..nsub).step_by(lanes) {
                 let n = lane_offsets::<P<V>>(g, nsub, NE, &mut idx);
-                let xt: [P<V>; NE] = transpose(x, &idx);
+                let xt: [P<V>; NE] = transpose_checked(x, &idx, &mut bad);
                 let mut lt = [P::<V>::zero(); NE];
-                store_lanes(q3_search::<P<V>, NE>(4, &xt, &mut lt), &mut scale[g..], n);
+                let (sc, taken) = q3_search_first_pass::<P<V>, NE>(4, &xt, &mut lt);
+                store_lanes(sc, &mut scale[g..], n);
                 for (i, l) in lt.iter().enumerate() {
                     l.store(levels.as_mut_ptr().add((g / lanes * NE + i) * lanes));
+                }
+                let mut bits = taken.bits();
+                while bits != 0 {
+                    let k = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if k < n {
+                        again.push(g + k);
+                    }
+                }
+            }
+            check_finite(bad.any(), x)?;
+            type Q<V> = Lanes4<V>;
+            let mut t = [0f32; 64];
+            for chunk in again.chunks(Q::<V>::N) {
+                for (k, o) in idx.iter_mut().enumerate().take(Q::<V>::N) {
+                    *o = (chunk[k.min(chunk.len() - 1)] * NE) as i32;
+                }
+                let xt: [Q<V>; NE] = transpose(x, &idx);
+                let mut lt = [Q::<V>::zero(); NE];
+                q3_search::<Q<V>, NE>(4, &xt, &mut lt).store(t.as_mut_ptr());
+                for (k, &sub) in chunk.iter().enumerate() {
+                    scale[sub] = t[k];
+                }
+                for (i, l) in lt.iter().enumerate() {
+                    l.store(t.as_mut_ptr());
+                    for (k, &sub) in chunk.iter().enumerate() {
+                        levels[(sub / lanes * NE + i) * lanes + sub % lanes] = t[k];
+                    }
                 }
             }
             SearchLevels::Stored { lanes, levels }
@@ -65,13 +95,14 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
             let (mut iscale, mut live) = (vec![0f32; nsub], vec![0f32; nsub]);
             let mut sw = vec![0f32; nsub];
             let mut blk = [0i32; 64];
+            let mut bad = no_lanes::<P<V>>();
             for g in (0..nsub).step_by(P::<V>::N) {
                 let n = lane_offsets::<P<V>>(g, nsub, NE, &mut idx);
                 for (k, b) in blk.iter_mut().enumerate().take(P::<V>::N) {
                     *b = ((g + k).min(nsub - 1) / 16) as i32;
                 }
                 let s2 = P::<V>::gather(sigma2.as_ptr(), blk.as_ptr());
-                let xt: [P<V>; NE] = transpose(x, &idx);
+                let xt: [P<V>; NE] = transpose_checked(x, &idx, &mut bad);
                 let mut wt: [P<V>; NE] = transpose(qw, &idx);
                 let mut wx = wt;
                 let mut s = P::<V>::zero();
@@ -86,6 +117,7 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 store_lanes(r.iscale, &mut iscale[g..], n);
                 store_lanes(P::<V>::select(r.live, P::<V>::splat(1.0), P::<V>::zero()), &mut live[g..], n);
             }
+            check_finite(bad.any(), x)?;
             // make_qx_quants(32) over each super-block's 16 scales weighted by their Σw, one
             // super-block per lane; the codes go straight into the scale bytes.
             let mut d_block = vec![0f32; nsb];
@@ -178,13 +210,18 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 q.add(xv, dv * (l - off));
             }
         }
+        // The third bit into hmask (value 32·k + m at bit k of byte m), the low two bits packed.
         let hmask = &mut y[..32];
         hmask.fill(0);
-        for (j, l) in lv.iter_mut().enumerate() {
-            hmask[j % 32] |= (*l >> 2) << (j / 32);
+        for k in 0..8 {
+            for m in 0..32 {
+                hmask[m] |= (lv[32 * k + m] >> 2) << k;
+            }
+        }
+        for l in lv.iter_mut() {
             *l &= 3;
         }
-        pack_2bit_planes(&lv, &mut y[32..96]);
+        pack_2bit(&lv, &mut y[32..96]);
         q.flush(acc, QK);
     }
     q.flush(acc, 0);

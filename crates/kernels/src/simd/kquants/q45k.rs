@@ -3,7 +3,7 @@
 //! (importance). Also the sub-block search and super-block `make_qp_quants` phases Q2_K shares.
 
 use super::search::{qkx_levels, qkx_search, qp_search};
-use super::{block_sigma2, first_non_finite, lane_offsets, mark_blocks, reference_block, store_lanes, transpose, Lanes2, QLanes, QK};
+use super::{block_sigma2, check_finite, lane_offsets, mark_blocks, no_lanes, reference_block, store_lanes, transpose, transpose_checked, Lanes2, QLanes, QK};
 use crate::formats::ggml_blocks::{pack_scale_min_k4, scale_min_k4};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, make_qp_quants, nearest_int, MinSearch};
 use crate::formats::{q4_k, q5_k};
@@ -31,6 +31,8 @@ pub(crate) struct SubSearch {
     /// Σ of the sub-block's weights (importance only).
     pub sw: Vec<f32>,
     pub fallback: Vec<bool>,
+    /// Some value may be NaN or infinite (see `check_finite`).
+    pub non_finite: bool,
 }
 
 /// `make_qkx*_quants` over every sub-block of `NE` values of a row, lanes of `P`.
@@ -45,12 +47,14 @@ pub(crate) unsafe fn qkx_phase<P: F32s, const NE: usize, const MAD: bool>(x: &[f
         min_used: vec![0.0; nsub],
         sw: vec![0.0; if matches!(weights, Weights::Importance { .. }) { nsub } else { 0 }],
         fallback: vec![false; x.len() / QK],
+        non_finite: false,
     };
+    let mut bad = no_lanes::<P>();
     let mut idx = [0i32; 64];
     let mut blk = [0i32; 64];
     for g in (0..nsub).step_by(P::N) {
         let n = lane_offsets::<P>(g, nsub, NE, &mut idx);
-        let xt: [P; NE] = transpose(x, &idx);
+        let xt: [P; NE] = transpose_checked(x, &idx, &mut bad);
         let wt: [P; NE] = match weights {
             Weights::AvPlusAbs => {
                 let mut s = P::zero();
@@ -96,6 +100,7 @@ pub(crate) unsafe fn qkx_phase<P: F32s, const NE: usize, const MAD: bool>(x: &[f
         store_lanes(q.min_used, &mut r.min_used[g..], n);
         mark_blocks(q.bad, g, n, per_block, &mut r.fallback);
     }
+    r.non_finite = bad.any();
     r
 }
 
@@ -140,9 +145,6 @@ pub(crate) const IMP: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 3
 
 #[inline(always)]
 pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    if let Some(bad) = first_non_finite::<V>(x) {
-        return Err(bad);
-    }
     let nsb = x.len() / QK;
     let (nmax, bytes) = if Q5 { (31, q5_k::BLOCK_BYTES) } else { (15, q4_k::BLOCK_BYTES) };
     let sigma2 = if imp.is_some() { Some(block_sigma2::<Lanes2<V>>(x, nsb, 2.0)) } else { None };
@@ -151,6 +153,7 @@ pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>
         _ => (Weights::AvPlusAbs, if Q5 { Q5_REF } else { Q4_REF }),
     };
     let s = qkx_phase::<Lanes2<V>, 32, false>(x, nmax, search, weights);
+    check_finite(s.non_finite, x)?;
 
     // Super-block parameters: d, dmin and the 6-bit codes of the sub-block scales and mins.
     let (mut d, mut dmin) = (vec![0f32; nsb], vec![0f32; nsb]);

@@ -2,19 +2,16 @@
 //! weighted by `x²` (reference) or by the importance itself.
 
 use super::search::{qx_levels, qx_search, Qx};
-use super::{first_non_finite, lane_offsets, store_lanes, transpose, Lanes2, QLanes, QK};
+use super::{check_finite, lane_offsets, no_lanes, store_lanes, transpose, transpose_checked, Lanes2, QLanes, QK};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, nearest_int, GROUP_MAX_EPS};
 use crate::formats::q6_k;
 use crate::quality::QualityAcc;
-use crate::simd::lanes::F32s;
+use crate::simd::lanes::{F32s, Mask};
 
 const NE: usize = 16;
 
 #[inline(always)]
 pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    if let Some(bad) = first_non_finite::<V>(x) {
-        return Err(bad);
-    }
     type P<V> = Lanes2<V>;
     let nsb = x.len() / QK;
     let nsub = x.len() / NE;
@@ -22,9 +19,10 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
     // Search: one sub-block per lane.
     let (mut scale, mut iscale, mut live) = (vec![0f32; nsub], vec![0f32; nsub], vec![0f32; nsub]);
     let mut idx = [0i32; 64];
+    let mut bad = no_lanes::<P<V>>();
     for g in (0..nsub).step_by(P::<V>::N) {
         let n = lane_offsets::<P<V>>(g, nsub, NE, &mut idx);
-        let xt: [P<V>; NE] = transpose(x, &idx);
+        let xt: [P<V>; NE] = transpose_checked(x, &idx, &mut bad);
         let mut wt = xt;
         match imp {
             Some(qw) => wt = transpose(qw, &idx),
@@ -44,6 +42,8 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
         let one = P::<V>::splat(1.0);
         store_lanes(P::<V>::select(r.live, one, P::<V>::zero()), &mut live[g..], n);
     }
+
+    check_finite(bad.any(), x)?;
 
     // Super-block scale, the sub-block scales to 8 bits, levels, bytes, quality.
     let mut q = QLanes::<V>::new();

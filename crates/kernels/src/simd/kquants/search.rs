@@ -73,18 +73,21 @@ pub(crate) unsafe fn qkx_search<V: F32s, const NE: usize, const MAD: bool>(nmax:
     }
     let (mut best_iscale, mut best_min) = (iscale, min);
     let mut laux = [zero; NE];
+    let (lim, half, top) = (V::splat(FAST_ROUND_LIMIT), V::splat(-0.5), V::splat(nmax as f32 + 0.5));
     for is in 0..=p.nstep {
         iscale = V::splat(p.rmin + p.rdelta * is as f32 + nmax as f32) / (max - min);
-        bad = bad.or(outside_fast_range(iscale, lo, hi, min));
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (zero, zero, zero);
-        for i in 0..NE {
-            let l = (iscale * (x[i] - min)).round_fast().clamp_c(zero, nm);
-            laux[i] = l;
-            let wl = w[i] * l;
-            sum_l = sum_l + wl;
-            sum_l2 = sum_l2 + wl * l;
-            sum_xl = sum_xl + wl * x[i];
-        }
+        // Every element's iscale·(x − min) lies between those of the extremes (rounding is
+        // monotonic): they bound the fast rounding's range, and tell which clamps can act.
+        let (vlo, vhi) = (iscale * (lo - min), iscale * (hi - min));
+        bad = bad.or(vlo.gt(-lim).and(vhi.lt(lim)).not());
+        let clamp_lo = live.and(half.le(vlo).not()).any();
+        let clamp_hi = live.and(vhi.lt(top).not()).any();
+        let (sum_l, sum_l2, sum_xl) = match (clamp_lo, clamp_hi) {
+            (false, false) => qkx_sums::<V, NE, false, false>(iscale, min, x, w, nm, &mut laux),
+            (true, false) => qkx_sums::<V, NE, true, false>(iscale, min, x, w, nm, &mut laux),
+            (false, true) => qkx_sums::<V, NE, false, true>(iscale, min, x, w, nm, &mut laux),
+            (true, true) => qkx_sums::<V, NE, true, true>(iscale, min, x, w, nm, &mut laux),
+        };
         let d = sum_w * sum_l2 - sum_l * sum_l;
         let ok = d.gt(zero).and(live);
         if !ok.any() {
@@ -93,8 +96,10 @@ pub(crate) unsafe fn qkx_search<V: F32s, const NE: usize, const MAD: bool>(nmax:
         let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
         let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
         let positive = this_min.gt(zero);
-        this_min = V::select(positive, zero, this_min);
-        this_scale = V::select(positive, sum_xl / sum_l2, this_scale);
+        if positive.any() {
+            this_min = V::select(positive, zero, this_min);
+            this_scale = V::select(positive, sum_xl / sum_l2, this_scale);
+        }
         let mut cur_error = zero;
         for i in 0..NE {
             let diff = this_scale * laux[i] + this_min - x[i];
@@ -116,6 +121,29 @@ pub(crate) unsafe fn qkx_search<V: F32s, const NE: usize, const MAD: bool>(nmax:
     }
 }
 
+/// One candidate's sums of `make_qkx_quants` (levels into `laux`); `LO`/`HI`: whether the clamp
+/// to 0 / to `nmax` can act in some lane (when it cannot, it is the identity).
+#[inline(always)]
+unsafe fn qkx_sums<V: F32s, const NE: usize, const LO: bool, const HI: bool>(iscale: V, min: V, x: &[V; NE], w: &[V; NE], nm: V, laux: &mut [V; NE]) -> (V, V, V) {
+    let zero = V::zero();
+    let (mut sum_l, mut sum_l2, mut sum_xl) = (zero, zero, zero);
+    for i in 0..NE {
+        let mut l = (iscale * (x[i] - min)).round_fast();
+        if HI {
+            l = l.min_c(nm);
+        }
+        if LO {
+            l = l.max_c(zero);
+        }
+        laux[i] = l;
+        let wl = w[i] * l;
+        sum_l = sum_l + wl;
+        sum_l2 = sum_l2 + wl * l;
+        sum_xl = sum_xl + wl * x[i];
+    }
+    (sum_l, sum_l2, sum_xl)
+}
+
 /// The levels `qkx_search` chose, for elements `x` of its lanes.
 #[inline(always)]
 pub(crate) fn qkx_levels<V: F32s>(x: V, iscale: V, min_used: V, zero: V, nmax: V) -> V {
@@ -133,6 +161,17 @@ unsafe fn signed_absmax<V: F32s, const NE: usize>(x: &[V; NE]) -> (V, V) {
         max = V::select(bigger, *v, max);
     }
     (max, amax)
+}
+
+/// Smallest and largest element of each lane (NaN elements skipped).
+#[inline(always)]
+unsafe fn extremes<V: F32s, const NE: usize>(x: &[V; NE]) -> (V, V) {
+    let (mut lo, mut hi) = (x[0], x[0]);
+    for v in &x[1..] {
+        lo = v.min_c(lo);
+        hi = v.max_c(hi);
+    }
+    (lo, hi)
 }
 
 /// `make_qx_quants(nmax, x, L, rmse_type 1, qw)` per lane: `w` are the weights (`x²` without
@@ -154,7 +193,10 @@ pub(crate) unsafe fn qx_search<V: F32s, const NE: usize, const EXACT: bool>(nmax
     // |iscale·x| ≤ |iscale·max| ≈ nmax + 1 in live lanes where `x` is finite: the fast rounding
     // is exact; `EXACT` (for inputs that may hold infinities or NaN) emulates nearest_int fully.
     let mut iscale = V::splat(-(nmax as f32)) / max;
-    let (sumlx, suml2) = qx_sums::<V, NE, EXACT>(iscale, x, w, wx, lo, hi);
+    let (xlo, xhi) = extremes(x);
+    let (bot, top) = (V::splat(-(nmax as f32) - 0.5), V::splat(nmax as f32 - 0.5));
+    let bounds = (live, xlo, xhi, bot, top);
+    let (sumlx, suml2) = qx_candidate::<V, NE, EXACT>(iscale, x, w, wx, lo, hi, bounds);
     let mut scale = V::select(suml2.ne(zero), sumlx / suml2, zero);
     let mut best = scale * sumlx;
     let mut best_iscale = iscale;
@@ -163,22 +205,49 @@ pub(crate) unsafe fn qx_search<V: F32s, const NE: usize, const EXACT: bool>(nmax
             continue;
         }
         iscale = V::splat(-(nmax as f32 + 0.1f32 * is as f32)) / max;
-        let (sumlx, suml2) = qx_sums::<V, NE, EXACT>(iscale, x, w, wx, lo, hi);
+        let (sumlx, suml2) = qx_candidate::<V, NE, EXACT>(iscale, x, w, wx, lo, hi, bounds);
         let better = suml2.gt(zero).and((sumlx * sumlx).gt(best * suml2));
-        best_iscale = V::select(better, iscale, best_iscale);
-        scale = V::select(better, sumlx / suml2, scale);
-        best = V::select(better, scale * sumlx, best);
+        if better.any() {
+            best_iscale = V::select(better, iscale, best_iscale);
+            scale = V::select(better, sumlx / suml2, scale);
+            best = V::select(better, scale * sumlx, best);
+        }
     }
     Qx { scale: V::select(live, scale, zero), iscale: best_iscale, live }
 }
 
+/// One candidate of `make_qx_quants`: its sums, with the clamps only where they can act (every
+/// element's iscale·x lies between those of the lane's extremes `xlo`, `xhi`).
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+unsafe fn qx_candidate<V: F32s, const NE: usize, const EXACT: bool>(iscale: V, x: &[V; NE], w: &[V; NE], wx: &[V; NE], lo: V, hi: V, (live, xlo, xhi, bot, top): (V::M, V, V, V, V)) -> (V, V) {
+    if EXACT {
+        return qx_sums::<V, NE, true, true, true>(iscale, x, w, wx, lo, hi);
+    }
+    let (a, b) = (iscale * xlo, iscale * xhi);
+    let clamp_lo = live.and(a.min_c(b).gt(bot).not()).any();
+    let clamp_hi = live.and(a.max_c(b).lt(top).not()).any();
+    match (clamp_lo, clamp_hi) {
+        (false, false) => qx_sums::<V, NE, false, false, false>(iscale, x, w, wx, lo, hi),
+        (true, false) => qx_sums::<V, NE, false, true, false>(iscale, x, w, wx, lo, hi),
+        (false, true) => qx_sums::<V, NE, false, false, true>(iscale, x, w, wx, lo, hi),
+        (true, true) => qx_sums::<V, NE, false, true, true>(iscale, x, w, wx, lo, hi),
+    }
+}
+
 /// `make_qx_quants`' sums for one candidate inverse scale.
 #[inline(always)]
-unsafe fn qx_sums<V: F32s, const NE: usize, const EXACT: bool>(iscale: V, x: &[V; NE], w: &[V; NE], wx: &[V; NE], lo: V, hi: V) -> (V, V) {
+unsafe fn qx_sums<V: F32s, const NE: usize, const EXACT: bool, const LO: bool, const HI: bool>(iscale: V, x: &[V; NE], w: &[V; NE], wx: &[V; NE], lo: V, hi: V) -> (V, V) {
     let (mut sumlx, mut suml2) = (V::zero(), V::zero());
     for i in 0..NE {
         let v = iscale * x[i];
-        let l = if EXACT { v.nearest() } else { v.round_fast() }.clamp_c(lo, hi);
+        let mut l = if EXACT { v.nearest() } else { v.round_fast() };
+        if HI {
+            l = l.min_c(hi);
+        }
+        if LO {
+            l = l.max_c(lo);
+        }
         sumlx = sumlx + wx[i] * l;
         suml2 = suml2 + w[i] * l * l;
     }
@@ -242,6 +311,48 @@ pub(crate) unsafe fn q3_search<V: F32s, const NE: usize>(nmax: i32, x: &[V; NE],
         *l = V::select(live, *l + off, zero);
     }
     V::select(live.and(suml2.gt(zero)), sumlx / suml2, zero)
+}
+
+/// `make_q3_quants` for lanes whose first coordinate-descent pass changes nothing (most: the
+/// reference then stops), without the pass's serial dependency: with the sums constant, every
+/// element's test is independent. Returns the scale and the stored levels of those lanes, and
+/// the lanes where some element was taken (their descent must run in order: `q3_search`).
+#[inline(always)]
+pub(crate) unsafe fn q3_search_first_pass<V: F32s, const NE: usize>(nmax: i32, x: &[V; NE], l_out: &mut [V; NE]) -> (V, V::M) {
+    let zero = V::zero();
+    let (lo, hi) = (V::splat(-nmax as f32), V::splat((nmax - 1) as f32));
+    let (max, amax) = signed_absmax(x);
+    let live = amax.lt(V::splat(GROUP_MAX_EPS)).not();
+    let iscale = V::splat(-(nmax as f32)) / max;
+    let mut w = [zero; NE];
+    let mut wx = [zero; NE];
+    let (mut sumlx, mut suml2) = (zero, zero);
+    for i in 0..NE {
+        let l = (iscale * x[i]).round_fast().clamp_c(lo, hi);
+        l_out[i] = l;
+        w[i] = x[i] * x[i];
+        wx[i] = w[i] * x[i];
+        sumlx = sumlx + wx[i] * l;
+        suml2 = suml2 + w[i] * l * l;
+    }
+    let ss = sumlx * sumlx;
+    let mut taken = zero.lt(zero);
+    for i in 0..NE {
+        let li = l_out[i];
+        let mut slx = sumlx - wx[i] * li;
+        let go = live.and(slx.gt(zero));
+        let mut sl2 = suml2 - w[i] * li * li;
+        let new_l = (x[i] * sl2 / slx).nearest().clamp_c(lo, hi);
+        let go = go.and(new_l.ne(li));
+        slx = slx + wx[i] * new_l;
+        sl2 = sl2 + w[i] * new_l * new_l;
+        taken = taken.or(go.and(sl2.gt(zero)).and((slx * slx * suml2).gt(ss * sl2)));
+    }
+    let off = V::splat(nmax as f32);
+    for l in l_out.iter_mut() {
+        *l = V::select(live, *l + off, zero);
+    }
+    (V::select(live.and(suml2.gt(zero)), sumlx / suml2, zero), taken)
 }
 
 /// `make_qp_quants(nmax, x, L, quant_weights)` per lane. Returns the scale; `l_out` gets the
