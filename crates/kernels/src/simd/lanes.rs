@@ -77,14 +77,14 @@ pub trait F32s: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Se
     fn clamp_c(self, lo: Self, hi: Self) -> Self {
         self.min_c(hi).max_c(lo)
     }
-    /// Horizontal sum of the lanes in lane order (f32).
+    /// Horizontal sum of the lanes (f32, in an order of the implementation's choosing).
     #[inline(always)]
     unsafe fn hsum(self) -> f32 {
         let mut a = [0f32; 64];
         self.store(a.as_mut_ptr());
         a[..Self::N].iter().fold(0.0, |s, &v| s + v)
     }
-    /// Horizontal maximum of non-NaN lanes.
+    /// Horizontal maximum (of lanes holding no NaN).
     #[inline(always)]
     unsafe fn hmax(self) -> f32 {
         let mut a = [0f32; 64];
@@ -224,6 +224,14 @@ impl<V: F32s> F32s for Pair<V> {
     #[inline(always)]
     fn nearest(self) -> Self {
         Pair(self.0.nearest(), self.1.nearest())
+    }
+    #[inline(always)]
+    unsafe fn hsum(self) -> f32 {
+        (self.0 + self.1).hsum()
+    }
+    #[inline(always)]
+    unsafe fn hmax(self) -> f32 {
+        self.0.max_c(self.1).hmax()
     }
 }
 
@@ -534,6 +542,18 @@ mod x86 {
                 Avx2F32x8(_mm256_sub_ps(_mm256_castsi256_ps(b), m))
             }
         }
+        #[inline(always)]
+        unsafe fn hsum(self) -> f32 {
+            let s = _mm_add_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        }
+        #[inline(always)]
+        unsafe fn hmax(self) -> f32 {
+            let s = _mm_max_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
+            let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_max_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        }
     }
 
     /// Sixteen lanes in a `__m512` (AVX-512F).
@@ -675,6 +695,14 @@ mod x86 {
                 let b = _mm512_ternarylogic_epi32::<0xCA>(_mm512_set1_epi32(0x007f_ffff), t, _mm512_set1_epi32(0x4b00_0000));
                 Avx512F32x16(_mm512_sub_ps(_mm512_castsi512_ps(b), m))
             }
+        }
+        #[inline(always)]
+        unsafe fn hsum(self) -> f32 {
+            _mm512_reduce_add_ps(self.0)
+        }
+        #[inline(always)]
+        unsafe fn hmax(self) -> f32 {
+            _mm512_reduce_max_ps(self.0)
         }
     }
 }
@@ -839,6 +867,14 @@ mod arm {
                 };
                 NeonF32x8(f(self.0), f(self.1))
             }
+        }
+        #[inline(always)]
+        unsafe fn hsum(self) -> f32 {
+            vaddvq_f32(vaddq_f32(self.0, self.1))
+        }
+        #[inline(always)]
+        unsafe fn hmax(self) -> f32 {
+            vmaxvq_f32(vmaxq_f32(self.0, self.1))
         }
     }
 }

@@ -254,7 +254,8 @@ impl<V: F32s> QLanes<V> {
         self.yy = self.yy + y * y;
         self.xy = self.xy + x * y;
         self.ee = self.ee + e * e;
-        self.emax = self.emax.max_c(e.abs());
+        // NaN errors are skipped, as `f32::max` in the reference's sums does.
+        self.emax = e.abs().max_c(self.emax);
         self.n += V::N;
     }
 

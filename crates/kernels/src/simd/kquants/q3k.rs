@@ -4,7 +4,7 @@
 
 use super::search::{q3_search, q3_search_first_pass, qx_levels, qx_search, Qx};
 use super::{block_sigma2, check_finite, lane_offsets, no_lanes, pack_2bit, store_lanes, transpose, transpose_checked, Lanes2, Lanes4, QLanes, QK};
-use crate::formats::ggml_search::{fp16_bits, fp16_value, nearest_int};
+use crate::formats::ggml_search::{fp16_bits, fp16_value, make_q3_quants, nearest_int};
 use crate::formats::q3_k;
 use crate::quality::QualityAcc;
 use crate::simd::lanes::{F32s, Mask};
@@ -12,21 +12,25 @@ use crate::simd::lanes::{F32s, Mask};
 const NE: usize = 16;
 const SCALES: std::ops::Range<usize> = 96..108;
 
-/// Store sub-block `j`'s 6-bit scale code `l` (0..63) as the C does (`q3_k`'s layout).
+/// The 12 scale bytes of sixteen 6-bit codes (0..63), as the C's stores lay them out: low
+/// nibbles of codes `j` and `j + 8` in byte `j`, the high two bits of code `j` in byte
+/// `8 + j mod 4` at bit `2·(j / 4)` (`q3_k::scale` reads them back).
 #[inline(always)]
-fn store_scale(s: &mut [u8], j: usize, l: i32) {
-    if j < 8 {
-        s[j] = (l & 0xF) as u8;
-    } else {
-        s[j - 8] |= ((l & 0xF) << 4) as u8;
+fn scale_bytes(codes: &[u8]) -> [u8; 12] {
+    let mut s = [0u8; 12];
+    for j in 0..8 {
+        s[j] = (codes[j] & 0xF) | ((codes[j + 8] & 0xF) << 4);
     }
-    s[j % 4 + 8] |= ((l >> 4) << (2 * (j / 4))) as u8;
+    for j in 0..16 {
+        s[8 + j % 4] |= (codes[j] >> 4) << (2 * (j / 4));
+    }
+    s
 }
 
-/// How the search's levels of a sub-block are found again when its stored scale reads 0.
+/// How the search's levels of a sub-block are found again when its stored scale reads 0 (rare).
 enum SearchLevels {
-    /// `make_q3_quants`' levels, lanes of each group transposed (`group·NE + i`, lane).
-    Stored { lanes: usize, levels: Vec<f32> },
+    /// `make_q3_quants` again (the scalar reference: same levels).
+    Q3,
     /// `make_qx_quants(4)`'s inverse scale and liveness per sub-block.
     Qx { iscale: Vec<f32>, live: Vec<f32> },
 }
@@ -38,6 +42,8 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
     let bytes = q3_k::BLOCK_BYTES;
     let mut scale = vec![0f32; nsub];
     let mut idx = [0i32; 64];
+    // The 6-bit scale code of every sub-block (0..63; the scale is code − 32).
+    let mut imp_codes = Vec::new();
     let search = match imp {
         None => {
             // Most sub-blocks finish after a first pass that changes nothing: run that pass for
@@ -46,7 +52,6 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
             // division).
             type P<V> = Lanes2<V>;
             let lanes = P::<V>::N;
-            let mut levels = vec![0f32; nsub.div_ceil(lanes) * NE * lanes];
             let mut again: Vec<usize> = Vec::new();
             let mut bad = no_lanes::<P<V>>();
             for g in (0..nsub).step_by(lanes) {
@@ -55,9 +60,6 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 let mut lt = [P::<V>::zero(); NE];
                 let (sc, taken) = q3_search_first_pass::<P<V>, NE>(4, &xt, &mut lt);
                 store_lanes(sc, &mut scale[g..], n);
-                for (i, l) in lt.iter().enumerate() {
-                    l.store(levels.as_mut_ptr().add((g / lanes * NE + i) * lanes));
-                }
                 let mut bits = taken.bits();
                 while bits != 0 {
                     let k = bits.trailing_zeros() as usize;
@@ -80,14 +82,8 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 for (k, &sub) in chunk.iter().enumerate() {
                     scale[sub] = t[k];
                 }
-                for (i, l) in lt.iter().enumerate() {
-                    l.store(t.as_mut_ptr());
-                    for (k, &sub) in chunk.iter().enumerate() {
-                        levels[(sub / lanes * NE + i) * lanes + sub % lanes] = t[k];
-                    }
-                }
             }
-            SearchLevels::Stored { lanes, levels }
+            SearchLevels::Q3
         }
         Some(qw) => {
             type P<V> = Lanes2<V>;
@@ -142,12 +138,10 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
             }
             for b in 0..nsb {
                 let y = &mut out[b * bytes..(b + 1) * bytes];
-                y[SCALES].fill(0);
-                for j in 0..16 {
-                    store_scale(&mut y[SCALES], j, codes[16 * b + j] as i32);
-                }
+                y[SCALES].copy_from_slice(&scale_bytes(&codes[16 * b..16 * b + 16]));
                 y[108..110].copy_from_slice(&fp16_bits(d_block[b]).to_le_bytes());
             }
+            imp_codes = codes;
             SearchLevels::Qx { iscale, live }
         }
     };
@@ -159,6 +153,7 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
     for b in 0..nsb {
         let xb = &x[b * QK..(b + 1) * QK];
         let y = &mut out[b * bytes..(b + 1) * bytes];
+        let mut codes = [0u8; 16];
         if imp.is_none() {
             let scales = &scale[16 * b..16 * b + 16];
             let (mut max_scale, mut amax) = (0.0f32, 0.0f32);
@@ -168,22 +163,23 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                     max_scale = s;
                 }
             }
-            y[SCALES].fill(0);
             if max_scale != 0.0 {
                 let iscale = -32.0f32 / max_scale;
                 for j in 0..16 {
                     // `int8_t l = nearest_int(...)` wraps, then is clamped and offset.
-                    let l = (nearest_int(iscale * scales[j]) as i8 as i32).clamp(-32, 31) + 32;
-                    store_scale(&mut y[SCALES], j, l);
+                    codes[j] = ((nearest_int(iscale * scales[j]) as i8 as i32).clamp(-32, 31) + 32) as u8;
                 }
                 y[108..110].copy_from_slice(&fp16_bits(1.0 / iscale).to_le_bytes());
             } else {
                 y[108..110].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
             }
+            y[SCALES].copy_from_slice(&scale_bytes(&codes));
+        } else {
+            codes.copy_from_slice(&imp_codes[16 * b..16 * b + 16]);
         }
         let dd = fp16_value(u16::from_le_bytes([y[108], y[109]]));
         for j in 0..16 {
-            let d = dd * q3_k::scale(&y[SCALES], j) as f32;
+            let d = dd * (codes[j] as i32 - 32) as f32;
             let dv = V::splat(d);
             let sub = 16 * b + j;
             for c in (0..NE).step_by(V::N) {
@@ -193,10 +189,11 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 } else {
                     // A sub-block whose scale reads 0 keeps the search's levels.
                     match &search {
-                        SearchLevels::Stored { lanes, levels } => {
-                            let (grp, k) = (sub / lanes, sub % lanes);
-                            for (i, s) in stored.iter_mut().enumerate() {
-                                *s = levels[(grp * NE + i) * lanes + k];
+                        SearchLevels::Q3 => {
+                            let mut l8 = [0i8; NE];
+                            make_q3_quants(4, &xb[16 * j..16 * j + 16], &mut l8);
+                            for (s, &l) in stored.iter_mut().zip(&l8) {
+                                *s = l as f32;
                             }
                             V::load(stored.as_ptr().add(c))
                         }
