@@ -1,6 +1,6 @@
 //! GGUF K-quants against ggml's own C, single thread, on the same input:
 //!
-//!   cargo bench -p arrowquant-kernels --bench kquants [-- --rows 4096 --cols 4096 --reps 5 --types q4_k,q6_k --scalar --ours-only]
+//!   cargo bench -p arrowquant-kernels --bench kquants [-- --rows 4096 --cols 4096 --reps 5 --types q4_k,q6_k --imatrix no|yes --scalar --ours-only]
 //!   npm run bench:kquants
 //!
 //! Input: a `rows × cols` f32 tensor of realistic weights (`testdata::linear_weight`, seed 42)
@@ -136,6 +136,11 @@ fn main() {
     let (rows, cols, reps) = (num("--rows", 4096), num("--cols", 4096), num("--reps", 5));
     let with_scalar = std::env::args().any(|a| a == "--scalar");
     let ours_only = std::env::args().any(|a| a == "--ours-only");
+    let modes: Vec<bool> = match arg("--imatrix").as_deref() {
+        Some("no") => vec![false],
+        Some("yes") => vec![true],
+        _ => vec![false, true],
+    };
     let all = ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"];
     let types: Vec<String> = arg("--types").map(|t| t.split(',').map(String::from).collect()).unwrap_or_else(|| all.iter().map(|s| s.to_string()).collect());
 
@@ -165,7 +170,7 @@ fn main() {
     for ty in &types {
         let scheme = Scheme::from_name(ty).unwrap_or_else(|e| panic!("{ty}: {e}"));
         let ggml_name = ty.replace("_k", "_K");
-        for imp in [None, Some(imatrix.as_slice())] {
+        for imp in modes.iter().map(|&m| m.then_some(imatrix.as_slice())) {
             let mut line = format!("{:<6} {:<8}", ty, if imp.is_some() { "yes" } else { "no" });
             let mut want = Vec::new();
             let mut o3_rate = f64::NAN;

@@ -12,7 +12,7 @@ const NE: usize = 16;
 
 #[inline(always)]
 pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    type P<V> = Lanes2<V>;
+    type P<V> = super::Lanes4<V>;
     let nsb = x.len() / QK;
     let nsub = x.len() / NE;
 

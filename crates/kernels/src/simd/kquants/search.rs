@@ -192,7 +192,7 @@ pub(crate) unsafe fn qx_search<V: F32s, const NE: usize, const EXACT: bool>(nmax
     let live = amax.lt(V::splat(GROUP_MAX_EPS)).not();
     // |iscale·x| ≤ |iscale·max| ≈ nmax + 1 in live lanes where `x` is finite: the fast rounding
     // is exact; `EXACT` (for inputs that may hold infinities or NaN) emulates nearest_int fully.
-    let mut iscale = V::splat(-(nmax as f32)) / max;
+    let iscale = V::splat(-(nmax as f32)) / max;
     let (xlo, xhi) = extremes(x);
     let (bot, top) = (V::splat(-(nmax as f32) - 0.5), V::splat(nmax as f32 - 0.5));
     let bounds = (live, xlo, xhi, bot, top);
@@ -200,11 +200,13 @@ pub(crate) unsafe fn qx_search<V: F32s, const NE: usize, const EXACT: bool>(nmax
     let mut scale = V::select(suml2.ne(zero), sumlx / suml2, zero);
     let mut best = scale * sumlx;
     let mut best_iscale = iscale;
-    for is in -9..=9 {
-        if is == 0 {
-            continue;
-        }
-        iscale = V::splat(-(nmax as f32 + 0.1f32 * is as f32)) / max;
+    // The candidates' inverse scales do not depend on the search: divide them all up front, so
+    // no candidate waits for its division.
+    let mut iscales = [zero; 18];
+    for (k, is) in (-9..=9).filter(|&is| is != 0).enumerate() {
+        iscales[k] = V::splat(-(nmax as f32 + 0.1f32 * is as f32)) / max;
+    }
+    for &iscale in &iscales {
         let (sumlx, suml2) = qx_candidate::<V, NE, EXACT>(iscale, x, w, wx, lo, hi, bounds);
         let better = suml2.gt(zero).and((sumlx * sumlx).gt(best * suml2));
         if better.any() {
