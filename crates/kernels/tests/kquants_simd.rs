@@ -1,16 +1,18 @@
-//! The GGUF K-quant and legacy GGUF kernels on every ISA this CPU runs (AVX2, AVX-512, NEON) and
+//! The GGUF K-quant kernels, and the legacy GGUF formats' importance kernels, on every ISA this CPU runs (AVX2, AVX-512, NEON) and
 //! the same lane algorithms on portable lanes, against the scalar references: identical bytes,
 //! with and without importance (random, with zeros, huge and tiny values), on realistic and
 //! adversarial tensors; quality figures equal to rounding.
 
 mod common;
 
-use arrowquant_kernels::simd::kquants::{quantize_row_portable, KQuant};
+use arrowquant_kernels::simd::kquants::{quantize_row_legacy_portable, quantize_row_portable, KQuant, Legacy};
 use arrowquant_kernels::testdata::{awkward_weight, linear_weight, Rng};
 use arrowquant_kernels::*;
 use common::*;
 
 const KQUANTS: &[(&str, KQuant)] = &[("q2_k", KQuant::Q2K), ("q3_k", KQuant::Q3K), ("q4_k", KQuant::Q4K), ("q5_k", KQuant::Q5K), ("q6_k", KQuant::Q6K)];
+/// The legacy block formats, whose importance searches have kernels.
+const LEGACY: &[(&str, Legacy)] = &[("q4_0", Legacy::Q4_0), ("q4_1", Legacy::Q4_1), ("q5_0", Legacy::Q5_0), ("q5_1", Legacy::Q5_1)];
 
 /// Every kind of per-column importance a caller can pass (finite, ≥ 0).
 fn importance(cols: usize, seed: u64, shape: usize) -> Vec<f32> {
@@ -75,15 +77,20 @@ fn check(name: &str, w: &[f32], rows: usize, cols: usize, imp: Option<&[f32]>, w
         }
         quality_close(&got.quality, &reference.quality, &exact_quality(&scheme, w, rows, cols, &got.codes), &format!("{name} on {isa}, {what}"));
     }
-    if let Some(&(_, kind)) = KQUANTS.iter().find(|(n, _)| *n == name) {
-        let mut codes = vec![0u8; reference.codes.len()];
-        let mut acc = QualityAcc::default();
-        for r in 0..rows {
-            quantize_row_portable(kind, &w[r * cols..(r + 1) * cols], imp, &mut codes[r * row_bytes..(r + 1) * row_bytes], &mut acc).unwrap();
-        }
-        if codes != reference.codes {
-            panic!("{name} on portable lanes, {what}: {}", first_difference(&codes, &reference.codes, row_bytes));
-        }
+    let mut codes = vec![0u8; reference.codes.len()];
+    let mut acc = QualityAcc::default();
+    let rows_of = |r: usize| (&w[r * cols..(r + 1) * cols], r * row_bytes..(r + 1) * row_bytes);
+    let portable = if let Some(&(_, kind)) = KQUANTS.iter().find(|(n, _)| *n == name) {
+        (0..rows).for_each(|r| quantize_row_portable(kind, rows_of(r).0, imp, &mut codes[rows_of(r).1], &mut acc).unwrap());
+        true
+    } else if let (Some(&(_, kind)), Some(qw)) = (LEGACY.iter().find(|(n, _)| *n == name), imp) {
+        (0..rows).for_each(|r| quantize_row_legacy_portable(kind, rows_of(r).0, qw, &mut codes[rows_of(r).1], &mut acc).unwrap());
+        true
+    } else {
+        false
+    };
+    if portable && codes != reference.codes {
+        panic!("{name} on portable lanes, {what}: {}", first_difference(&codes, &reference.codes, row_bytes));
     }
 }
 
@@ -121,7 +128,7 @@ fn quality_close(a: &Quality, reference: &Quality, exact: &Quality, what: &str) 
 }
 
 fn names() -> Vec<&'static str> {
-    KQUANTS.iter().map(|(n, _)| *n).collect()
+    KQUANTS.iter().map(|(n, _)| *n).chain(LEGACY.iter().map(|(n, _)| *n)).collect()
 }
 
 #[test]

@@ -61,11 +61,15 @@ impl Format for Q4_0 {
     }
     unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
         if let Some(qw) = ctx.importance {
+            // SAFETY: the caller checked `isa.is_available()`.
+            if let Some(r) = unsafe { crate::simd::kquants::quantize_row_legacy(crate::simd::kquants::Legacy::Q4_0, isa, x, qw, &mut *out.codes, acc) } {
+                return r;
+            }
             return quantize_row_weighted(x, qw, out.codes, acc);
         }
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { crate::simd::avx2::q4_0_row(x, out.codes, acc) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q4_0_row(x, out.codes, acc) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => unsafe { crate::simd::neon::q4_0_row(x, out.codes, acc) },
             _ => quantize_row_ref(x, out.codes, acc),

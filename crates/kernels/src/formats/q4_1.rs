@@ -132,7 +132,13 @@ impl Format for Q4_1 {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
     }
-    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+        if let Some(qw) = ctx.importance {
+            // SAFETY: the caller checked `isa.is_available()`.
+            if let Some(r) = unsafe { crate::simd::kquants::quantize_row_legacy(crate::simd::kquants::Legacy::Q4_1, isa, x, qw, &mut *out.codes, acc) } {
+                return r;
+            }
+        }
         quantize_row_ref(x, ctx.importance, out.codes, acc)
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {

@@ -58,7 +58,7 @@ impl Format for Q8_0 {
     unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { crate::simd::avx2::q8_0_row(x, out.codes, acc) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q8_0_row(x, out.codes, acc) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => unsafe { crate::simd::neon::q8_0_row(x, out.codes, acc) },
             _ => quantize_row_ref(x, out.codes, acc),

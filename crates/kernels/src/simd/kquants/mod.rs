@@ -18,6 +18,7 @@
 //! absurd inputs) is redone with the scalar reference. The algorithms are written once over
 //! [`F32s`] and instantiated for AVX2, AVX-512 and NEON by `#[target_feature]` entry points.
 
+mod legacy;
 mod q2k;
 mod q3k;
 mod q45k;
@@ -53,6 +54,31 @@ pub unsafe fn quantize_row(kind: KQuant, isa: Isa, x: &[f32], importance: Option
         Isa::Neon => Some(unsafe { entry::neon(kind, x, importance, out, acc) }),
         _ => None,
     }
+}
+
+pub use legacy::Legacy;
+
+/// Quantize one row of a legacy block format (`Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`) with per-column
+/// importance `qw`, as the format's scalar reference would; `None` where `isa` has no kernel.
+///
+/// # Safety
+/// `isa.is_available()` must hold.
+pub unsafe fn quantize_row_legacy(kind: Legacy, isa: Isa, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Option<Result<(), usize>> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(unsafe { entry::avx2_legacy(kind, x, qw, out, acc) }),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Some(unsafe { entry::avx512_legacy(kind, x, qw, out, acc) }),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => Some(unsafe { entry::neon_legacy(kind, x, qw, out, acc) }),
+        _ => None,
+    }
+}
+
+/// [`quantize_row_legacy`] on portable lanes (tests).
+#[doc(hidden)]
+pub fn quantize_row_legacy_portable(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe { legacy::row::<crate::simd::lanes::Portable>(kind, x, qw, out, acc) }
 }
 
 /// The same algorithms on [`crate::simd::lanes::Portable`] lanes (plain f32 arithmetic): lets the
@@ -114,6 +140,22 @@ mod entry {
             }
         };
     }
+
+    macro_rules! legacy_entry {
+        ($name:ident, $feat:literal, $v:ty) => {
+            #[target_feature(enable = $feat)]
+            pub unsafe fn $name(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                unsafe { legacy::row::<$v>(kind, x, qw, out, acc) }
+            }
+        };
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    legacy_entry!(avx2_legacy, "avx2,fma,f16c", crate::simd::lanes::Avx2F32x8);
+    #[cfg(target_arch = "x86_64")]
+    legacy_entry!(avx512_legacy, "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c", crate::simd::lanes::Avx512F32x16);
+    #[cfg(target_arch = "aarch64")]
+    legacy_entry!(neon_legacy, "neon", crate::simd::lanes::NeonF32x8);
 
     #[cfg(target_arch = "x86_64")]
     entries!(avx2, "avx2,fma,f16c", crate::simd::lanes::Avx2F32x8);

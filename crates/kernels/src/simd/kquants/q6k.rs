@@ -2,7 +2,7 @@
 //! weighted by `x²` (reference) or by the importance itself.
 
 use super::search::{qx_levels, qx_search, Qx};
-use super::{check_finite, lane_offsets, no_lanes, store_lanes, transpose, transpose_checked, Lanes2, QLanes, QK};
+use super::{check_finite, lane_offsets, no_lanes, store_lanes, transpose, transpose_checked, Lanes4, QLanes, QK};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, nearest_int, GROUP_MAX_EPS};
 use crate::formats::q6_k;
 use crate::quality::QualityAcc;
@@ -12,7 +12,7 @@ const NE: usize = 16;
 
 #[inline(always)]
 pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    type P<V> = super::Lanes4<V>;
+    type P<V> = Lanes4<V>;
     let nsb = x.len() / QK;
     let nsub = x.len() / NE;
 
