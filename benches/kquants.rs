@@ -1,6 +1,6 @@
 //! GGUF K-quants against ggml's own C, single thread, on the same input:
 //!
-//!   cargo bench -p arrowquant-kernels --bench kquants [-- --rows 4096 --cols 4096 --reps 5 --types q4_k,q6_k --imatrix no|yes --scalar --ours-only]
+//!   cargo bench -p arrowquant-kernels --bench kquants [-- --rows 4096 --cols 4096 --reps 5 --types q4_k,q6_k --imatrix no|yes --isa avx512 --scalar --ours-only]
 //!   npm run bench:kquants
 //!
 //! Input: a `rows × cols` f32 tensor of realistic weights (`testdata::linear_weight`, seed 42)
@@ -13,6 +13,7 @@
 //! - "ggml -O3": the same harness linked with `ggml-quants-O3.o` (ggml-quants.c at -O3, the way
 //!   llama.cpp's Release build ships ggml-base; the speed baseline), made here with gcc from the
 //!   objects setup-ggml.sh leaves in `.cache/ggml/<v>/out` into `target/ggml_oracle_O3.so`.
+//!
 //! Ours: `quantize_weighted` with `threads: 1` on each SIMD ISA this CPU runs (and the scalar
 //! reference with `--scalar`). Every figure is MB/s of f32 input (10^6 bytes) from the median
 //! **thread CPU time** of `reps` runs after one warm-up (the machine is shared: CPU time is what
@@ -155,7 +156,8 @@ fn main() {
     if o2.is_none() {
         eprintln!("# ggml's oracle is not built (bash scripts/setup-ggml.sh): timing ours only, bytes unchecked");
     }
-    let isas: Vec<Isa> = Isa::available().into_iter().filter(|i| with_scalar || *i != Isa::Scalar).collect();
+    let only_isa = arg("--isa").map(|n| Isa::parse(&n).unwrap_or_else(|| panic!("unknown ISA {n}")));
+    let isas: Vec<Isa> = Isa::available().into_iter().filter(|i| (with_scalar || *i != Isa::Scalar) && only_isa.is_none_or(|o| o == *i)).collect();
 
     println!("# GGUF K-quants, {rows}x{cols} f32 ({mb:.0} MB), single thread, MB/s of f32 input from the median thread CPU time of {reps} runs (wall-clock rate in brackets)");
     println!("# ggml: tests/oracle/ggml_oracle.c's oracle_quantize (quantize_<type> over the whole tensor), dlopened in this process: -O2 = libggml_oracle.so, -O3 = the same with ggml-quants.c at -O3");

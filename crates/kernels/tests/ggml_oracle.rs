@@ -36,7 +36,24 @@ fn library_path() -> Option<PathBuf> {
     found.pop()
 }
 
+/// Whether the ELF library at `path` is for the architecture these tests run on (the oracle is
+/// built for the host; `scripts/test-arm64.sh` runs these tests for aarch64 under qemu, where an
+/// x86-64 oracle cannot load and the comparison belongs to the host's run).
+fn built_for_this_arch(path: &std::path::Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else { return true };
+    let Some(machine) = bytes.get(18..20).map(|b| u16::from_le_bytes([b[0], b[1]])) else { return true };
+    match std::env::consts::ARCH {
+        "x86_64" => machine == 62,
+        "aarch64" => machine == 183,
+        _ => true,
+    }
+}
+
 fn oracle() -> Option<Oracle> {
+    if let Some(path) = library_path().filter(|p| !built_for_this_arch(p)) {
+        eprintln!("ggml oracle {} is built for another architecture than {}: skipping the comparison with ggml here", path.display(), std::env::consts::ARCH);
+        return None;
+    }
     let Some(path) = library_path() else {
         assert!(std::env::var_os("ARROWQUANT_REQUIRE_ORACLE").is_none(), "ARROWQUANT_REQUIRE_ORACLE is set but ggml's oracle is not built: run scripts/setup-ggml.sh");
         eprintln!("ggml oracle not built (scripts/setup-ggml.sh): skipping the comparison with ggml");

@@ -216,6 +216,8 @@ pub(crate) unsafe fn transpose<V: F32s, const NE: usize>(base: &[f32], idx: &[i3
 pub(crate) unsafe fn transpose_checked<V: F32s, const NE: usize>(base: &[f32], idx: &[i32; 64], bad: &mut V::M) -> [V; NE] {
     let t: [V; NE] = transpose(base, idx);
     for v in &t {
+        // v − v is 0 exactly when v is finite.
+        #[allow(clippy::eq_op)]
         let z = *v - *v;
         *bad = bad.or(z.ne(z));
     }
