@@ -1,6 +1,9 @@
 //! Instruction-set selection. Kernels are compiled for every ISA of the target architecture with
 //! `#[target_feature]` and picked at run time, so one binary runs on any x86-64 (no
-//! `target-cpu=native`) and uses AVX2 where the CPU has it.
+//! `target-cpu=native`) and uses AVX2 (or, asked for, AVX-512) where the CPU has it.
+//!
+//! `avx2.rs`/`neon.rs` hold hand-written kernels; `lanes.rs` lane vectors over which `kquants/`
+//! writes the GGUF K-quant (and legacy importance) searches once for AVX2, AVX-512 and NEON.
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
