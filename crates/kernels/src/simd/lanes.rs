@@ -72,6 +72,16 @@ pub trait F32s: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Se
     unsafe fn zero() -> Self {
         Self::splat(0.0)
     }
+    /// Groups of `NE` consecutive values at `base + idx[k]` (lane `k`), transposed: vector `i`
+    /// holds element `i` of every lane's group. Gathers by default.
+    #[inline(always)]
+    unsafe fn load_transposed<const NE: usize>(base: *const f32, idx: *const i32) -> [Self; NE] {
+        let mut t = [Self::zero(); NE];
+        for (i, v) in t.iter_mut().enumerate() {
+            *v = Self::gather(base.add(i), idx);
+        }
+        t
+    }
     /// `lo <= self <= hi` as C's `MAX(lo, MIN(hi, self))` on integral values.
     #[inline(always)]
     fn clamp_c(self, lo: Self, hi: Self) -> Self {
@@ -224,6 +234,15 @@ impl<V: F32s> F32s for Pair<V> {
     #[inline(always)]
     fn nearest(self) -> Self {
         Pair(self.0.nearest(), self.1.nearest())
+    }
+    #[inline(always)]
+    unsafe fn load_transposed<const NE: usize>(base: *const f32, idx: *const i32) -> [Self; NE] {
+        let (a, b) = (V::load_transposed::<NE>(base, idx), V::load_transposed::<NE>(base, idx.add(V::N)));
+        let mut t = [Self::zero(); NE];
+        for i in 0..NE {
+            t[i] = Pair(a[i], b[i]);
+        }
+        t
     }
     #[inline(always)]
     unsafe fn hsum(self) -> f32 {
@@ -695,6 +714,48 @@ mod x86 {
                 let b = _mm512_ternarylogic_epi32::<0xCA>(_mm512_set1_epi32(0x007f_ffff), t, _mm512_set1_epi32(0x4b00_0000));
                 Avx512F32x16(_mm512_sub_ps(_mm512_castsi512_ps(b), m))
             }
+        }
+        /// Sixteen groups at a time: sixteen rows of 16 loaded whole and transposed in registers
+        /// (unpack, in-lane shuffles, then 128-bit lane shuffles), cheaper than gathers.
+        #[inline(always)]
+        unsafe fn load_transposed<const NE: usize>(base: *const f32, idx: *const i32) -> [Self; NE] {
+            let mut t = [Self::zero(); NE];
+            if NE % 16 != 0 {
+                for (i, v) in t.iter_mut().enumerate() {
+                    *v = Self::gather(base.add(i), idx);
+                }
+                return t;
+            }
+            for c in (0..NE).step_by(16) {
+                let mut r = [_mm512_setzero_ps(); 16];
+                for (k, rk) in r.iter_mut().enumerate() {
+                    *rk = _mm512_loadu_ps(base.offset(*idx.add(k) as isize).add(c));
+                }
+                let mut a = [_mm512_setzero_ps(); 16];
+                for k in 0..8 {
+                    a[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                    a[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+                }
+                // b[4k + m], 128-bit lane l: element 4l + m of rows 4k..4k+3.
+                let mut b = [_mm512_setzero_ps(); 16];
+                for k in 0..4 {
+                    b[4 * k] = _mm512_shuffle_ps::<0x44>(a[4 * k], a[4 * k + 2]);
+                    b[4 * k + 1] = _mm512_shuffle_ps::<0xEE>(a[4 * k], a[4 * k + 2]);
+                    b[4 * k + 2] = _mm512_shuffle_ps::<0x44>(a[4 * k + 1], a[4 * k + 3]);
+                    b[4 * k + 3] = _mm512_shuffle_ps::<0xEE>(a[4 * k + 1], a[4 * k + 3]);
+                }
+                for m in 0..4 {
+                    let c0 = _mm512_shuffle_f32x4::<0x44>(b[m], b[4 + m]);
+                    let c1 = _mm512_shuffle_f32x4::<0xEE>(b[m], b[4 + m]);
+                    let c2 = _mm512_shuffle_f32x4::<0x44>(b[8 + m], b[12 + m]);
+                    let c3 = _mm512_shuffle_f32x4::<0xEE>(b[8 + m], b[12 + m]);
+                    t[c + m] = Avx512F32x16(_mm512_shuffle_f32x4::<0x88>(c0, c2));
+                    t[c + 4 + m] = Avx512F32x16(_mm512_shuffle_f32x4::<0xDD>(c0, c2));
+                    t[c + 8 + m] = Avx512F32x16(_mm512_shuffle_f32x4::<0x88>(c1, c3));
+                    t[c + 12 + m] = Avx512F32x16(_mm512_shuffle_f32x4::<0xDD>(c1, c3));
+                }
+            }
+            t
         }
         #[inline(always)]
         unsafe fn hsum(self) -> f32 {

@@ -204,11 +204,7 @@ pub(crate) unsafe fn store_lanes<V: F32s>(v: V, dst: &mut [f32], n: usize) {
 /// Element `i` of each of the lanes' groups (`idx` from [`lane_offsets`]), for `i` in `0..NE`.
 #[inline(always)]
 pub(crate) unsafe fn transpose<V: F32s, const NE: usize>(base: &[f32], idx: &[i32; 64]) -> [V; NE] {
-    let mut t = [V::zero(); NE];
-    for (i, v) in t.iter_mut().enumerate() {
-        *v = V::gather(base.as_ptr().add(i), idx.as_ptr());
-    }
-    t
+    V::load_transposed::<NE>(base.as_ptr(), idx.as_ptr())
 }
 
 /// [`transpose`], also or-ing into `bad` the lanes where a value is NaN or infinite.
