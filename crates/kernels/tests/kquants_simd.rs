@@ -5,7 +5,7 @@
 
 mod common;
 
-use arrowquant_kernels::simd::kquants::{quantize_row_legacy_portable, quantize_row_portable, KQuant, Legacy};
+use arrowquant_kernels::simd::kquants::{quantize_row_legacy_plain_portable, quantize_row_legacy_portable, quantize_row_portable, KQuant, Legacy};
 use arrowquant_kernels::testdata::{awkward_weight, linear_weight, Rng};
 use arrowquant_kernels::*;
 use common::*;
@@ -83,8 +83,12 @@ fn check(name: &str, w: &[f32], rows: usize, cols: usize, imp: Option<&[f32]>, w
     let portable = if let Some(&(_, kind)) = KQUANTS.iter().find(|(n, _)| *n == name) {
         (0..rows).for_each(|r| quantize_row_portable(kind, rows_of(r).0, imp, &mut codes[rows_of(r).1], &mut acc).unwrap());
         true
-    } else if let (Some(&(_, kind)), Some(qw)) = (LEGACY.iter().find(|(n, _)| *n == name), imp) {
-        (0..rows).for_each(|r| quantize_row_legacy_portable(kind, rows_of(r).0, qw, &mut codes[rows_of(r).1], &mut acc).unwrap());
+    } else if let Some(&(_, kind)) = LEGACY.iter().find(|(n, _)| *n == name) {
+        match imp {
+            Some(qw) => (0..rows).for_each(|r| quantize_row_legacy_portable(kind, rows_of(r).0, qw, &mut codes[rows_of(r).1], &mut acc).unwrap()),
+            None if kind != Legacy::Q4_0 => (0..rows).for_each(|r| quantize_row_legacy_plain_portable(kind, rows_of(r).0, &mut codes[rows_of(r).1], &mut acc).unwrap()),
+            None => return,
+        }
         true
     } else {
         false

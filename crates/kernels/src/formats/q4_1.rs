@@ -133,13 +133,13 @@ impl Format for Q4_1 {
         RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
     }
     unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
-        if let Some(qw) = ctx.importance {
-            // SAFETY: the caller checked `isa.is_available()`.
-            if let Some(r) = unsafe { crate::simd::kquants::quantize_row_legacy(crate::simd::kquants::Legacy::Q4_1, isa, x, qw, &mut *out.codes, acc) } {
-                return r;
-            }
-        }
-        quantize_row_ref(x, ctx.importance, out.codes, acc)
+        use crate::simd::kquants::{quantize_row_legacy, quantize_row_legacy_plain, Legacy};
+        // SAFETY: the caller checked `isa.is_available()`.
+        let simd = match ctx.importance {
+            Some(qw) => unsafe { quantize_row_legacy(Legacy::Q4_1, isa, x, qw, &mut *out.codes, acc) },
+            None => unsafe { quantize_row_legacy_plain(Legacy::Q4_1, isa, x, &mut *out.codes, acc) },
+        };
+        simd.unwrap_or_else(|| quantize_row_ref(x, ctx.importance, out.codes, acc))
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)

@@ -64,6 +64,8 @@ pub trait F32s: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Se
     fn select(m: Self::M, a: Self, b: Self) -> Self;
     /// `nearest_int(v)` as a float, exact for `|v| <= FAST_ROUND_LIMIT` only: `(v + M) − M`.
     fn round_fast(self) -> Self;
+    /// Round toward zero (C's float → int truncation, on values an int holds).
+    fn trunc(self) -> Self;
     /// `nearest_int(v)` as a float for every `v` (its wrapped result beyond 2²² and for
     /// infinities and NaN): the low 23 bits of `v + M` under `M`'s exponent, minus `M`.
     fn nearest(self) -> Self;
@@ -230,6 +232,10 @@ impl<V: F32s> F32s for Pair<V> {
     #[inline(always)]
     fn round_fast(self) -> Self {
         Pair(self.0.round_fast(), self.1.round_fast())
+    }
+    #[inline(always)]
+    fn trunc(self) -> Self {
+        Pair(self.0.trunc(), self.1.trunc())
     }
     #[inline(always)]
     fn nearest(self) -> Self {
@@ -403,6 +409,10 @@ impl F32s for Portable {
         self.map(|v| (v + MAGIC) - MAGIC)
     }
     #[inline(always)]
+    fn trunc(self) -> Self {
+        self.map(f32::trunc)
+    }
+    #[inline(always)]
     fn nearest(self) -> Self {
         self.map(|v| f32::from_bits(((v + MAGIC).to_bits() & 0x007f_ffff) | 0x4b00_0000) - MAGIC)
     }
@@ -551,6 +561,10 @@ mod x86 {
                 let m = _mm256_set1_ps(MAGIC);
                 Avx2F32x8(_mm256_sub_ps(_mm256_add_ps(self.0, m), m))
             }
+        }
+        #[inline(always)]
+        fn trunc(self) -> Self {
+            unsafe { Avx2F32x8(_mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(self.0)) }
         }
         #[inline(always)]
         fn nearest(self) -> Self {
@@ -704,6 +718,10 @@ mod x86 {
                 let m = _mm512_set1_ps(MAGIC);
                 Avx512F32x16(_mm512_sub_ps(_mm512_add_ps(self.0, m), m))
             }
+        }
+        #[inline(always)]
+        fn trunc(self) -> Self {
+            unsafe { Avx512F32x16(_mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(self.0)) }
         }
         #[inline(always)]
         fn nearest(self) -> Self {
@@ -916,6 +934,10 @@ mod arm {
                 let m = vdupq_n_f32(MAGIC);
                 NeonF32x8(vsubq_f32(vaddq_f32(self.0, m), m), vsubq_f32(vaddq_f32(self.1, m), m))
             }
+        }
+        #[inline(always)]
+        fn trunc(self) -> Self {
+            unsafe { NeonF32x8(vrndq_f32(self.0), vrndq_f32(self.1)) }
         }
         #[inline(always)]
         fn nearest(self) -> Self {

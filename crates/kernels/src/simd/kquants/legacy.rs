@@ -1,11 +1,12 @@
 //! The legacy GGUF block formats with importance (`formats::q4_0`, `q4_1`, `q5_0`, `q5_1`):
 //! blocks of 32, one block per lane; σ² over the whole row, `w = qw·sqrt(σ² + x²)`, then
 //! `make_qx_quants(8 | 16)` (Q4_0, Q5_0) or `make_qkx3_quants(15 | 31, −0.9, 0.05, 36)` (Q4_1,
-//! Q5_1), the levels stored as the search returns them. (Without importance these formats are a
-//! single rounding pass: Q4_0 has its own kernels, the others keep their references.)
+//! Q5_1), the levels stored as the search returns them. Without importance ([`row_ref`]) they are
+//! one rounding pass per block (Q4_0 has its own kernels): the block's parameters in lanes, the
+//! values rounded with C's truncating conversion.
 
 use super::q45k::IMP;
-use super::search::{qkx_levels, qkx_search, qx_levels, qx_search, Qx};
+use super::search::{qkx_levels, qkx_search, qx_levels, qx_search, signed_absmax, Qx};
 use super::{check_finite, lane_offsets, mark_blocks, no_lanes, store_lanes, transpose, transpose_checked, Lanes2, QLanes};
 use crate::formats::ggml_blocks::{fifth_bits, pack_nibbles_32};
 use crate::formats::ggml_search::{fp16_bits, fp16_value};
@@ -46,6 +47,29 @@ impl Legacy {
     fn with_min(self) -> bool {
         matches!(self, Legacy::Q4_1 | Legacy::Q5_1)
     }
+    /// The reference's block without importance, its quality.
+    fn reference_block_plain(self, xb: &[f32], yb: &mut [u8], acc: &mut QualityAcc) {
+        let dequantize = match self {
+            Legacy::Q4_0 => {
+                let mut q = QualityAcc::default();
+                q4_0::quantize_row_ref(xb, yb, &mut q).expect("finite");
+                q4_0::dequantize_row as fn(&[u8], &mut [f32])
+            }
+            Legacy::Q4_1 => {
+                q4_1::quantize_block_ref(xb, yb);
+                q4_1::dequantize_block
+            }
+            Legacy::Q5_0 => {
+                q5_0::quantize_block_ref(xb, yb);
+                q5_0::dequantize_block
+            }
+            Legacy::Q5_1 => {
+                q5_1::quantize_block_ref(xb, yb);
+                q5_1::dequantize_block
+            }
+        };
+        block_quality(xb, yb, dequantize, acc);
+    }
     /// The reference's block (`quantize_block_weighted` with the reference's weights), its quality.
     fn reference_block(self, xb: &[f32], qw: &[f32], sigma2: f32, yb: &mut [u8], acc: &mut QualityAcc) {
         let w = block_weights(xb, qw, sigma2);
@@ -67,14 +91,125 @@ impl Legacy {
                 q5_1::dequantize_block
             }
         };
-        let mut y = [0f32; NE];
-        dequantize(yb, &mut y);
-        let mut sums = crate::quality::BlockSums::default();
-        for (&a, &r) in xb.iter().zip(&y) {
-            sums.add(a, r);
-        }
-        sums.fold_into(NE, acc);
+        block_quality(xb, yb, dequantize, acc);
     }
+}
+
+/// The reference's quality of one block from its bytes.
+fn block_quality(xb: &[f32], yb: &[u8], dequantize: fn(&[u8], &mut [f32]), acc: &mut QualityAcc) {
+    let mut y = [0f32; NE];
+    dequantize(yb, &mut y);
+    let mut sums = crate::quality::BlockSums::default();
+    for (&a, &r) in xb.iter().zip(&y) {
+        sums.add(a, r);
+    }
+    sums.fold_into(NE, acc);
+}
+
+/// Store a block's levels (`lv`) after its parameters.
+#[inline(always)]
+fn store_levels(kind: Legacy, lv: &[u8; NE], yb: &mut [u8]) {
+    match kind {
+        Legacy::Q4_0 => pack_nibbles_32(lv, &mut yb[2..18]),
+        Legacy::Q4_1 => pack_nibbles_32(lv, &mut yb[4..20]),
+        Legacy::Q5_0 => {
+            yb[2..6].copy_from_slice(&fifth_bits(lv));
+            pack_nibbles_32(lv, &mut yb[6..22]);
+        }
+        Legacy::Q5_1 => {
+            yb[4..8].copy_from_slice(&fifth_bits(lv));
+            pack_nibbles_32(lv, &mut yb[8..24]);
+        }
+    }
+}
+
+/// `quantize_row_q4_1_ref`, `_q5_0_ref`, `_q5_1_ref` (not Q4_0, which has its own kernels): per
+/// block (one per lane) `min`/`max` as the C scans them (Q4_1, Q5_1) or the signed value of
+/// largest magnitude (Q5_0), `d` and `id = 1/d`; then per value `(int)(v)` of
+/// `v = (x − min)·id + 0.5` (or `x·id + 16.5`) as x86-64 converts (NaN and infinities: 0), through
+/// the C's `int8_t`/`uint8_t` and `MIN`. A value the conversion could wrap (impossible with a
+/// finite `id`, which bounds `v` by 16, 32 or 33) sends its block to the reference.
+#[inline(always)]
+pub(crate) unsafe fn row_ref<V: F32s>(kind: Legacy, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    type P<V> = Lanes2<V>;
+    let nblk = x.len() / NE;
+    let bytes = kind.bytes();
+    let (mut d, mut mn, mut id) = (vec![0f32; nblk], vec![0f32; nblk], vec![0f32; nblk]);
+    let mut idx = [0i32; 64];
+    let mut bad = no_lanes::<P<V>>();
+    let (zero, one) = (P::<V>::zero(), P::<V>::splat(1.0));
+    for g in (0..nblk).step_by(P::<V>::N) {
+        let n = lane_offsets::<P<V>>(g, nblk, NE, &mut idx);
+        let xt: [P<V>; NE] = transpose_checked(x, &idx, &mut bad);
+        let dv = if kind == Legacy::Q5_0 {
+            signed_absmax(&xt).0 / P::<V>::splat(-16.0)
+        } else {
+            let (mut lo, mut hi) = (P::<V>::splat(f32::MAX), P::<V>::splat(-f32::MAX));
+            for v in &xt {
+                lo = v.min_c(lo);
+                hi = v.max_c(hi);
+            }
+            store_lanes(lo, &mut mn[g..], n);
+            (hi - lo) / P::<V>::splat(kind.nmax() as f32)
+        };
+        store_lanes(dv, &mut d[g..], n);
+        store_lanes(P::<V>::select(dv.ne(zero), one / dv, zero), &mut id[g..], n);
+    }
+    check_finite(bad.any(), x)?;
+
+    let z = V::zero();
+    // (bias, exclusive upper bound of the v that convert without wrapping, MIN's bound)
+    let (bias, top, cap) = match kind {
+        Legacy::Q5_0 => (16.5, 64.0, Some(31.0)),
+        Legacy::Q4_1 => (0.5, 16.0, Some(15.0)),
+        _ => (0.5, 32.0, None),
+    };
+    let (bias, top, floor) = (V::splat(bias), V::splat(top), V::splat(-1.0));
+    let mut q = QLanes::<V>::new();
+    let mut lv = [0u8; NE];
+    for b in 0..nblk {
+        let xb = &x[b * NE..(b + 1) * NE];
+        let yb = &mut out[b * bytes..(b + 1) * bytes];
+        let d_bits = fp16_bits(d[b]);
+        yb[0..2].copy_from_slice(&d_bits.to_le_bytes());
+        let dh = V::splat(fp16_value(d_bits));
+        let mh = if kind == Legacy::Q5_0 {
+            z
+        } else {
+            let m_bits = fp16_bits(mn[b]);
+            yb[2..4].copy_from_slice(&m_bits.to_le_bytes());
+            V::splat(fp16_value(m_bits))
+        };
+        let (mv, iv) = (V::splat(mn[b]), V::splat(id[b]));
+        let mut lq = QLanes::<V>::new();
+        let mut wraps = false;
+        for c in (0..NE).step_by(V::N) {
+            let xv = V::load(xb.as_ptr().add(c));
+            let v = if kind == Legacy::Q5_0 { xv * iv + bias } else { (xv - mv) * iv + bias };
+            // In (−1, top) the conversion truncates; NaN and infinities convert to INT_MIN, whose
+            // low byte is 0; a finite v outside would wrap (never happens: see above).
+            let ok = floor.lt(v).and(v.lt(top));
+            #[allow(clippy::eq_op)]
+            let t = v - v;
+            wraps |= ok.not().and(t.eq(t)).any();
+            let mut l = V::select(ok, v.trunc(), z);
+            if let Some(cap) = cap {
+                l = l.min_c(V::splat(cap));
+            }
+            l.store_u8(lv.as_mut_ptr().add(c));
+            let y = if kind == Legacy::Q5_0 { (l - V::splat(16.0)) * dh } else { l * dh + mh };
+            lq.add(xv, y);
+        }
+        if wraps {
+            kind.reference_block_plain(xb, yb, acc);
+            continue;
+        }
+        q.merge(lq);
+        store_levels(kind, &lv, yb);
+        q.flush(acc, 256);
+    }
+    q.flush(acc, 0);
+    Ok(())
 }
 
 #[inline(always)]
@@ -154,18 +289,7 @@ pub(crate) unsafe fn row<V: F32s>(kind: Legacy, x: &[f32], qw: &[f32], out: &mut
             let y = if kind.with_min() { l * dv + mv } else { (l - off) * dv };
             q.add(xv, y);
         }
-        match kind {
-            Legacy::Q4_0 => pack_nibbles_32(&lv, &mut yb[2..18]),
-            Legacy::Q4_1 => pack_nibbles_32(&lv, &mut yb[4..20]),
-            Legacy::Q5_0 => {
-                yb[2..6].copy_from_slice(&fifth_bits(&lv));
-                pack_nibbles_32(&lv, &mut yb[6..22]);
-            }
-            Legacy::Q5_1 => {
-                yb[4..8].copy_from_slice(&fifth_bits(&lv));
-                pack_nibbles_32(&lv, &mut yb[8..24]);
-            }
-        }
+        store_levels(kind, &lv, yb);
         q.flush(acc, 256);
     }
     q.flush(acc, 0);

@@ -75,6 +75,32 @@ pub unsafe fn quantize_row_legacy(kind: Legacy, isa: Isa, x: &[f32], qw: &[f32],
     }
 }
 
+/// `quantize_row_ref` of Q4_1, Q5_0 or Q5_1 (no importance) with the kernel for `isa`; `None`
+/// where `isa` has none (and for Q4_0, whose kernels are `simd::avx2`/`simd::neon`).
+///
+/// # Safety
+/// `isa.is_available()` must hold.
+pub unsafe fn quantize_row_legacy_plain(kind: Legacy, isa: Isa, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Option<Result<(), usize>> {
+    if kind == Legacy::Q4_0 {
+        return None;
+    }
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(unsafe { entry::avx2_legacy_plain(kind, x, out, acc) }),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Some(unsafe { entry::avx512_legacy_plain(kind, x, out, acc) }),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => Some(unsafe { entry::neon_legacy_plain(kind, x, out, acc) }),
+        _ => None,
+    }
+}
+
+/// [`quantize_row_legacy_plain`] on portable lanes (tests).
+#[doc(hidden)]
+pub fn quantize_row_legacy_plain_portable(kind: Legacy, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe { legacy::row_ref::<crate::simd::lanes::Portable>(kind, x, out, acc) }
+}
+
 /// [`quantize_row_legacy`] on portable lanes (tests).
 #[doc(hidden)]
 pub fn quantize_row_legacy_portable(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
@@ -149,6 +175,22 @@ mod entry {
             }
         };
     }
+
+    macro_rules! legacy_plain_entry {
+        ($name:ident, $feat:literal, $v:ty) => {
+            #[target_feature(enable = $feat)]
+            pub unsafe fn $name(kind: Legacy, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+                unsafe { legacy::row_ref::<$v>(kind, x, out, acc) }
+            }
+        };
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    legacy_plain_entry!(avx2_legacy_plain, "avx2,fma,f16c", crate::simd::lanes::Avx2F32x8);
+    #[cfg(target_arch = "x86_64")]
+    legacy_plain_entry!(avx512_legacy_plain, "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c", crate::simd::lanes::Avx512F32x16);
+    #[cfg(target_arch = "aarch64")]
+    legacy_plain_entry!(neon_legacy_plain, "neon", crate::simd::lanes::NeonF32x8);
 
     #[cfg(target_arch = "x86_64")]
     legacy_entry!(avx2_legacy, "avx2,fma,f16c", crate::simd::lanes::Avx2F32x8);
@@ -297,6 +339,17 @@ impl<V: F32s> QLanes<V> {
         // NaN errors are skipped, as `f32::max` in the reference's sums does.
         self.emax = e.abs().max_c(self.emax);
         self.n += V::N;
+    }
+
+    /// Add another set of lane sums.
+    #[inline(always)]
+    pub(crate) fn merge(&mut self, o: Self) {
+        self.xx = self.xx + o.xx;
+        self.yy = self.yy + o.yy;
+        self.xy = self.xy + o.xy;
+        self.ee = self.ee + o.ee;
+        self.emax = o.emax.max_c(self.emax);
+        self.n += o.n;
     }
 
     /// Fold into `acc` once `at_least` elements have gathered (0: always).

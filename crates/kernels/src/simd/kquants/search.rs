@@ -152,7 +152,7 @@ pub(crate) fn qkx_levels<V: F32s>(x: V, iscale: V, min_used: V, zero: V, nmax: V
 
 /// The signed value of largest magnitude of each lane (the first on ties) and that magnitude.
 #[inline(always)]
-unsafe fn signed_absmax<V: F32s, const NE: usize>(x: &[V; NE]) -> (V, V) {
+pub(crate) unsafe fn signed_absmax<V: F32s, const NE: usize>(x: &[V; NE]) -> (V, V) {
     let (mut max, mut amax) = (V::zero(), V::zero());
     for v in x {
         let ax = v.abs();
