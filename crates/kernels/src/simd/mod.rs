@@ -59,9 +59,17 @@ impl Isa {
         [Isa::Avx2, Isa::Neon].into_iter().find(|i| i.is_available()).unwrap_or(Isa::Scalar)
     }
 
+    /// Every ISA there is, as [`Isa::parse`] names them.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
+
+    /// "scalar, avx2, avx512 or neon": the names [`Isa::parse`] takes, for messages.
+    pub fn names() -> &'static str {
+        "scalar, avx2, avx512 or neon"
+    }
+
     /// Every ISA this CPU can run (the scalar reference first).
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon].into_iter().filter(|i| i.is_available()).collect()
+        Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
     }
 
     pub fn parse(name: &str) -> Option<Isa> {
@@ -83,5 +91,19 @@ impl fmt::Display for Isa {
             Isa::Avx512 => "avx512",
             Isa::Neon => "neon",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_listed() {
+        for isa in Isa::ALL {
+            assert_eq!(Isa::parse(&isa.to_string()), Some(isa));
+            assert!(Isa::names().contains(&isa.to_string()), "{isa}");
+        }
+        assert!(Isa::available().contains(&Isa::Scalar));
     }
 }
