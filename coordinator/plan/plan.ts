@@ -189,11 +189,12 @@ function decide(
   const stats = ctx.calibration ? layerFor(ctx.calibration, name, component) : undefined;
   const hessian = stats?.hessian !== undefined;
   let warning: string | undefined;
-  if (method === 'gptq' && !hessian) {
+  const noHessian = method === 'gptq' && !hessian;
+  if (noHessian) {
     method = gptqTarget ?? 'rtn';
     reason += `; no calibration Hessian for this layer: ${method}`;
-    if (!strategy || ctx.calibration) warning = `no calibration Hessian for this layer${ctx.calibration ? ` in ${ctx.calibration.path}` : ''}; quantized with ${method} instead of gptq`;
   }
+  const wantedGptq = method === 'gptq';
   let first = schemeFor(method, methodBits(method, bitWidth), groupSize, hessian, gptqTarget);
   // Rows that do not split into the format's blocks take the format the registry names for them
   // (llama.cpp's: Q4_K → Q5_0, ...), and are kept where none fits.
@@ -204,6 +205,12 @@ function decide(
     }
     reason += `; ${first.scheme} needs rows divisible by ${d.rowMultiple} (row length ${cols}): ${d.rowFallback}`;
     first = schemeFor(d.rowFallback, methodBits(d.rowFallback, bitWidth), groupSize);
+  }
+  // Said once the row fit is known, with the format the tensor really gets.
+  if (noHessian && (!strategy || ctx.calibration)) {
+    warning = `no calibration Hessian for this layer${ctx.calibration ? ` in ${ctx.calibration.path}` : ''}; quantized with ${first.scheme} instead of gptq`;
+  } else if (wantedGptq && !first.calibrated) {
+    warning = `rows of ${cols} do not fit ${gptqTarget}; quantized with ${first.scheme} (its row fallback), which GPTQ cannot target`;
   }
   const gguf = describeFormat(first.scheme).gguf != null;
   // GGUF has no place for channel scales: smoothing would make the file unexportable.

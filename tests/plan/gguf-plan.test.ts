@@ -32,8 +32,10 @@ function plan(tensors: [string, string, number[]][], config: Partial<ResolvedCon
   };
   const file: ModelFile = { path: 'm.safetensors', rel: 'm.safetensors' };
   const p = planModel([{ file, header }], { ...profileConfig('local'), ...config }, { modality: 'text', ...ctx });
+  lastWarnings = p.calibrationWarnings;
   return Object.fromEntries(p.tensors.map((t) => [t.name, t]));
 }
+let lastWarnings: { tensor: string; message: string }[] = [];
 
 type Planned = ReturnType<typeof plan>[string];
 const scheme = (t: Planned | undefined) => (t?.action.kind === 'quantize' ? t.action.ladder[0]!.scheme : `keep:${t?.action.rule}`);
@@ -154,6 +156,9 @@ test('gptq_format q4_k targets the K grid; without a Hessian the layer gets plai
   assert.equal(scheme(p['a.weight']), 'q4_k');
   assert.equal(p['a.weight']!.action.kind === 'quantize' && p['a.weight']!.action.ladder[0]!.method, 'q4_k');
   assert.match(p['a.weight']!.action.reason, /no calibration Hessian for this layer: q4_k/);
+  // The warning names the format the tensor really gets, after the row fallback.
+  plan([['b.weight', 'BF16', [64, 96]]], { method: 'gptq', gptq_format: 'q4_k' });
+  assert.deepEqual(lastWarnings, [{ tensor: 'b.weight', message: 'no calibration Hessian for this layer; quantized with q5_0 instead of gptq' }]);
 });
 
 test('an imatrix entry gives a K-quant tensor its importance; others get none', () => {
