@@ -575,6 +575,41 @@ mod x86 {
                 Avx2F32x8(_mm256_sub_ps(_mm256_castsi256_ps(b), m))
             }
         }
+        /// Eight groups at a time: eight rows of 8 loaded whole and transposed in registers.
+        #[inline(always)]
+        unsafe fn load_transposed<const NE: usize>(base: *const f32, idx: *const i32) -> [Self; NE] {
+            let mut t = [Self::zero(); NE];
+            if NE % 8 != 0 {
+                for (i, v) in t.iter_mut().enumerate() {
+                    *v = Self::gather(base.add(i), idx);
+                }
+                return t;
+            }
+            for c in (0..NE).step_by(8) {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (k, rk) in r.iter_mut().enumerate() {
+                    *rk = _mm256_loadu_ps(base.offset(*idx.add(k) as isize).add(c));
+                }
+                let mut a = [_mm256_setzero_ps(); 8];
+                for k in 0..4 {
+                    a[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                    a[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+                }
+                // b[4k + m], 128-bit half h: element 4h + m of rows 4k..4k+3.
+                let mut b = [_mm256_setzero_ps(); 8];
+                for k in 0..2 {
+                    b[4 * k] = _mm256_shuffle_ps::<0x44>(a[4 * k], a[4 * k + 2]);
+                    b[4 * k + 1] = _mm256_shuffle_ps::<0xEE>(a[4 * k], a[4 * k + 2]);
+                    b[4 * k + 2] = _mm256_shuffle_ps::<0x44>(a[4 * k + 1], a[4 * k + 3]);
+                    b[4 * k + 3] = _mm256_shuffle_ps::<0xEE>(a[4 * k + 1], a[4 * k + 3]);
+                }
+                for m in 0..4 {
+                    t[c + m] = Avx2F32x8(_mm256_permute2f128_ps::<0x20>(b[m], b[4 + m]));
+                    t[c + 4 + m] = Avx2F32x8(_mm256_permute2f128_ps::<0x31>(b[m], b[4 + m]));
+                }
+            }
+            t
+        }
         #[inline(always)]
         unsafe fn hsum(self) -> f32 {
             let s = _mm_add_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
