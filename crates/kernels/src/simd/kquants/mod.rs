@@ -1,22 +1,26 @@
 //! SIMD kernels of the GGUF K-quants (Q2_K…Q6_K), bit-identical to the scalar references in
-//! `formats::q*_k` (and so to ggml's C), with and without importance.
+//! `formats::q*_k` (and so to ggml's C), with and without importance; and of the legacy GGUF block
+//! formats' importance searches (Q4_0, Q4_1, Q5_0, Q5_1) and plain rounding (Q4_1, Q5_0, Q5_1),
+//! in `legacy.rs`.
 //!
 //! Shape of every kernel, per row:
 //! 1. **Search** (the costly part): ggml's per-sub-block parameter search, one sub-block per
 //!    lane. The sub-blocks of a row are taken [`F32s::N`] at a time and transposed (element `i`
-//!    of every lane is one vector), then `search.rs` runs the reference's operations lane by lane.
-//!    The lane type is a [`Pair`] (or a pair of pairs) of the ISA's vector, so two or four
-//!    independent dependency chains hide the latency of the serial sums.
+//!    of every lane is one vector; `F32s::load_transposed`), then `search.rs` runs the
+//!    reference's operations lane by lane. The lane type is a [`Pair`] (or a pair of pairs) of the
+//!    ISA's vector, so two or four independent dependency chains hide the latency of the serial
+//!    sums. NaN/Inf inputs are detected in these transposes and reported as the reference does.
 //! 2. **Super-block parameters**: the reference's code on the sub-block results (max, 6-bit or
 //!    4-bit codes, f16 rounding); with importance, `make_qp_quants`/`make_qx_quants` over each
 //!    super-block's scales run in lanes too (one super-block per lane).
 //! 3. **Levels and bytes**: each value re-rounded with the stored parameters (contiguous values
 //!    of one sub-block per vector), packed, and the quality figures summed in lanes from the
-//!    values the bytes decode to.
+//!    values the bytes decode to (folded into f64 every super-block).
 //!
 //! A super-block whose search could leave the exact range of the fast rounding (`bad` lanes; only
 //! absurd inputs) is redone with the scalar reference. The algorithms are written once over
-//! [`F32s`] and instantiated for AVX2, AVX-512 and NEON by `#[target_feature]` entry points.
+//! [`F32s`] and instantiated for AVX2, AVX-512 and NEON by `#[target_feature]` entry points; the
+//! tests also run them on portable lanes (`quantize_row_portable`).
 
 mod legacy;
 mod q2k;
