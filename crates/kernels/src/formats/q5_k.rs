@@ -2,11 +2,11 @@
 //! with importance, `quantize_q5_K` with `quant_weights`.
 //!
 //! - Elements per super-block: 256 = 8 sub-blocks of 32. Block bytes: 176 = f16 `d`, f16 `dmin`,
-//!   12 bytes of 6-bit scales and mins (as Q5_K), 32 bytes `qh` of fifth bits (value `64·c + l`
+//!   12 bytes of 6-bit scales and mins (as Q4_K), 32 bytes `qh` of fifth bits (value `64·c + l`
 //!   in bit `2c` of `qh[l]`, value `64·c + 32 + l` in bit `2c + 1`), 128 bytes of low nibbles
-//!   (as Q5_K's).
+//!   (as Q4_K's).
 //! - **`x̂ = (d·sc_j)·q − dmin·m_j`**, `q` in 0..31.
-//! - Search as Q5_K with `nmax` 31; the reference's candidate scan is `rmin −0.5, rdelta 0.1,
+//! - Search as Q4_K with `nmax` 31; the reference's candidate scan is `rmin −0.5, rdelta 0.1,
 //!   15 steps`.
 //! - Bits per weight: 5.5. Rows must be a multiple of 256 (llama.cpp falls back to Q5_1).
 
