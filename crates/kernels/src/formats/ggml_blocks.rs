@@ -2,9 +2,71 @@
 //! the decoded blocks) and the bit layouts several formats use (2-bit planes of Q2_K/Q3_K, the
 //! 6-bit scale/min pairs of Q4_K/Q5_K, the fifth-bit word of Q5_0/Q5_1).
 
-use super::ggml_search::{fp16_bits, fp16_value, nearest_int};
+use super::ggml_search::{fp16_bits, fp16_value, importance_weights, make_qkx_quants, make_qp_quants, nearest_int, sum_squares, MinSearch};
+use super::{Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
+use crate::gptq::{GptqOptions, Prepared};
 use crate::quality::{BlockSums, QualityAcc};
+use crate::quantize::Quantized;
+use crate::simd::Isa;
 use crate::rtn::first_non_finite;
+
+/// What is particular to one GGUF block format. The rest of its [`Format`] — canonical name,
+/// layout (whole blocks per row, no separate scales), the file's group size, decoding block by
+/// block — is the same for every one of them and comes from the blanket impl below.
+pub trait GgufBlock: Sync {
+    fn info() -> &'static FormatInfo;
+    const BITS: u32;
+    /// Values per block, and its bytes.
+    const BLOCK: usize;
+    const BLOCK_BYTES: usize;
+    /// Quantize a row of whole blocks with the kernel for `isa` (importance: the search's
+    /// per-column weights, where the format uses them).
+    ///
+    /// # Safety
+    /// `isa.is_available()` must be true.
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize>;
+    /// One block's values.
+    fn dequantize_block(y: &[u8], out: &mut [f32]);
+    /// The quality-gate ladder above the format.
+    fn ladder(&self) -> Vec<Scheme> {
+        Vec::new()
+    }
+    /// GPTQ onto the format's grid, where it is a GPTQ target.
+    fn gptq_onto(&self, _w: &[f32], _rows: usize, _cols: usize, _prep: &Prepared, _opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+        None
+    }
+}
+
+impl<T: GgufBlock> Format for T {
+    fn info(&self) -> &'static FormatInfo {
+        T::info()
+    }
+    fn name(&self) -> String {
+        T::info().family.into()
+    }
+    fn bits(&self) -> u32 {
+        T::BITS
+    }
+    fn group_size(&self) -> usize {
+        T::BLOCK
+    }
+    fn row_layout(&self, cols: usize) -> RowLayout {
+        RowLayout { code_bytes: cols / T::BLOCK * T::BLOCK_BYTES, scales: 0, zeros: 0 }
+    }
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.quantize(isa, x, out.codes, ctx.importance, acc) }
+    }
+    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
+        dequantize_row_blocks(codes, out, T::BLOCK, T::BLOCK_BYTES, T::dequantize_block)
+    }
+    fn fallback(&self) -> Vec<Scheme> {
+        self.ladder()
+    }
+    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+        self.gptq_onto(w, rows, cols, prep, opts)
+    }
+}
 
 /// Quantize a row of whole blocks with `quantize(block index, values, block bytes)`, then measure
 /// the quality from `dequantize`'s reconstruction of each block (so the figures are those of the
@@ -32,6 +94,40 @@ pub fn quantize_row_blocks(
         sums.fold_into(block, acc);
     }
     Ok(())
+}
+
+/// The legacy formats' importance weights of one block of 32: `w = qw·sqrt(σ² + x²)`, with `σ²`
+/// the row's (their `quantize_row_*_impl`).
+pub fn block_weights(x: &[f32], qw: &[f32], sigma2: f32) -> [f32; 32] {
+    let mut w = [0f32; 32];
+    importance_weights(qw, x, sigma2, &mut w);
+    w
+}
+
+/// `σ² = Σx²/cols` over the whole row (the legacy formats' `quantize_row_*_impl`).
+pub fn row_sigma2(x: &[f32]) -> f32 {
+    sum_squares(x) / x.len() as f32
+}
+
+/// A row of a legacy block format (blocks of 32): `reference` per block, or, with importance,
+/// `weighted` with each block's weights from the row's `σ²`.
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_row_legacy(
+    x: &[f32],
+    importance: Option<&[f32]>,
+    out: &mut [u8],
+    block_bytes: usize,
+    reference: impl Fn(&[f32], &mut [u8]),
+    weighted: impl Fn(&[f32], &[f32], &mut [u8]),
+    dequantize: impl Fn(&[u8], &mut [f32]),
+    acc: &mut QualityAcc,
+) -> Result<(), usize> {
+    let sigma2 = importance.map(|_| row_sigma2(x));
+    let quantize = |b: usize, xb: &[f32], yb: &mut [u8]| match (importance, sigma2) {
+        (Some(qw), Some(s2)) => weighted(xb, &block_weights(xb, &qw[32 * b..32 * (b + 1)], s2), yb),
+        _ => reference(xb, yb),
+    };
+    quantize_row_blocks(x, out, 32, block_bytes, quantize, dequantize, acc)
 }
 
 /// Decode a row of whole blocks.
@@ -176,6 +272,62 @@ pub fn k4_params(ls: &[u8; 8], lm: &[u8; 8], d: f32, dmin: f32, nmax: i32) -> KP
         ms[j] = dm * m as f32;
     }
     KParams { header, d: ds, m: ms, sub: 32, nmax, offset: 0 }
+}
+
+/// Q4_K/Q5_K's reference search (`quantize_row_q4_K_ref`/`q5_K_ref` up to the stored parameters):
+/// per sub-block of 32, weights `av_x + |x|` and `make_qkx2_quants(nmax, search)`; the sub-block
+/// scales and mins to 6 bits against their maxima. The parameters and the search's levels.
+pub fn k4_search_ref(x: &[f32], nmax: i32, search: MinSearch) -> (KParams, [u8; 256]) {
+    let mut levels = [0u8; 256];
+    let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
+    let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
+    let mut weights = [0f32; 32];
+    for j in 0..8 {
+        let xs = &x[32 * j..32 * j + 32];
+        let av_x = (sum_squares(xs) / 32.0).sqrt();
+        for (w, &v) in weights.iter_mut().zip(xs) {
+            *w = av_x + v.abs();
+        }
+        (scales[j], mins[j]) = make_qkx_quants(nmax, xs, &weights, &mut levels[32 * j..32 * j + 32], search);
+        if scales[j] > max_scale {
+            max_scale = scales[j];
+        }
+        if mins[j] > max_min {
+            max_min = mins[j];
+        }
+    }
+    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+    // `uint8_t ls = nearest_int(...)` wraps, then MIN(63, ls).
+    let ls: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_scale * scales[j]) as u8).min(63));
+    let lm: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_min * mins[j]) as u8).min(63));
+    (k4_params(&ls, &lm, max_scale / 63.0, max_min / 63.0, nmax), levels)
+}
+
+/// Q4_K/Q5_K's importance-weighted search (`quantize_row_q4_K_impl`/`q5_K_impl` up to the stored
+/// parameters; `qw`: the super-block's 256 importance weights): `w = qw·sqrt(σ² + x²)` with
+/// `σ² = 2·Σx²/256`, `make_qkx3_quants(nmax, −0.9, 0.05, 36 steps)`, then the 6-bit scales and mins
+/// by `make_qp_quants(63)` weighted by each sub-block's Σw. `clamp_codes`: Q5_K's impl clamps the
+/// codes to 63 (Q4_K's does not).
+pub fn k4_search_imp(x: &[f32], qw: &[f32], nmax: i32, clamp_codes: bool) -> (KParams, [u8; 256]) {
+    const SEARCH: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    let mut levels = [0u8; 256];
+    let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+    let sigma2 = 2.0 * sum_squares(x) / 256.0;
+    let mut weights = [0f32; 32];
+    for j in 0..8 {
+        let xs = &x[32 * j..32 * j + 32];
+        importance_weights(&qw[32 * j..32 * j + 32], xs, sigma2, &mut weights);
+        sw[j] = weights.iter().fold(0.0f32, |s, &w| s + w);
+        (scales[j], mins[j]) = make_qkx_quants(nmax, xs, &weights, &mut levels[32 * j..32 * j + 32], SEARCH);
+    }
+    let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
+    let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
+    let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
+    if clamp_codes {
+        ls.iter_mut().chain(lm.iter_mut()).for_each(|l| *l = (*l).min(63));
+    }
+    (k4_params(&ls, &lm, d_block, m_block, nmax), levels)
 }
 
 /// Re-round a super-block's values with its stored parameters, as ggml does after the search:

@@ -9,6 +9,9 @@
 //! cast to an integer truncates, and a value outside the int32 range or NaN becomes `i32::MIN`
 //! (`cvttss2si`), whose low byte is what an `(int8_t)`/`(uint8_t)` cast keeps.
 
+// The loops index several arrays by the same `i`, as the C they transcribe does.
+#![allow(clippy::needless_range_loop)]
+
 use half::f16;
 
 /// ggml's `GROUP_MAX_EPS`: below this largest magnitude a group is "all zero".

@@ -11,10 +11,10 @@
 //!   x86-64: `x·id` is ±inf or NaN, the `(int8_t)` cast of `cvttss2si`'s `INT_MIN` keeps its low
 //!   byte, so every code is 0 (and `d` reads 0).
 
-use super::{Blocking, Format, FormatInfo, RowContext, GgufType, RowLayout, RowOut, Scheme};
-use super::ggml_blocks::quantize_row_blocks;
+use super::{Blocking, FormatInfo, GgufType, Scheme};
+use super::ggml_blocks::{block_weights, quantize_row_blocks, row_sigma2, GgufBlock};
 use super::ggml_search::{cvtt_i32, make_qx_quants};
-use super::q4_1::{block_weights, row_sigma2};
+
 use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
@@ -43,43 +43,34 @@ pub static INFO: FormatInfo = FormatInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Q4_0;
 
-impl Format for Q4_0 {
-    fn info(&self) -> &'static FormatInfo {
+impl GgufBlock for Q4_0 {
+    fn info() -> &'static FormatInfo {
         &INFO
     }
-    fn name(&self) -> String {
-        INFO.family.into()
-    }
-    fn bits(&self) -> u32 {
-        4
-    }
-    fn group_size(&self) -> usize {
-        BLOCK
-    }
-    fn row_layout(&self, cols: usize) -> RowLayout {
-        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
-    }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
-        if let Some(qw) = ctx.importance {
+    const BITS: u32 = 4;
+    const BLOCK: usize = BLOCK;
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
+        if let Some(qw) = importance {
             // SAFETY: the caller checked `isa.is_available()`.
-            if let Some(r) = unsafe { crate::simd::kquants::quantize_row_legacy(crate::simd::kquants::Legacy::Q4_0, isa, x, qw, &mut *out.codes, acc) } {
+            if let Some(r) = unsafe { crate::simd::kquants::quantize_row_legacy(crate::simd::kquants::Legacy::Q4_0, isa, x, qw, &mut *codes, acc) } {
                 return r;
             }
-            return quantize_row_weighted(x, qw, out.codes, acc);
+            return quantize_row_weighted(x, qw, codes, acc);
         }
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q4_0_row(x, out.codes, acc) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q4_0_row(x, codes, acc) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { crate::simd::neon::q4_0_row(x, out.codes, acc) },
-            _ => quantize_row_ref(x, out.codes, acc),
+            Isa::Neon => unsafe { crate::simd::neon::q4_0_row(x, codes, acc) },
+            _ => quantize_row_ref(x, codes, acc),
         }
     }
-    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
-        dequantize_row(codes, out)
+    fn dequantize_block(y: &[u8], out: &mut [f32]) {
+        dequantize_row(y, out)
     }
     /// The next GGUF block formats of the legacy family.
-    fn fallback(&self) -> Vec<Scheme> {
+    fn ladder(&self) -> Vec<Scheme> {
         vec![Scheme::Q5_0, Scheme::Q8_0]
     }
 }

@@ -9,9 +9,9 @@
 //!   `σ² = Σx²/cols` over the whole row, `make_qkx3_quants(15, −0.9, 0.05, 36 steps)`.
 //! - Bits per weight: 5.
 
-use super::ggml_blocks::{dequantize_row_blocks, pack_nibbles_32, quantize_row_blocks};
-use super::ggml_search::{cvtt_i32, fp16_bits, fp16_value, importance_weights, make_qkx_quants, sum_squares, MinSearch};
-use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use super::ggml_blocks::{pack_nibbles_32, quantize_row_legacy, GgufBlock};
+use super::ggml_search::{cvtt_i32, fp16_bits, fp16_value, make_qkx_quants, MinSearch};
+use super::{Blocking, FormatInfo, GgufType, Scheme};
 use crate::quality::QualityAcc;
 use crate::simd::Isa;
 
@@ -87,64 +87,31 @@ pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The legacy formats' importance weights of one block: `σ²` is the row's.
-pub(crate) fn block_weights(x: &[f32], qw: &[f32], sigma2: f32) -> [f32; 32] {
-    let mut w = [0f32; 32];
-    importance_weights(qw, x, sigma2, &mut w);
-    w
-}
-
-/// `σ² = Σx²/cols` over the whole row (the legacy formats' `quantize_row_*_impl`).
-pub(crate) fn row_sigma2(x: &[f32]) -> f32 {
-    sum_squares(x) / x.len() as f32
-}
-
 /// Scalar reference of a row (`importance`: ggml's weighted search).
 pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    let sigma2 = importance.map(|_| row_sigma2(x));
-    quantize_row_blocks(
-        x,
-        out,
-        BLOCK,
-        BLOCK_BYTES,
-        |b, xb, yb| match (importance, sigma2) {
-            (Some(qw), Some(s2)) => quantize_block_weighted(xb, &block_weights(xb, &qw[b * BLOCK..(b + 1) * BLOCK], s2), yb),
-            _ => quantize_block_ref(xb, yb),
-        },
-        dequantize_block,
-        acc,
-    )
+    quantize_row_legacy(x, importance, out, BLOCK_BYTES, quantize_block_ref, quantize_block_weighted, dequantize_block, acc)
 }
 
-impl Format for Q4_1 {
-    fn info(&self) -> &'static FormatInfo {
+impl GgufBlock for Q4_1 {
+    fn info() -> &'static FormatInfo {
         &INFO
     }
-    fn name(&self) -> String {
-        INFO.family.into()
-    }
-    fn bits(&self) -> u32 {
-        4
-    }
-    fn group_size(&self) -> usize {
-        BLOCK
-    }
-    fn row_layout(&self, cols: usize) -> RowLayout {
-        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
-    }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    const BITS: u32 = 4;
+    const BLOCK: usize = BLOCK;
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
         use crate::simd::kquants::{quantize_row_legacy, quantize_row_legacy_plain, Legacy};
         // SAFETY: the caller checked `isa.is_available()`.
-        let simd = match ctx.importance {
-            Some(qw) => unsafe { quantize_row_legacy(Legacy::Q4_1, isa, x, qw, &mut *out.codes, acc) },
-            None => unsafe { quantize_row_legacy_plain(Legacy::Q4_1, isa, x, &mut *out.codes, acc) },
+        let simd = match importance {
+            Some(qw) => unsafe { quantize_row_legacy(Legacy::Q4_1, isa, x, qw, &mut *codes, acc) },
+            None => unsafe { quantize_row_legacy_plain(Legacy::Q4_1, isa, x, &mut *codes, acc) },
         };
-        simd.unwrap_or_else(|| quantize_row_ref(x, ctx.importance, out.codes, acc))
+        simd.unwrap_or_else(|| quantize_row_ref(x, importance, codes, acc))
     }
-    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
-        dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    fn dequantize_block(y: &[u8], out: &mut [f32]) {
+        dequantize_block(y, out)
     }
-    fn fallback(&self) -> Vec<Scheme> {
+    fn ladder(&self) -> Vec<Scheme> {
         vec![Scheme::Q5_1, Scheme::Q8_0]
     }
 }

@@ -10,9 +10,9 @@
 //!   15 steps`.
 //! - Bits per weight: 5.5. Rows must be a multiple of 256 (llama.cpp falls back to Q5_1).
 
-use super::ggml_blocks::{dequantize_row_blocks, k4_params, quantize_row_blocks, requantize, scale_min_k4, KParams};
-use super::ggml_search::{fp16_value, importance_weights, make_qkx_quants, make_qp_quants, nearest_int, sum_squares, MinSearch};
-use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use super::ggml_blocks::{k4_search_imp, k4_search_ref, quantize_row_blocks, requantize, scale_min_k4, GgufBlock, KParams};
+use super::ggml_search::{fp16_value, MinSearch};
+use super::{Blocking, FormatInfo, GgufType, Scheme};
 use crate::gptq::{GptqOptions, Prepared};
 use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
@@ -45,7 +45,6 @@ pub static INFO: FormatInfo = FormatInfo {
 pub struct Q5K;
 
 const REF_SEARCH: MinSearch = MinSearch { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: false };
-const IMP_SEARCH: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
 
 /// Pack a super-block: its header (d, dmin, scales) and its levels.
 pub fn write_block(p: &KParams, levels: &[u8; BLOCK], y: &mut [u8]) {
@@ -77,51 +76,14 @@ fn finish_block(x: &[f32], levels: &mut [u8; BLOCK], p: &KParams, y: &mut [u8]) 
 
 /// `quantize_row_q5_K_ref` for one super-block.
 pub fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
-    let mut levels = [0u8; BLOCK];
-    let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
-    let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
-    let mut weights = [0f32; 32];
-    for j in 0..8 {
-        let xs = &x[32 * j..32 * j + 32];
-        let av_x = (sum_squares(xs) / 32.0).sqrt();
-        for (w, &v) in weights.iter_mut().zip(xs) {
-            *w = av_x + v.abs();
-        }
-        (scales[j], mins[j]) = make_qkx_quants(31, xs, &weights, &mut levels[32 * j..32 * j + 32], REF_SEARCH);
-        if scales[j] > max_scale {
-            max_scale = scales[j];
-        }
-        if mins[j] > max_min {
-            max_min = mins[j];
-        }
-    }
-    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
-    let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
-    // `uint8_t ls = nearest_int(...)` wraps, then MIN(63, ls).
-    let ls: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_scale * scales[j]) as u8).min(63));
-    let lm: [u8; 8] = std::array::from_fn(|j| (nearest_int(inv_min * mins[j]) as u8).min(63));
-    finish_block(x, &mut levels, &k4_params(&ls, &lm, max_scale / 63.0, max_min / 63.0, 31), y);
+    let (p, mut levels) = k4_search_ref(x, 31, REF_SEARCH);
+    finish_block(x, &mut levels, &p, y);
 }
 
 /// `quantize_row_q5_K_impl`'s search for one super-block (`qw`: its 256 importance
 /// weights), up to the stored parameters: those parameters and the search's levels.
 pub fn search_imp(x: &[f32], qw: &[f32]) -> (KParams, [u8; BLOCK]) {
-    let mut levels = [0u8; BLOCK];
-    let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
-    let sigma2 = 2.0 * sum_squares(x) / BLOCK as f32;
-    let mut weights = [0f32; 32];
-    for j in 0..8 {
-        let xs = &x[32 * j..32 * j + 32];
-        importance_weights(&qw[32 * j..32 * j + 32], xs, sigma2, &mut weights);
-        sw[j] = weights.iter().fold(0.0f32, |s, &w| s + w);
-        (scales[j], mins[j]) = make_qkx_quants(31, xs, &weights, &mut levels[32 * j..32 * j + 32], IMP_SEARCH);
-    }
-    let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
-    let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
-    let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
-    // Q5_K's impl clamps (Q4_K's does not).
-    ls.iter_mut().chain(lm.iter_mut()).for_each(|l| *l = (*l).min(63));
-    (k4_params(&ls, &lm, d_block, m_block, 31), levels)
+    k4_search_imp(x, qw, 31, true)
 }
 
 /// `quantize_row_q5_K_impl` (with `quant_weights`) for one super-block.
@@ -170,36 +132,27 @@ pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], a
     )
 }
 
-impl Format for Q5K {
-    fn info(&self) -> &'static FormatInfo {
+impl GgufBlock for Q5K {
+    fn info() -> &'static FormatInfo {
         &INFO
     }
-    fn name(&self) -> String {
-        INFO.family.into()
-    }
-    fn bits(&self) -> u32 {
-        5
-    }
-    fn group_size(&self) -> usize {
-        BLOCK
-    }
-    fn row_layout(&self, cols: usize) -> RowLayout {
-        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
-    }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    const BITS: u32 = 5;
+    const BLOCK: usize = BLOCK;
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
         // SAFETY: the caller checked `isa.is_available()`.
-        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q5K, isa, x, ctx.importance, &mut *out.codes, acc) }
-            .unwrap_or_else(|| quantize_row_ref(x, ctx.importance, out.codes, acc))
+        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q5K, isa, x, importance, &mut *codes, acc) }
+            .unwrap_or_else(|| quantize_row_ref(x, importance, codes, acc))
     }
-    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
-        dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
-    }
-    /// GPTQ inside the parameters of the importance-weighted search (`gptq::kgrid`).
-    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
-        Some(crate::gptq::kgrid::run(Scheme::Q5K, w, rows, cols, prep, opts))
+    fn dequantize_block(y: &[u8], out: &mut [f32]) {
+        dequantize_block(y, out)
     }
     /// Up the K family, then Q8_0.
-    fn fallback(&self) -> Vec<Scheme> {
+    fn ladder(&self) -> Vec<Scheme> {
         vec![Scheme::Q6K, Scheme::Q8_0]
+    }
+    /// GPTQ inside the parameters of the importance-weighted search (`gptq::kgrid`).
+    fn gptq_onto(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+        Some(crate::gptq::kgrid::run(Scheme::Q5K, w, rows, cols, prep, opts))
     }
 }

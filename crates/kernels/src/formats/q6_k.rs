@@ -12,9 +12,9 @@
 //!   magnitude (`d = max/−128`), then the values re-rounded with the stored scales.
 //! - Bits per weight: 6.5625. Rows must be a multiple of 256 (llama.cpp falls back to Q8_0).
 
-use super::ggml_blocks::{dequantize_row_blocks, quantize_row_blocks, requantize, KParams};
+use super::ggml_blocks::{quantize_row_blocks, requantize, GgufBlock, KParams};
 use super::ggml_search::{fp16_bits, fp16_value, make_qx_quants, nearest_int, GROUP_MAX_EPS};
-use super::{Blocking, Format, FormatInfo, GgufType, RowContext, RowLayout, RowOut, Scheme};
+use super::{Blocking, FormatInfo, GgufType, Scheme};
 use crate::gptq::{GptqOptions, Prepared};
 use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
@@ -143,35 +143,26 @@ pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], a
     quantize_row_blocks(x, out, BLOCK, BLOCK_BYTES, |b, xb, yb| quantize_block(xb, importance.map(|w| &w[b * BLOCK..(b + 1) * BLOCK]), yb), dequantize_block, acc)
 }
 
-impl Format for Q6K {
-    fn info(&self) -> &'static FormatInfo {
+impl GgufBlock for Q6K {
+    fn info() -> &'static FormatInfo {
         &INFO
     }
-    fn name(&self) -> String {
-        INFO.family.into()
-    }
-    fn bits(&self) -> u32 {
-        6
-    }
-    fn group_size(&self) -> usize {
-        BLOCK
-    }
-    fn row_layout(&self, cols: usize) -> RowLayout {
-        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
-    }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    const BITS: u32 = 6;
+    const BLOCK: usize = BLOCK;
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
         // SAFETY: the caller checked `isa.is_available()`.
-        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q6K, isa, x, ctx.importance, &mut *out.codes, acc) }
-            .unwrap_or_else(|| quantize_row_ref(x, ctx.importance, out.codes, acc))
+        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q6K, isa, x, importance, &mut *codes, acc) }
+            .unwrap_or_else(|| quantize_row_ref(x, importance, codes, acc))
     }
-    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
-        dequantize_row_blocks(codes, out, BLOCK, BLOCK_BYTES, dequantize_block)
+    fn dequantize_block(y: &[u8], out: &mut [f32]) {
+        dequantize_block(y, out)
+    }
+    fn ladder(&self) -> Vec<Scheme> {
+        vec![Scheme::Q8_0]
     }
     /// GPTQ inside the parameters of the importance-weighted search (`gptq::kgrid`).
-    fn gptq(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
+    fn gptq_onto(&self, w: &[f32], rows: usize, cols: usize, prep: &Prepared, opts: &GptqOptions) -> Option<crate::Result<Quantized>> {
         Some(crate::gptq::kgrid::run(Scheme::Q6K, w, rows, cols, prep, opts))
-    }
-    fn fallback(&self) -> Vec<Scheme> {
-        vec![Scheme::Q8_0]
     }
 }

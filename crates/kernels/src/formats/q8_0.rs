@@ -10,7 +10,8 @@
 //! - Divergence: when `1/d` overflows (a block whose max is below ~1e-36), llama.cpp multiplies by
 //!   infinity (undefined conversion); here such a block quantizes to zero with `d = 0`.
 
-use super::{Blocking, Format, FormatInfo, RowContext, GgufType, RowLayout, RowOut, Scheme};
+use super::ggml_blocks::GgufBlock;
+use super::{Blocking, FormatInfo, GgufType, Scheme};
 use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
@@ -39,33 +40,24 @@ pub static INFO: FormatInfo = FormatInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Q8_0;
 
-impl Format for Q8_0 {
-    fn info(&self) -> &'static FormatInfo {
+impl GgufBlock for Q8_0 {
+    fn info() -> &'static FormatInfo {
         &INFO
     }
-    fn name(&self) -> String {
-        INFO.family.into()
-    }
-    fn bits(&self) -> u32 {
-        8
-    }
-    fn group_size(&self) -> usize {
-        BLOCK
-    }
-    fn row_layout(&self, cols: usize) -> RowLayout {
-        RowLayout { code_bytes: cols / BLOCK * BLOCK_BYTES, scales: 0, zeros: 0 }
-    }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    const BITS: u32 = 8;
+    const BLOCK: usize = BLOCK;
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], _: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q8_0_row(x, out.codes, acc) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q8_0_row(x, codes, acc) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { crate::simd::neon::q8_0_row(x, out.codes, acc) },
-            _ => quantize_row_ref(x, out.codes, acc),
+            Isa::Neon => unsafe { crate::simd::neon::q8_0_row(x, codes, acc) },
+            _ => quantize_row_ref(x, codes, acc),
         }
     }
-    fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
-        dequantize_row(codes, out)
+    fn dequantize_block(y: &[u8], out: &mut [f32]) {
+        dequantize_row(y, out)
     }
 }
 

@@ -39,7 +39,7 @@ pub static INFO: FormatInfo = FormatInfo {
     decode: "x̂ = (q − zero) · scale",
     bits_per_weight: "asym: bits + 40/g; sym: bits + 32/g",
     summary: "round-to-nearest integers per group, with a zero-point (asym) or without (sym)",
-    parse_name: parse_name,
+    parse_name,
     from_method: |method, p| Ok(Scheme::Rtn(RtnSpec::new(p.bits, p.group, method == "rtn_sym" || p.symmetric)?)),
 };
 

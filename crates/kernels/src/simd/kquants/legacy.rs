@@ -10,7 +10,7 @@ use super::search::{qkx_levels, qkx_search, qx_levels, qx_search, signed_absmax,
 use super::{check_finite, lane_offsets, mark_blocks, no_lanes, store_lanes, transpose, transpose_checked, Lanes2, QLanes};
 use crate::formats::ggml_blocks::{fifth_bits, pack_nibbles_32};
 use crate::formats::ggml_search::{fp16_bits, fp16_value};
-use crate::formats::q4_1::{block_weights, row_sigma2};
+use crate::formats::ggml_blocks::{block_weights, row_sigma2};
 use crate::formats::{q4_0, q4_1, q5_0, q5_1};
 use crate::quality::QualityAcc;
 use crate::simd::lanes::{F32s, Mask};
