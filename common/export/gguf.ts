@@ -120,9 +120,10 @@ function problem(t: TensorInfo, smoothed: boolean): string | undefined {
     const dtype = t.scheme.replace(/^keep_/, '');
     return PLAIN[dtype] ? undefined : `GGUF has no ${dtype} type`;
   }
+  // Said first: re-encoding is the only way out for smoothed codes, whatever their format.
+  if (smoothed) return 'its codes encode W·diag(s) (spatial smoothing), which GGUF cannot undo';
   const type = quantizedType(t.scheme);
   if (type === undefined) return `GGUF has no ${t.scheme} format`;
-  if (smoothed) return 'its codes encode W·diag(s) (spatial smoothing), which GGUF cannot undo';
   if (lastDim(t) % type.blockElements !== 0) return `its last axis (${lastDim(t)}) is not a multiple of ${type.blockElements}, so its blocks are not ggml rows`;
   return undefined;
 }
