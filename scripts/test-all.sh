@@ -31,11 +31,17 @@ npx vitest run
 
 step "Python: byte-for-byte cross-checks (gguf-py, ml_dtypes) and docs/reference_reader.py equal to the TypeScript reader"
 bash scripts/setup-python.sh
-(cd tests/python && ../../.venv/bin/python -m pytest -q --ignore=test_capture_calibration.py --ignore=test_capture_to_gptq.py)
+(cd tests/python && ../../.venv/bin/python -m pytest -q --ignore=test_capture_calibration.py --ignore=test_capture_to_gptq.py --ignore=test_evaluate.py)
 
 step "Python + PyTorch (Debian's CPU build): tools/capture_calibration.py, and captured calibration → GPTQ through the CLI"
 bash scripts/setup-torch.sh
 (cd tests/python && ../../.venv-torch/bin/python -m pytest -q test_capture_calibration.py test_capture_to_gptq.py)
+
+step "Python + PyTorch + the pinned transformers and diffusers: tools/evaluate.py on tiny models quantized by the CLI"
+# scripts/setup-evaluate.sh: transformers 4.44.2 and diffusers 0.31.0 (pinned; both run over
+# Debian's torch 1.13) into .venv-torch. The MiniLM test runs only after scripts/setup-real-model.sh.
+bash scripts/setup-evaluate.sh
+(cd tests/python && ../../.venv-torch/bin/python -m pytest -q test_evaluate.py)
 
 step "Rust on aarch64 under qemu: NEON kernels equal to the references"
 bash scripts/test-arm64.sh
