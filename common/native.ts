@@ -21,6 +21,7 @@ export type {
   FormatSpec,
   IndexRowJs,
   KernelOptions,
+  LayerOutputFigures,
   QualityFigures,
   QuantizeResult,
   SmoothingChoiceJs,

@@ -43,6 +43,8 @@ INDEX_COLUMNS = [
     "row_start", "row_count", "method", "scheme", "bits", "group_size", "requested_bits",
     "quality", "fallbacks",
 ]
+# Index columns added within version 2; a file written before them reads as all null.
+OPTIONAL_INDEX_COLUMNS = ["layer_output"]
 PAYLOAD_COLUMNS = ["codes", "scales", "zeros"]
 REQUIRED_COLUMNS = INDEX_COLUMNS + PAYLOAD_COLUMNS + ["channel_scales", "time_groups"]
 
@@ -178,8 +180,10 @@ def _index_rows(pf: pq.ParquetFile, columns=INDEX_COLUMNS):
 
 def _tensor_rows(pf: pq.ParquetFile):
     """Index rows grouped by tensor, in model order (tensor_index 0, 1, ...)."""
+    present = set(pf.schema_arrow.names)
+    columns = INDEX_COLUMNS + [c for c in OPTIONAL_INDEX_COLUMNS if c in present]
     by_tensor: dict[int, list[dict]] = {}
-    for row in _index_rows(pf):
+    for row in _index_rows(pf, columns):
         by_tensor.setdefault(row["tensor_index"], []).append(row)
     return [by_tensor[i] for i in sorted(by_tensor)]
 
@@ -218,9 +222,32 @@ def merge_quality(parts) -> dict:
             "sum_xx": xx, "sum_yy": yy, "sum_xy": xy, "sum_ee": ee}
 
 
+def merge_layer_output(parts):
+    """A tensor's layer-output figures from its chunks' `layer_output` structs (FORMAT.md,
+    Quality), or None unless every chunk has one."""
+    parts = list(parts)
+    if not parts or any(p is None for p in parts):
+        return None
+    rows = sum(p["rows"] for p in parts)
+    ww = we = ee = 0.0
+    for p in parts:
+        ww += p["sum_ww"]
+        we += p["sum_we"]
+        ee += p["sum_ee"]
+    if ee <= 0:
+        cosine = 1.0
+    else:
+        yy = max(0.0, ww - 2 * we + ee)
+        denom = math.sqrt(ww * yy)
+        cosine = min(1.0, max(-1.0, (ww - we) / denom)) if denom > 0 else 0.0
+    return {"rows": rows, "cosine": cosine, "rel_mse": ee / ww if ww > 0 else 0.0, "sum_ww": ww, "sum_we": we, "sum_ee": ee}
+
+
 def tensors(path) -> list[dict]:
     """One dict per tensor, in model order: the index columns of its first chunk, its chunk
-    count, the row groups holding it and its merged quality figures."""
+    count, the row groups holding it, its merged quality figures, its merged layer-output
+    figures (None when not measured) and `accuracy`: what `min_accuracy` judged (the
+    layer-output cosine where measured, else the weight cosine) and which it was."""
     pf = _open(path)
     out = []
     for rows in _tensor_rows(pf):
@@ -230,6 +257,9 @@ def tensors(path) -> list[dict]:
         info["chunks"] = len(rows)
         info["row_groups"] = sorted({r["row_group"] for r in rows})
         info["quality"] = merge_quality(r["quality"] for r in rows)
+        info["layer_output"] = merge_layer_output(r.get("layer_output") for r in rows)
+        lo = info["layer_output"]
+        info["accuracy"] = {"basis": "layer_output", "cosine": lo["cosine"]} if lo else {"basis": "weight", "cosine": info["quality"]["cosine"]}
         out.append(info)
     return out
 

@@ -11,6 +11,7 @@ export function fileTotals(f: QuantizedFile) {
   const sourceBytes = sources.reduce((s, x) => s + x.bytes, 0);
   const q = f.tensors.filter((t) => t.method !== 'keep');
   const cos = q.map((t) => t.quality.cosine);
+  const out = q.flatMap((t) => (t.layerOutput ? [t.layerOutput.cosine] : []));
   return {
     tensors: f.tensors.length,
     quantized: q.length,
@@ -20,6 +21,8 @@ export function fileTotals(f: QuantizedFile) {
     compressionRatio: f.fileBytes > 0 ? sourceBytes / f.fileBytes : 0,
     minCosine: cos.length ? Math.min(...cos) : 1,
     meanCosine: cos.length ? cos.reduce((a, b) => a + b, 0) / cos.length : 1,
+    measured: out.length,
+    minOutputCosine: out.length ? Math.min(...out) : 1,
     fallbacks: f.tensors.reduce((s, t) => s + t.fallbacks.length, 0),
   };
 }
@@ -39,7 +42,7 @@ export function inspectCommand(): Command {
         process.stdout.write(`${JSON.stringify({ file, metadata: f.metadata, totals, tensors }, null, 2)}\n`);
         return;
       }
-      const t = table(mode, ['#', 'tensor', 'shape', 'dtype', 'method', 'scheme', 'bits', 'stored', 'cosine', 'SQNR dB', 'fallbacks']);
+      const t = table(mode, ['#', 'tensor', 'shape', 'dtype', 'method', 'scheme', 'bits', 'stored', 'cosine', 'SQNR dB', 'output cos', 'fallbacks']);
       for (const x of f.tensors) {
         t.push([
           x.index,
@@ -52,6 +55,7 @@ export function inspectCommand(): Command {
           formatBytes(x.storedBytes),
           x.quality.cosine.toFixed(5),
           Number.isFinite(x.quality.sqnrDb) ? x.quality.sqnrDb.toFixed(1) : 'exact',
+          x.layerOutput ? x.layerOutput.cosine.toFixed(5) : '',
           x.fallbacks.map((s) => `${s.fromScheme}→${s.toScheme}`).join(', '),
         ]);
       }
@@ -65,6 +69,7 @@ export function inspectCommand(): Command {
         { 'model size': `${formatBytes(totals.sourceBytes)} → ${formatBytes(totals.fileBytes)}` },
         { 'compression ratio': `${totals.compressionRatio.toFixed(2)}×` },
         { 'cosine (min / mean)': `${totals.minCosine.toFixed(4)} / ${totals.meanCosine.toFixed(4)}` },
+        ...(totals.measured > 0 ? [{ 'layer-output cosine (min)': `${totals.minOutputCosine.toFixed(4)} over ${totals.measured} measured tensors` }] : []),
         { fallbacks: String(totals.fallbacks) },
       );
       process.stdout.write(`${s.toString()}\n`);

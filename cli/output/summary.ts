@@ -24,6 +24,7 @@ export function summaryTable(mode: OutputMode, r: JobResult): string {
     { 'model size': `${formatBytes(s.sourceBytes)} → ${formatBytes(s.fileBytes)}` },
     { 'compression ratio': `${s.compressionRatio.toFixed(2)}×` },
     { 'cosine (min / mean)': `${s.minCosine.toFixed(4)} / ${s.meanCosine.toFixed(4)}` },
+    ...(s.measured > 0 ? [{ 'layer-output cosine (min)': `${s.minOutputCosine.toFixed(4)} over ${s.measured} measured tensors` }] : []),
     { fallbacks: String(s.fallbacks) },
     { time: `${r.seconds.toFixed(2)} s (${r.mode})` },
   );

@@ -5,7 +5,7 @@
  * to a worker, whose in-process executor runs it there. A job carries everything its result
  * depends on, so the result depends only on the job. Its wire form is ./wire.ts.
  */
-import type { LayerCalibration, QualityFigures, QuantizedChunk, SourceChunk } from '../native.js';
+import type { LayerCalibration, LayerOutputFigures, QualityFigures, QuantizedChunk, SourceChunk } from '../native.js';
 import type { QuantizableDtype } from '../format/dtypes.js';
 
 /** What names a chunk and its format: the part of a job that crosses the wire as is. */
@@ -58,6 +58,10 @@ export interface LayerSpec {
   gptq: { damp: number; actOrder: boolean };
   /** Per-column importance (imatrix or the Hessian's diagonal), for formats that weigh by it. */
   importance?: Float32Array;
+  /** `hessian` is only there to measure the layer-output figures: no GPTQ. */
+  measureOnly?: boolean;
+  /** The tensor's rows, when its chunks measure layer-output figures with `hessian`. */
+  measureRows?: number;
 }
 
 /** The header fields of a job (what a worker needs besides the bytes and the layer). */
@@ -73,6 +77,8 @@ export type ChunkPayload =
 
 export interface ChunkOutput {
   quality: QualityFigures;
+  /** Layer-output figures, when the chunk's layer was measured with its Hessian. */
+  layerOutput?: LayerOutputFigures;
   payload: ChunkPayload;
   /** Where it ran, when not here: a worker id, or `checkpoint` for a result restored from the spool. */
   worker?: string;

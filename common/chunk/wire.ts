@@ -42,9 +42,12 @@ export const LayerSchema = z
     damp: wireDouble(),
     actOrder: z.boolean(),
     importance: wireBytes(),
+    measureOnly: z.boolean().default(false),
+    measureRows: wireCount().default(0),
   })
   .refine((l) => l.channelScales.length === 0 || l.channelScales.length === 4 * l.cols, { error: 'channelScales must be empty or cols f32 values', path: ['channelScales'] })
-  .refine((l) => l.importance.length === 0 || l.importance.length === 4 * l.cols, { error: 'importance must be empty or cols f32 values', path: ['importance'] });
+  .refine((l) => l.importance.length === 0 || l.importance.length === 4 * l.cols, { error: 'importance must be empty or cols f32 values', path: ['importance'] })
+  .refine((l) => (!l.measureOnly && l.measureRows === 0) || l.hasHessian, { error: 'measuring the layer output needs its Hessian', path: ['measureRows'] });
 
 const AssignmentFields = {
   taskId: wireCount(),
@@ -92,6 +95,8 @@ export function layerMessageOf(spec: LayerSpec, key: string, hessianReadable: bo
     damp: spec.gptq.damp,
     actOrder: spec.gptq.actOrder,
     importance: spec.importance ? Buffer.from(spec.importance.buffer, spec.importance.byteOffset, spec.importance.byteLength) : Buffer.alloc(0),
+    measureOnly: spec.measureOnly === true,
+    measureRows: spec.measureRows ?? 0,
   };
 }
 

@@ -23,6 +23,14 @@ export const QualitySchema = z.object({
   sumEe: wireDouble(),
 });
 
+export const LayerOutputSchema = z.object({
+  rows: wireDouble(),
+  cosine: wireDouble(),
+  sumWw: wireDouble(),
+  sumWe: wireDouble(),
+  sumEe: wireDouble(),
+});
+
 export const HelloSchema = z.object({
   protocolVersion: wireCount(),
   workerId: z.string().min(1),
@@ -44,6 +52,7 @@ export const ResultPartSchema = z.object({
   quality: QualitySchema.nullish(),
   sha256: wireBytes().optional(),
   computeSeconds: wireDouble().optional(),
+  layerOutput: LayerOutputSchema.nullish(),
 });
 
 export const ChunkFailureSchema = z.object({

@@ -14,9 +14,11 @@ import * as protoLoader from '@grpc/proto-loader';
 /**
  * Sent in Hello and Welcome; a coordinator refuses a worker of another version. Bumped on any
  * change an older peer would misread: 2 dropped Assignment.format_json (the scheme alone names
- * the format) and added Layer.importance (which a version-1 worker would silently ignore).
+ * the format) and added Layer.importance (which a version-1 worker would silently ignore); 3 added
+ * Layer.measure_only/measure_rows (a version-2 worker would run GPTQ with a measuring-only Hessian)
+ * and ResultPart.layer_output.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Bulk bytes are cut into parts of this size (the 1-4 MiB band). */
 export const PART_BYTES = 2 << 20;

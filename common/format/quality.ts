@@ -2,7 +2,7 @@
  * Merging chunk quality sums into a tensor's figures (same rules as the kernels' QualityAcc):
  * used by the job, by `verify` and by the file reader.
  */
-import type { QualityFigures } from '../native.js';
+import type { LayerOutputFigures, QualityFigures } from '../native.js';
 
 export type Sums = Pick<QualityFigures, 'elements' | 'sumXx' | 'sumYy' | 'sumXy' | 'sumEe' | 'maxAbsErr'>;
 
@@ -26,4 +26,36 @@ export function mergeQuality(parts: readonly Sums[]): QualityFigures {
 /** An exact reconstruction (bit-exact kept chunk): sums are not computed and are 0 by definition. */
 export function exactQuality(elements: number): QualityFigures {
   return { elements, cosine: 1, relMse: 0, sqnrDb: Infinity, maxAbsErr: 0, sumXx: 0, sumYy: 0, sumXy: 0, sumEe: 0 };
+}
+
+/**
+ * The tensor's layer-output figures from its chunks' (docs/FORMAT.md, Quality): the sums added in
+ * chunk order, the cosine from them (the formula of `arrowquant_kernels::layer_output`). Undefined
+ * unless every chunk was measured.
+ */
+export function mergeLayerOutput(parts: readonly (LayerOutputFigures | null | undefined)[]): LayerOutputFigures | undefined {
+  if (parts.length === 0 || parts.some((p) => p == null)) return undefined;
+  let [rows, ww, we, ee] = [0, 0, 0, 0];
+  for (const p of parts as LayerOutputFigures[]) {
+    rows += p.rows;
+    ww += p.sumWw;
+    we += p.sumWe;
+    ee += p.sumEe;
+  }
+  return { rows, cosine: layerOutputCosine(ww, we, ee), sumWw: ww, sumWe: we, sumEe: ee };
+}
+
+export function layerOutputCosine(ww: number, we: number, ee: number): number {
+  if (ee <= 0) return 1;
+  const yy = Math.max(0, ww - 2 * we + ee);
+  const denom = Math.sqrt(ww * yy);
+  if (!(denom > 0)) return 0;
+  return Math.min(1, Math.max(-1, (ww - we) / denom));
+}
+
+/** What `min_accuracy` judges: the layer-output cosine where it was measured, else the weight cosine. */
+export type AccuracyBasis = 'layer_output' | 'weight';
+
+export function gatedAccuracy(quality: QualityFigures, layerOutput: LayerOutputFigures | undefined): { basis: AccuracyBasis; cosine: number } {
+  return layerOutput ? { basis: 'layer_output', cosine: layerOutput.cosine } : { basis: 'weight', cosine: quality.cosine };
 }

@@ -3,11 +3,11 @@
  * figures, and dequantize any tensor back to its original shape. Kept float tensors come back as
  * exact f32 (F64 as f64); kept integer/bool tensors come back as their own typed values.
  */
-import { dequantize, ParquetSource, payloadSize, type ChunkPayloadJs, type IndexRowJs } from '../native.js';
+import { dequantize, ParquetSource, payloadSize, type ChunkPayloadJs, type IndexRowJs, type LayerOutputFigures } from '../native.js';
 import { fromNative, ArrowQuantError } from '../errors.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../half.js';
 import { DTYPE_BYTES } from './dtypes.js';
-import { mergeQuality } from './quality.js';
+import { gatedAccuracy, mergeLayerOutput, mergeQuality, type AccuracyBasis } from './quality.js';
 import { view2d } from './view.js';
 
 export interface TensorInfo {
@@ -26,6 +26,10 @@ export interface TensorInfo {
   /** Payload bytes stored for the tensor (codes + scales + zero-points, or the kept bytes). */
   storedBytes: number;
   quality: { cosine: number; sqnrDb: number; relMse: number; maxAbsErr: number };
+  /** Layer-output figures (merged over chunks), when the tensor was measured with its layer's Hessian. */
+  layerOutput?: LayerOutputFigures;
+  /** The figure `min_accuracy` judged: the layer-output cosine where measured, else the weight cosine. */
+  accuracy: { basis: AccuracyBasis; cosine: number };
   fallbacks: IndexRowJs['fallbacks'];
 }
 
@@ -94,6 +98,12 @@ async function decodeChunk(path: string, t: TensorInfo, c: ChunkPayloadJs, cols:
   return values;
 }
 
+function measured(rows: IndexRowJs[]): Pick<TensorInfo, 'layerOutput' | 'accuracy'> {
+  const layerOutput = mergeLayerOutput(rows.map((r) => r.layerOutput));
+  const accuracy = gatedAccuracy(mergeQuality(rows.map((r) => r.quality)), layerOutput);
+  return { ...(layerOutput ? { layerOutput } : {}), accuracy };
+}
+
 export class QuantizedFile {
   private constructor(
     readonly path: string,
@@ -133,6 +143,7 @@ export class QuantizedFile {
           elements: r0.shape.reduce((a, b) => a * b, 1),
           storedBytes: rows.reduce((s, r) => s + chunkPayloadBytes(r), 0),
           quality: mergeQuality(rows.map((r) => r.quality)),
+          ...measured(rows),
           fallbacks: r0.fallbacks,
         };
       });

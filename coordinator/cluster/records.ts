@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-import type { QualityFigures } from '../../common/native.js';
+import type { LayerOutputFigures, QualityFigures } from '../../common/native.js';
 
 const count = () => z.number().int().nonnegative();
 
@@ -21,6 +21,7 @@ export const CommitRecordSchema = z.object({
   scales: count(),
   zeros: count(),
   quality: StoredQualitySchema,
+  layerOutput: z.object({ rows: z.number(), cosine: z.number(), sumWw: z.number(), sumWe: z.number(), sumEe: z.number() }).optional(),
   worker: z.string(),
 });
 
@@ -43,4 +44,8 @@ export function storedQuality(q: QualityFigures): CommitRecord['quality'] {
 export function qualityOfRecord(r: CommitRecord): QualityFigures {
   const at = (k: (typeof QUALITY_KEYS)[number]) => Number(r.quality[k]);
   return { elements: at('elements'), cosine: at('cosine'), relMse: at('relMse'), sqnrDb: at('sqnrDb'), maxAbsErr: at('maxAbsErr'), sumXx: at('sumXx'), sumYy: at('sumYy'), sumXy: at('sumXy'), sumEe: at('sumEe') };
+}
+
+export function layerOutputOfRecord(r: CommitRecord): { layerOutput?: LayerOutputFigures } {
+  return r.layerOutput ? { layerOutput: { ...r.layerOutput } } : {};
 }

@@ -11,7 +11,7 @@ import type { ChunkJob, ChunkOutput, Executor } from '../../common/chunk/job.js'
 import { ChunkError } from '../../common/chunk/errors.js';
 import { LocalExecutor } from '../../worker/executor/local.js';
 import type { ClusterStore, CommitRecord } from './etcd.js';
-import { qualityOfRecord, storedQuality } from './records.js';
+import { layerOutputOfRecord, qualityOfRecord, storedQuality } from './records.js';
 import type { Scheduler } from './scheduler.js';
 import type { Spool } from './spool.js';
 
@@ -62,7 +62,7 @@ export class RemoteExecutor implements Executor {
       try {
         const bytes = await this.spool.read(key, record);
         this.checkpoints.restored++;
-        return { quality: qualityOfRecord(record), payload: { kind: 'bytes', ...bytes }, worker: 'checkpoint' };
+        return { quality: qualityOfRecord(record), ...layerOutputOfRecord(record), payload: { kind: 'bytes', ...bytes }, worker: 'checkpoint' };
       } catch (err) {
         this.checkpoints.unusable++;
         this.log.warn({ job: this.jobId, chunk: key, error: err instanceof CheckpointError ? err.message : String(err) }, 'checkpoint unusable; recomputing');
@@ -84,11 +84,12 @@ export class RemoteExecutor implements Executor {
       scales: result.bytes.scales.length,
       zeros: result.bytes.zeros.length,
       quality: storedQuality(result.quality),
+      ...(result.layerOutput ? { layerOutput: result.layerOutput } : {}),
       worker: result.worker,
     });
     this.checkpoints.committed++;
     this.log.debug({ chunk: key, worker: result.worker }, 'chunk committed');
-    return { quality: result.quality, payload: { kind: 'bytes', ...result.bytes }, worker: result.worker };
+    return { quality: result.quality, ...(result.layerOutput ? { layerOutput: result.layerOutput } : {}), payload: { kind: 'bytes', ...result.bytes }, worker: result.worker };
   }
 
   async close(): Promise<void> {

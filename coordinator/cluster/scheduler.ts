@@ -19,7 +19,7 @@ import { ChunkAttemptsError, ClusterError } from '../../common/cluster/errors.js
 import type { Logger } from '../../common/cluster/log.js';
 import type { OutgoingCoordinatorMessage, QualityMsg, ResultPart, WorkerMessage } from '../../common/cluster/messages.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
-import { SourceFile, type QualityFigures } from '../../common/native.js';
+import { SourceFile, type LayerOutputFigures, type QualityFigures } from '../../common/native.js';
 import type { ChunkJob } from '../../common/chunk/job.js';
 import { assignmentOf, layerMessageOf } from '../../common/chunk/wire.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
@@ -33,6 +33,7 @@ export interface RemoteResult {
   /** SHA-256 of the bytes (checked). */
   sha256: Buffer;
   quality: QualityFigures;
+  layerOutput?: LayerOutputFigures;
   worker: string;
 }
 
@@ -223,7 +224,8 @@ export class Scheduler {
     s.chunksDone++;
     if (t.done) return; // a stolen copy finished second
     this.finish(t);
-    t.resolve({ bytes, sha256: sum, quality: qualityFrom(part.quality), worker: s.id });
+    const measured = part.layerOutput ? { layerOutput: { ...part.layerOutput } } : {};
+    t.resolve({ bytes, sha256: sum, quality: qualityFrom(part.quality), ...measured, worker: s.id });
     this.pump();
   }
 

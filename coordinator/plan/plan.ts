@@ -38,6 +38,8 @@ export interface LayerUse {
   smoothing: boolean;
   /** Store per-timestep-group activation parameters. */
   timeAware: boolean;
+  /** Measure the layer-output figures with the layer's Hessian (what `min_accuracy` then judges). */
+  measure: boolean;
 }
 
 /**
@@ -222,9 +224,10 @@ function decide(
         hessian: hessian && first.calibrated,
         smoothing: spatial && stats.act_absmax !== undefined,
         timeAware: timeAware && (stats.act_range !== undefined || (spatial && stats.act_absmax !== undefined)),
+        measure: stats.hessian !== undefined,
       }
     : undefined;
-  const uses = layer && (layer.hessian || layer.smoothing || layer.timeAware);
+  const uses = layer && (layer.hessian || layer.smoothing || layer.timeAware || layer.measure);
   const importance = importanceOf(name, cols, first, stats, ctx);
   if (importance) reason += `; importance from ${importance.source === 'imatrix' ? 'the imatrix' : 'the calibration Hessian'}`;
   const action: TensorAction = {

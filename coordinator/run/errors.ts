@@ -8,8 +8,11 @@ export class QualityThresholdError extends ValidationError {
     readonly scheme: string,
     readonly cosine: number,
     readonly threshold: number,
+    /** Which cosine: of the layer's outputs on the calibration inputs, or of the weights. */
+    readonly basis: 'layer_output' | 'weight' = 'weight',
   ) {
-    super(`tensor "${tensor}": cosine similarity ${cosine.toFixed(6)} with ${scheme} is below min_accuracy ${threshold} (fail_fast is on, so no fallback)`);
+    const what = basis === 'layer_output' ? 'layer-output cosine (on the calibration inputs)' : 'cosine similarity';
+    super(`tensor "${tensor}": ${what} ${cosine.toFixed(6)} with ${scheme} is below min_accuracy ${threshold} (fail_fast is on, so no fallback)`);
   }
 }
 

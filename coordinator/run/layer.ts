@@ -131,7 +131,7 @@ export async function prepareLayer(
   const { stats } = use;
   const groups = reader.calib.timestepGroups.length;
   const prepared: PreparedLayer = {};
-  const hessian = use.hessian || use.smoothing ? (stats.hessian ? await reader.chunk(stats.hessian) : undefined) : undefined;
+  const hessian = use.hessian || use.smoothing || use.measure ? (stats.hessian ? await reader.chunk(stats.hessian) : undefined) : undefined;
   try {
     const actAbsmax = stats.act_absmax && (use.smoothing || use.timeAware) ? await reader.floats(stats.act_absmax) : undefined;
     if (use.smoothing && actAbsmax) {
@@ -160,14 +160,20 @@ export async function prepareLayer(
     }
     const gptq = { damp: config.gptq_damp, actOrder: config.gptq_act_order };
     const importance = await importanceValues(t, reader);
-    if (use.hessian) prepared.withHessian = LayerCalibration.create(t.cols, hessian ?? null, prepared.channelScales ?? null, gptq);
-    if (prepared.channelScales || importance) prepared.scalesOnly = LayerCalibration.create(t.cols, null, prepared.channelScales ?? null, gptq, importance ?? null);
-    const scales = prepared.channelScales ? { channelScales: prepared.channelScales } : {};
-    if (use.hessian) {
-      const h = stats.hessian ? { hessian: { path: reader.calib.path, offset: stats.hessian.begin, length: stats.hessian.end - stats.hessian.begin } } : {};
-      prepared.withHessianSpec = { key: `${t.index}:h`, cols: t.cols, ...h, ...scales, gptq };
+    // Every rung of a layer with a Hessian measures its layer-output figures with it.
+    const measure = use.measure && hessian ? t.rows : null;
+    if (use.hessian) prepared.withHessian = LayerCalibration.create(t.cols, hessian ?? null, prepared.channelScales ?? null, gptq, null, measure);
+    if (prepared.channelScales || importance || measure !== null) {
+      prepared.scalesOnly = LayerCalibration.create(t.cols, measure !== null ? hessian! : null, prepared.channelScales ?? null, null, importance ?? null, measure);
     }
-    if (prepared.channelScales || importance) prepared.scalesOnlySpec = { key: `${t.index}:s`, cols: t.cols, ...scales, gptq, ...(importance ? { importance } : {}) };
+    const scales = prepared.channelScales ? { channelScales: prepared.channelScales } : {};
+    const h = stats.hessian ? { hessian: { path: reader.calib.path, offset: stats.hessian.begin, length: stats.hessian.end - stats.hessian.begin } } : {};
+    const measured = measure !== null ? { measureRows: measure } : {};
+    if (use.hessian) prepared.withHessianSpec = { key: `${t.index}:h`, cols: t.cols, ...h, ...scales, gptq, ...measured };
+    if (prepared.channelScales || importance || measure !== null) {
+      const measuring = measure !== null ? { ...h, measureOnly: true, measureRows: measure } : {};
+      prepared.scalesOnlySpec = { key: `${t.index}:s`, cols: t.cols, ...scales, gptq, ...(importance ? { importance } : {}), ...measuring };
+    }
     if (use.timeAware) {
       const actRange = stats.act_range ? await reader.floats(stats.act_range) : undefined;
       const tg = timeGroupParams(

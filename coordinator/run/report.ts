@@ -45,6 +45,10 @@ export function buildReport(r: JobResult, config: ResolvedConfig, sources: Confi
       sqnr_db: num(o.quality.sqnrDb),
       rel_mse: num(o.quality.relMse),
       max_abs_err: o.quality.maxAbsErr,
+      // cos(XWᵀ, XŴᵀ) on the calibration inputs, from the layer's Hessian (null: not measured).
+      layer_output_cosine: o.layerOutput?.cosine ?? null,
+      layer_output_rel_mse: o.layerOutput ? (o.layerOutput.sumWw > 0 ? o.layerOutput.sumEe / o.layerOutput.sumWw : 0) : null,
+      accuracy_basis: o.accuracyBasis ?? (o.method === 'keep' ? null : 'weight'),
       fallbacks: o.fallbacks,
       seconds: o.seconds ?? null,
     })),

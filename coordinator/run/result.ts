@@ -16,6 +16,9 @@ export interface JobSummary {
   compressionRatio: number;
   minCosine: number;
   meanCosine: number;
+  /** Quantized tensors measured on their layer outputs, and the lowest layer-output cosine (1 if none). */
+  measured: number;
+  minOutputCosine: number;
   fallbacks: number;
   rowGroups: number;
 }
@@ -38,6 +41,7 @@ export type FileFigures = Omit<JobSummary, 'fileBytes' | 'compressionRatio' | 'r
 export function summarize(outcomes: TensorOutcome[], plan: Plan): FileFigures {
   const quantized = outcomes.filter((o) => o.method !== 'keep');
   const cos = quantized.map((o) => o.quality.cosine);
+  const out = quantized.flatMap((o) => (o.layerOutput ? [o.layerOutput.cosine] : []));
   return {
     tensors: outcomes.length,
     quantized: quantized.length,
@@ -46,6 +50,8 @@ export function summarize(outcomes: TensorOutcome[], plan: Plan): FileFigures {
     payloadBytes: outcomes.reduce((s, o) => s + o.payloadBytes, 0),
     minCosine: cos.length ? Math.min(...cos) : 1,
     meanCosine: cos.length ? cos.reduce((a, b) => a + b, 0) / cos.length : 1,
+    measured: out.length,
+    minOutputCosine: out.length ? Math.min(...out) : 1,
     fallbacks: outcomes.reduce((s, o) => s + o.fallbacks.length, 0),
   };
 }

@@ -1,17 +1,20 @@
 /**
  * One tensor from chunk results to file rows: merge the chunks' quality, walk the fallback ladder
- * while the cosine is below `min_accuracy` (or stop, with `fail_fast`), and report when every
- * rung failed so the caller keeps the tensor exactly. Every step taken is recorded on the rows.
+ * while the gated accuracy is below `min_accuracy` (or stop, with `fail_fast`), and report when
+ * every rung failed so the caller keeps the tensor exactly. Every step taken is recorded on the
+ * rows. The gated accuracy is the layer-output cosine cos(XWᵀ, XŴᵀ) where the chunks were
+ * measured with the layer's Hessian (what the model computes with the weights), else the weight
+ * cosine.
  */
 import type { PreserveDtype, ResolvedConfig } from '../../common/config/index.js';
-import type { ChunkRowJs, FallbackStepJs, ParquetSink, QualityFigures, SourceChunk, TimeGroupJs } from '../../common/native.js';
+import type { ChunkRowJs, FallbackStepJs, LayerOutputFigures, ParquetSink, QualityFigures, SourceChunk, TimeGroupJs } from '../../common/native.js';
 import { releaseOutput, type ChunkOutput, type ChunkPayload } from '../../common/chunk/job.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import type { SchemeChoice } from '../plan/schemes.js';
 import type { TensorPlan } from '../plan/plan.js';
 import { QualityThresholdError } from './errors.js';
 import { keepChunk, storedDtype } from './keep.js';
-import { exactQuality, mergeQuality } from '../../common/format/quality.js';
+import { exactQuality, gatedAccuracy, mergeLayerOutput, mergeQuality, type AccuracyBasis } from '../../common/format/quality.js';
 
 /** What a calibrated tensor stores besides its codes (the same on every chunk row). */
 export interface LayerExtras {
@@ -28,6 +31,10 @@ export interface TensorOutcome {
   bits: number;
   requestedBits: number;
   quality: QualityFigures;
+  /** The tensor's layer-output figures, when its chunks were measured with the layer's Hessian. */
+  layerOutput?: LayerOutputFigures;
+  /** Which figure `min_accuracy` judged. */
+  accuracyBasis?: AccuracyBasis;
   fallbacks: FallbackStepJs[];
   payloadBytes: number;
   /** Seconds from the tensor's first read to its rows written (set by the job). */
@@ -123,7 +130,9 @@ export async function finishTensor(
     const choice = ladder[rung]!;
     const outputs = rung === 0 ? await first : await runRung(choice);
     const quality = mergeQuality(outputs.map((o) => o.quality));
-    if (quality.cosine >= config.min_accuracy) {
+    const layerOutput = mergeLayerOutput(outputs.map((o) => o.layerOutput));
+    const gate = gatedAccuracy(quality, layerOutput);
+    if (gate.cosine >= config.min_accuracy) {
       const channelScales = extras.channelScales ? Buffer.from(extras.channelScales.buffer, extras.channelScales.byteOffset, extras.channelScales.byteLength) : undefined;
       const layerColumns = { ...(channelScales ? { channelScales } : {}), ...(extras.timeGroups ? { timeGroups: extras.timeGroups } : {}) };
       const rows: PendingRow[] = outputs.map((o, i) => ({
@@ -137,23 +146,25 @@ export async function finishTensor(
           quality: o.quality,
           fallbacks,
           ...layerColumns,
+          ...(o.layerOutput ? { layerOutput: o.layerOutput } : {}),
         },
         payload: o.payload,
         bytes: payloadBytes(o),
       }));
       const total = rows.reduce((s, r) => s + r.bytes, 0);
       const layerFigures = { ...(extras.alpha !== undefined ? { alpha: extras.alpha } : {}), ...(extras.timeGroups ? { timeGroups: extras.timeGroups.length } : {}) };
-      return { keep: false, rows, outcome: { plan, method: choice.method, scheme: choice.scheme, bits: choice.bits, requestedBits, quality, fallbacks, payloadBytes: total, ...layerFigures } };
+      const measured = layerOutput ? { layerOutput } : {};
+      return { keep: false, rows, outcome: { plan, method: choice.method, scheme: choice.scheme, bits: choice.bits, requestedBits, quality, ...measured, accuracyBasis: gate.basis, fallbacks, payloadBytes: total, ...layerFigures } };
     }
     outputs.forEach(releaseOutput);
-    if (config.fail_fast) throw new QualityThresholdError(plan.name, choice.scheme, quality.cosine, config.min_accuracy);
+    if (config.fail_fast) throw new QualityThresholdError(plan.name, choice.scheme, gate.cosine, config.min_accuracy, gate.basis);
     const next = ladder[rung + 1];
     fallbacks.push({
       fromScheme: choice.scheme,
       toScheme: next ? next.scheme : `keep_${plan.dtype}`,
       fromBits: choice.bits,
       toBits: next ? next.bits : 8 * DTYPE_BYTES[plan.dtype]!,
-      cosine: quality.cosine,
+      cosine: gate.cosine,
       threshold: config.min_accuracy,
     });
   }

@@ -139,7 +139,8 @@ export class WorkerLayers {
       }
     }
     try {
-      return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), { damp: msg.damp, actOrder: msg.actOrder }, importanceOf(msg));
+      const gptq = msg.measureOnly ? null : { damp: msg.damp, actOrder: msg.actOrder };
+      return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), gptq, importanceOf(msg), msg.measureRows > 0 ? msg.measureRows : null);
     } finally {
       hessian?.release();
     }

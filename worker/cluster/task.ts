@@ -3,7 +3,7 @@
  * from shared storage by reference), the kernels on this machine (the in-process executor, so
  * the bytes are exactly the local run's), and the result as bytes with their checksum.
  */
-import { SourceChunk, SourceFile, type QualityFigures } from '../../common/native.js';
+import { SourceChunk, SourceFile, type LayerOutputFigures, type QualityFigures } from '../../common/native.js';
 import { decodeSourcePart, type ResultBytes } from '../../common/cluster/arrow-codec.js';
 import type { Executor } from '../../common/chunk/job.js';
 import { chunkJobOf, type Assignment } from '../../common/chunk/wire.js';
@@ -68,20 +68,21 @@ export class WorkerTask {
   }
 
   /** Quantize; the result leaves native memory here (it is about to be sent). */
-  async run(executor: Executor, sharedRoot: string): Promise<{ bytes: ResultBytes; quality: QualityFigures }> {
+  async run(executor: Executor, sharedRoot: string): Promise<{ bytes: ResultBytes; quality: QualityFigures; layerOutput?: LayerOutputFigures }> {
     const a = this.a;
     const layer = a.layer && this.claim ? await this.layers.acquire(this.claim, a.layer, sharedRoot) : undefined;
     let data: SourceChunk | undefined;
     try {
       data = await this.source(sharedRoot);
       const out = await executor.run(chunkJobOf(a, data, layer));
+      const measured = out.layerOutput ? { layerOutput: out.layerOutput } : {};
       if (out.payload.kind === 'native') {
         const c = out.payload.chunk;
         const bytes = { codes: c.codes(), scales: c.scales(), zeros: c.zeros() };
         c.release();
-        return { bytes, quality: out.quality };
+        return { bytes, quality: out.quality, ...measured };
       }
-      return { bytes: { codes: out.payload.codes, scales: out.payload.scales, zeros: out.payload.zeros }, quality: out.quality };
+      return { bytes: { codes: out.payload.codes, scales: out.payload.scales, zeros: out.payload.zeros }, quality: out.quality, ...measured };
     } finally {
       data?.release();
       this.releaseLayer();

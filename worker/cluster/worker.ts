@@ -276,7 +276,7 @@ export class Worker {
       if (this.failpoints.delayChunkMs > 0) await sleep(this.failpoints.delayChunkMs);
       if (t.cancelled) return;
       const started = performance.now();
-      const { bytes, quality } = await t.run(this.executor, this.options.sharedRoot ?? '');
+      const { bytes, quality, layerOutput } = await t.run(this.executor, this.options.sharedRoot ?? '');
       if (t.cancelled || this.call !== call) return;
       const sha256 = resultChecksum(bytes);
       if (this.corrupted < this.failpoints.corruptResults && bytes.codes.length > 0) {
@@ -287,7 +287,7 @@ export class Worker {
       const parts = encodeResultParts(bytes);
       for (const [i, p] of parts.entries()) {
         const last = i === parts.length - 1;
-        await this.sendAsync({ kind: 'result', result: { taskId, seq: i, last, arrowIpc: p, ...(last ? { quality, sha256, computeSeconds: (performance.now() - started) / 1000 } : {}) } });
+        await this.sendAsync({ kind: 'result', result: { taskId, seq: i, last, arrowIpc: p, ...(last ? { quality, sha256, computeSeconds: (performance.now() - started) / 1000, ...(layerOutput ? { layerOutput } : {}) } : {}) } });
       }
       this.chunksDone++;
     } catch (err) {

@@ -16,7 +16,8 @@ export class LocalExecutor implements Executor {
       const chunk = job.layer
         ? await quantizeLayerChunk(job.data, job.dtype, job.rows, job.cols, format, job.layer, options)
         : await quantizeChunk(job.data, job.dtype, job.rows, job.cols, format, options);
-      return { quality: chunk.quality, payload: { kind: 'native', chunk } };
+      const layerOutput = chunk.layerOutput ?? undefined;
+      return { quality: chunk.quality, ...(layerOutput ? { layerOutput } : {}), payload: { kind: 'native', chunk } };
     } catch (cause) {
       throw new ChunkError(job.tensorName, job.chunkIndex, cause, job.rowStart);
     }

@@ -38,6 +38,7 @@ fn main() {
             fallbacks: vec![],
             channel_scales: None,
             time_groups: None,
+            layer_output: None,
         })
         .unwrap();
     }

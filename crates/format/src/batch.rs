@@ -9,8 +9,8 @@ use arrow_array::{Array, ArrayRef, BinaryArray, ListArray, RecordBatch, StructAr
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, Fields};
 
-use crate::row::{ChunkQuality, ChunkRow, FallbackStep, Payload, TimeGroupParams};
-use crate::schema::{self, fallback_fields, list_item, quality_fields, shape_item, time_group_fields};
+use crate::row::{ChunkQuality, ChunkRow, FallbackStep, LayerOutput, Payload, TimeGroupParams};
+use crate::schema::{self, fallback_fields, layer_output_fields, list_item, quality_fields, shape_item, time_group_fields};
 
 fn i32_of(v: u32, what: &str, row: &ChunkRow) -> Result<i32, ArrowError> {
     i32::try_from(v).map_err(|_| {
@@ -200,8 +200,26 @@ pub fn to_batch(mut rows: Vec<ChunkRow>) -> Result<RecordBatch, ArrowError> {
             Arc::new(fallbacks),
             Arc::new(channel_scales.finish()),
             Arc::new(time_groups),
+            Arc::new(layer_output_column(rows)),
         ],
     )
+}
+
+/// The nullable `layer_output` struct column (null where a chunk was not measured).
+fn layer_output_column(rows: &[ChunkRow]) -> StructArray {
+    let mut measured = Int64Builder::with_capacity(rows.len());
+    let mut f: Vec<Float64Builder> = (0..4).map(|_| Float64Builder::with_capacity(rows.len())).collect();
+    for r in rows {
+        let o = r.layer_output.unwrap_or_default();
+        measured.append_value(o.rows.min(i64::MAX as u64) as i64);
+        for (b, v) in f.iter_mut().zip([o.cosine, o.sum_ww, o.sum_we, o.sum_ee]) {
+            b.append_value(v);
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(measured.finish())];
+    columns.extend(f.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    let nulls = NullBuffer::from(rows.iter().map(|r| r.layer_output.is_some()).collect::<Vec<bool>>());
+    StructArray::new(layer_output_fields(), columns, Some(nulls))
 }
 
 /// Typed access to a batch's columns by name (readers may project a subset).
@@ -275,6 +293,21 @@ impl<'a> Columns<'a> {
             sum_xy: f("sum_xy")?,
             sum_ee: f("sum_ee")?,
         })
+    }
+
+    /// A row's layer-output figures; None when null or when the file predates the column.
+    pub fn layer_output(&self, i: usize) -> Result<Option<LayerOutput>, String> {
+        let Some(c) = self.batch.column_by_name("layer_output") else { return Ok(None) };
+        let s = c.as_struct_opt().ok_or("column \"layer_output\" is not a struct")?;
+        if s.is_null(i) {
+            return Ok(None);
+        }
+        let f = |name: &str| -> Result<f64, String> {
+            let c = s.column_by_name(name).ok_or_else(|| format!("layer_output.{name} is missing"))?;
+            Ok(c.as_primitive_opt::<Float64Type>().ok_or_else(|| format!("layer_output.{name} is not float64"))?.value(i))
+        };
+        let rows = s.column_by_name("rows").and_then(|c| c.as_primitive_opt::<Int64Type>()).ok_or("layer_output.rows is missing")?.value(i);
+        Ok(Some(LayerOutput { rows: rows.max(0) as u64, cosine: f("cosine")?, sum_ww: f("sum_ww")?, sum_we: f("sum_we")?, sum_ee: f("sum_ee")? }))
     }
 
     fn struct_items(&self, name: &str, i: usize) -> Result<Option<StructArray>, String> {

@@ -18,5 +18,5 @@ mod writer;
 
 pub use error::{FormatError, Result};
 pub use reader::{FileReader, IndexRow};
-pub use row::{shared_payload, ChunkQuality, ChunkRow, FallbackStep, Payload, TimeGroupParams};
+pub use row::{shared_payload, ChunkQuality, ChunkRow, FallbackStep, LayerOutput, Payload, TimeGroupParams};
 pub use writer::{FileWriter, WriteSummary, WriterOptions};

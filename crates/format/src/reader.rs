@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use crate::batch::Columns;
 use crate::error::{FormatError, Result};
-use crate::row::{ChunkQuality, ChunkRow, FallbackStep, Payload};
-use crate::schema::{keys, INDEX_COLUMNS, READABLE_VERSIONS};
+use crate::row::{ChunkQuality, ChunkRow, FallbackStep, LayerOutput, Payload};
+use crate::schema::{keys, INDEX_COLUMNS, OPTIONAL_COLUMNS, READABLE_VERSIONS};
 
 /// A row without its payload columns, plus where it lives.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +36,7 @@ pub struct IndexRow {
     pub requested_bits: u32,
     pub quality: ChunkQuality,
     pub fallbacks: Vec<FallbackStep>,
+    pub layer_output: Option<LayerOutput>,
     /// Compressed size of this row group's column chunks, for size reporting.
     pub stored_bytes: u64,
 }
@@ -103,12 +104,13 @@ impl FileReader {
         let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?.with_row_groups(row_groups);
         if let Some(columns) = columns {
             let schema = builder.parquet_schema();
+            let find = |name: &str| (0..schema.root_schema().get_fields().len()).find(|&i| schema.root_schema().get_fields()[i].name() == name);
             let roots: Vec<usize> = columns
                 .iter()
-                .map(|name| {
-                    (0..schema.root_schema().get_fields().len())
-                        .find(|&i| schema.root_schema().get_fields()[i].name() == *name)
-                        .ok_or_else(|| self.corrupt(format!("column {name:?} is missing")))
+                .filter_map(|name| match find(name) {
+                    Some(i) => Some(Ok(i)),
+                    None if OPTIONAL_COLUMNS.contains(name) => None,
+                    None => Some(Err(self.corrupt(format!("column {name:?} is missing")))),
                 })
                 .collect::<Result<_>>()?;
             let mask = ProjectionMask::roots(schema, roots);
@@ -153,6 +155,7 @@ impl FileReader {
             requested_bits: c.u32("requested_bits", i)?,
             quality: c.quality(i)?,
             fallbacks: c.fallbacks(i)?,
+            layer_output: c.layer_output(i)?,
             stored_bytes,
         })
     }
@@ -219,6 +222,7 @@ impl FileReader {
             fallbacks: r.fallbacks,
             channel_scales: c.bytes("channel_scales", i)?,
             time_groups: c.time_groups(i)?,
+            layer_output: r.layer_output,
         })
     }
 }

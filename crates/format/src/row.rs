@@ -56,6 +56,20 @@ pub struct ChunkRow {
     pub channel_scales: Option<Vec<u8>>,
     /// Per-timestep-group activation quantization parameters of the layer's input.
     pub time_groups: Option<Vec<TimeGroupParams>>,
+    /// The chunk's layer-output figures, when it was measured with its layer's Hessian.
+    pub layer_output: Option<LayerOutput>,
+}
+
+/// Layer-output quality of a chunk (docs/FORMAT.md, Quality): over `rows` measured rows w of the
+/// weights, e = w − ŵ and the layer's Hessian H, `sum_ww = Σ wHwᵀ`, `sum_we = Σ wHeᵀ`,
+/// `sum_ee = Σ eHeᵀ`; `cosine` is the chunk's own cos(XWᵀ, XŴᵀ) from them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerOutput {
+    pub rows: u64,
+    pub cosine: f64,
+    pub sum_ww: f64,
+    pub sum_we: f64,
+    pub sum_ee: f64,
 }
 
 /// Quality of this chunk's reconstruction, with the sums that let a reader merge chunks exactly.

@@ -37,7 +37,11 @@ pub const INDEX_COLUMNS: &[&str] = &[
     "requested_bits",
     "quality",
     "fallbacks",
+    "layer_output",
 ];
+
+/// Index columns a file may lack (written before they were added): read as null.
+pub const OPTIONAL_COLUMNS: &[&str] = &["layer_output"];
 
 pub fn quality_fields() -> Fields {
     Fields::from(vec![
@@ -49,6 +53,16 @@ pub fn quality_fields() -> Fields {
         Field::new("sum_xx", DataType::Float64, false),
         Field::new("sum_yy", DataType::Float64, false),
         Field::new("sum_xy", DataType::Float64, false),
+        Field::new("sum_ee", DataType::Float64, false),
+    ])
+}
+
+pub fn layer_output_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("rows", DataType::Int64, false),
+        Field::new("cosine", DataType::Float64, false),
+        Field::new("sum_ww", DataType::Float64, false),
+        Field::new("sum_we", DataType::Float64, false),
         Field::new("sum_ee", DataType::Float64, false),
     ])
 }
@@ -108,6 +122,7 @@ pub fn schema() -> SchemaRef {
                 Field::new("fallbacks", DataType::List(list_item(fallback_fields())), false),
                 Field::new("channel_scales", DataType::Binary, true),
                 Field::new("time_groups", DataType::List(list_item(time_group_fields())), true),
+                Field::new("layer_output", DataType::Struct(layer_output_fields()), true),
             ]))
         })
         .clone()

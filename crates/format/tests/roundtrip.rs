@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrowquant_format::{ChunkQuality, ChunkRow, FallbackStep, FileReader, FileWriter, TimeGroupParams, WriterOptions};
+use arrowquant_format::{ChunkQuality, ChunkRow, FallbackStep, FileReader, FileWriter, LayerOutput, TimeGroupParams, WriterOptions};
 
 fn row(tensor: u32, chunk: u32, count: u32, payload: usize) -> ChunkRow {
     let fill = |k: usize| (0..payload).map(|i| ((i * 31 + k * 7 + tensor as usize * 13 + chunk as usize) % 251) as u8).collect::<Vec<_>>();
@@ -43,6 +43,7 @@ fn row(tensor: u32, chunk: u32, count: u32, payload: usize) -> ChunkRow {
         },
         channel_scales: (tensor == 2).then(|| vec![1, 2, 3, 4]),
         time_groups: (tensor == 2).then(|| vec![TimeGroupParams { t_start: 0, t_end: 500, scale: 0.5, zero_point: -1.0 }]),
+        layer_output: (tensor == 1).then_some(LayerOutput { rows: 3, cosine: 0.99, sum_ww: 2.0, sum_we: 0.01, sum_ee: 0.02 + chunk as f64 }),
     }
 }
 
@@ -82,6 +83,7 @@ fn rows_round_trip_through_a_file() {
     }
     assert_eq!(index[1].fallbacks, expected[1].fallbacks);
     assert_eq!(index[2].quality.sqnr_db, f64::INFINITY);
+    assert_eq!((index[0].layer_output, index[1].layer_output), (None, expected[1].layer_output));
 }
 
 #[test]

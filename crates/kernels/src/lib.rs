@@ -11,6 +11,7 @@ pub mod error;
 pub mod formats;
 pub mod gptq;
 pub mod layer;
+pub mod layer_output;
 pub mod pack;
 pub mod parallel;
 pub mod quality;

@@ -3,7 +3,7 @@
 //! the layer output; a shared prepared Hessian gives the same bytes as one-shot GPTQ.
 
 use arrowquant_kernels::gptq::{gptq, prepare, GptqOptions};
-use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration};
+use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration, OutputMeasure};
 use arrowquant_kernels::smoothing::{smooth_hessian, SmoothingSearch};
 use arrowquant_kernels::testdata::Rng;
 use arrowquant_kernels::{dequantize, QualityAcc, RtnSpec, RunOptions, Scheme, Source};
@@ -62,7 +62,7 @@ fn smoothing_and_gptq_through_layer_chunks() {
 
     // Smoothed RTN: quality is what a reader sees (decode / s) against W.
     let gopts = GptqOptions::default();
-    let plain = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { hessian: None, channel_scales: Some(&s), gptq: gopts, importance: None }, &opts).unwrap();
+    let plain = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { hessian: None, channel_scales: Some(&s), gptq: gopts, importance: None, output: None }, &opts).unwrap().quantized;
     let seen = decode_unsmoothed(&scheme, &plain, rows, cols, &s);
     let mut acc = QualityAcc::default();
     w.iter().zip(&seen).for_each(|(&a, &b)| acc.add(a, b));
@@ -70,8 +70,8 @@ fn smoothing_and_gptq_through_layer_chunks() {
 
     // GPTQ on the smoothed layer, with H' = diag(1/s) H diag(1/s), beats smoothed RTN on the output.
     let prep = prepare(&smooth_hessian(&h, &s), cols, &gopts).unwrap();
-    let calib = LayerCalibration { hessian: Some(&prep), channel_scales: Some(&s), gptq: gopts, importance: None };
-    let g = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &calib, &opts).unwrap();
+    let calib = LayerCalibration { hessian: Some(&prep), channel_scales: Some(&s), gptq: gopts, importance: None, output: None };
+    let g = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &calib, &opts).unwrap().quantized;
     let gseen = decode_unsmoothed(&scheme, &g, rows, cols, &s);
     let (e_gptq, e_rtn) = (output_error(&w, &gseen, &h, cols), output_error(&w, &seen, &h, cols));
     assert!(e_gptq < e_rtn, "gptq {e_gptq} vs rtn {e_rtn} (both smoothed)");
@@ -79,12 +79,29 @@ fn smoothing_and_gptq_through_layer_chunks() {
     // Row chunks with the shared prepared Hessian = one-shot GPTQ of the smoothed weights.
     let ws: Vec<f32> = w.chunks(cols).flat_map(|r| r.iter().zip(&s).map(|(a, b)| a * b)).collect();
     let whole = gptq(&scheme, &ws, rows, cols, &smooth_hessian(&h, &s), &gopts).unwrap();
-    let top = quantize_layer_chunk(&scheme, Source::F32(&w[..40 * cols]), 40, cols, &calib, &opts).unwrap();
-    let bottom = quantize_layer_chunk(&scheme, Source::F32(&w[40 * cols..]), rows - 40, cols, &calib, &opts).unwrap();
+    let top = quantize_layer_chunk(&scheme, Source::F32(&w[..40 * cols]), 40, cols, &calib, &opts).unwrap().quantized;
+    let bottom = quantize_layer_chunk(&scheme, Source::F32(&w[40 * cols..]), rows - 40, cols, &calib, &opts).unwrap().quantized;
     assert_eq!([top.codes, bottom.codes].concat(), whole.codes);
     assert_eq!([top.scales, bottom.scales].concat(), whole.scales);
 
+    // Measured with the layer's Hessian, the chunk's layer-output sums give the output error of
+    // what a reader decodes (the smoothed codes divided back), over every row at stride 1 and
+    // over rows 0, 5, 10, … at stride 5; the quantized bytes are the same either way.
+    let output = Some(OutputMeasure { hessian: &h, stride: 1 });
+    let m = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { output, ..calib }, &opts).unwrap();
+    assert_eq!(m.quantized.codes, g.codes);
+    let acc = m.output.expect("measured");
+    assert_eq!(acc.rows, rows as u64);
+    assert!((acc.sum_ee / acc.sum_ww / e_gptq - 1.0).abs() < 1e-4, "{} vs {e_gptq}", acc.sum_ee / acc.sum_ww);
+    let sampled = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { output: Some(OutputMeasure { hessian: &h, stride: 5 }), ..calib }, &opts).unwrap();
+    let picked: Vec<f32> = w.chunks(cols).step_by(5).flatten().copied().collect();
+    let picked_hat: Vec<f32> = gseen.chunks(cols).step_by(5).flatten().copied().collect();
+    let want = output_error(&picked, &picked_hat, &h, cols);
+    let got = sampled.output.unwrap();
+    assert_eq!(got.rows as usize, rows.div_ceil(5));
+    assert!((got.sum_ee / got.sum_ww / want - 1.0).abs() < 1e-4);
+
     // A wrong number of channel scales is a named error, not a panic.
-    let bad = LayerCalibration { hessian: None, channel_scales: Some(&s[1..]), gptq: gopts, importance: None };
+    let bad = LayerCalibration { hessian: None, channel_scales: Some(&s[1..]), gptq: gopts, importance: None, output: None };
     assert!(quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &bad, &opts).is_err());
 }

@@ -5,7 +5,8 @@
 use std::sync::{Arc, OnceLock};
 
 use arrowquant_kernels::gptq::{prepare, GptqOptions, Prepared};
-use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration as KernelLayer};
+use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration as KernelLayer, LayerChunk, OutputMeasure};
+use arrowquant_kernels::layer_output::stride_for;
 use arrowquant_kernels::smoothing::{smooth_hessian, SmoothingSearch as KernelSearch};
 use arrowquant_kernels::{KernelError, Scheme};
 use napi::bindgen_prelude::*;
@@ -24,6 +25,26 @@ struct Shared {
     prepared: OnceLock<std::result::Result<Prepared, KernelError>>,
     /// Per-column importance for the formats that weigh their search by it (without GPTQ).
     importance: Option<Vec<f32>>,
+    /// The Hessian kept for the layer-output figures (parsed once, on first use) and the
+    /// measuring stride; `None`: weight figures only.
+    output: Option<OutputHessian>,
+}
+
+struct OutputHessian {
+    bytes: Arc<arrowquant_source::PooledBuf>,
+    values: OnceLock<Vec<f32>>,
+    stride: usize,
+}
+
+impl Shared {
+    fn output(&self) -> std::result::Result<Option<OutputMeasure<'_>>, KernelError> {
+        let Some(o) = &self.output else { return Ok(None) };
+        if o.bytes.len() != self.cols * self.cols * 4 {
+            return Err(KernelError::BufferSize { what: "hessian bytes", expected: self.cols * self.cols * 4, actual: o.bytes.len() });
+        }
+        let h = o.values.get_or_init(|| o.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
+        Ok(Some(OutputMeasure { hessian: h, stride: o.stride }))
+    }
 }
 
 impl Shared {
@@ -103,7 +124,9 @@ impl LayerCalibration {
 #[napi]
 impl LayerCalibration {
     /// `hessian`: the layer's `[cols, cols]` f32 Hessian as read from the calibration file (a
-    /// `SourceChunk` of little-endian f32), or null for no GPTQ. `channelScales`: smoothing factors
+    /// `SourceChunk` of little-endian f32), or null. GPTQ runs when `hessian` and `gptq` are both
+    /// given. `measureRows`: the tensor's row count, to measure each chunk's layer-output figures
+    /// with `hessian` (which may then come without `gptq`). `channelScales`: smoothing factors
     /// `s` (`cols` values) or null. `importance`: per-column importance of the layer's inputs
     /// (llama.cpp's imatrix, or `hessianDiagonal`: mean x² per column) for the formats that weigh
     /// their search by it, where no GPTQ runs; with smoothing it is divided by s² here, as the
@@ -116,7 +139,9 @@ impl LayerCalibration {
         channel_scales: Option<Float32Array>,
         gptq: Option<GptqOptionsJs>,
         importance: Option<Float32Array>,
+        measure_rows: Option<u32>,
     ) -> Result<Self> {
+        let run_gptq = gptq.is_some();
         let g = gptq.unwrap_or_default();
         let act_order = g.act_order.unwrap_or(false);
         let opts = GptqOptions {
@@ -152,6 +177,14 @@ impl LayerCalibration {
             Some(h) => Some(h.shared()?),
             None => None,
         };
+        let output = match (measure_rows, &hessian) {
+            (Some(rows), Some(h)) => Some(OutputHessian { bytes: h.clone(), values: OnceLock::new(), stride: stride_for(rows as usize) }),
+            (Some(_), None) => {
+                return Err(sync_error(&env, KernelError::InvalidParameter { field: "measureRows", value: "set without a Hessian".into(), allowed: "a Hessian to measure with" }));
+            }
+            _ => None,
+        };
+        let hessian = if run_gptq { hessian } else { None };
         let mut importance = importance.map(|v| v.to_vec());
         if let Some(imp) = &mut importance {
             arrowquant_kernels::check_importance(imp, cols).map_err(|e| sync_error(&env, e))?;
@@ -166,6 +199,7 @@ impl LayerCalibration {
             gptq: opts,
             prepared: OnceLock::new(),
             importance,
+            output,
         };
         Ok(LayerCalibration {
             shared: std::sync::Mutex::new(Some(Arc::new(shared))),
@@ -194,7 +228,7 @@ pub struct LayerChunkTask {
 
 #[napi]
 impl Task for LayerChunkTask {
-    type Output = arrowquant_kernels::Quantized;
+    type Output = LayerChunk;
     type JsValue = QuantizedChunk;
 
     fn compute(&mut self) -> Result<Self::Output> {
@@ -212,6 +246,7 @@ impl Task for LayerChunkTask {
                 channel_scales: self.layer.channel_scales.as_deref(),
                 gptq: self.layer.gptq,
                 importance: self.layer.importance.as_deref(),
+                output: self.layer.output()?,
             };
             quantize_layer_chunk(
                 &self.scheme,
@@ -225,8 +260,8 @@ impl Task for LayerChunkTask {
         run().map_err(|e| hold(&mut self.error, e))
     }
 
-    fn resolve(&mut self, _env: Env, q: Self::Output) -> Result<Self::JsValue> {
-        Ok(q.into())
+    fn resolve(&mut self, _env: Env, c: Self::Output) -> Result<Self::JsValue> {
+        Ok(QuantizedChunk::from(c.quantized).with_output(c.output))
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {

@@ -40,6 +40,23 @@ pub struct QualityFigures {
     pub sum_ee: f64,
 }
 
+/// A chunk's layer-output sums (`arrowquant_kernels::layer_output`): `rows` measured rows,
+/// Σ wHwᵀ, Σ wHeᵀ, Σ eHeᵀ with e = w − ŵ, and the chunk's own cosine from them.
+#[napi(object)]
+pub struct LayerOutputFigures {
+    pub rows: f64,
+    pub cosine: f64,
+    pub sum_ww: f64,
+    pub sum_we: f64,
+    pub sum_ee: f64,
+}
+
+impl From<arrowquant_kernels::layer_output::OutputAcc> for LayerOutputFigures {
+    fn from(a: arrowquant_kernels::layer_output::OutputAcc) -> Self {
+        LayerOutputFigures { rows: a.rows as f64, cosine: a.cosine(), sum_ww: a.sum_ww, sum_we: a.sum_we, sum_ee: a.sum_ee }
+    }
+}
+
 impl From<QualityAcc> for QualityFigures {
     fn from(acc: QualityAcc) -> Self {
         let q: Quality = acc.finish();

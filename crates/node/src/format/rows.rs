@@ -1,13 +1,13 @@
 //! The rows as JS sees them (`ChunkRowJs` to write, `IndexRowJs` read back) and their
 //! conversions to and from `arrowquant_format`'s rows.
 
-use arrowquant_format::{ChunkQuality, ChunkRow, FallbackStep, IndexRow, Payload, TimeGroupParams};
+use arrowquant_format::{ChunkQuality, ChunkRow, FallbackStep, IndexRow, LayerOutput, Payload, TimeGroupParams};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use super::u64_of;
 // Chunk quality crosses as the kernels' figures plus the sums behind them.
-use crate::convert::QualityFigures;
+use crate::convert::{LayerOutputFigures, QualityFigures};
 
 #[napi(object)]
 pub struct FallbackStepJs {
@@ -52,6 +52,7 @@ pub struct ChunkRowJs {
     pub fallbacks: Vec<FallbackStepJs>,
     pub channel_scales: Option<Buffer>,
     pub time_groups: Option<Vec<TimeGroupJs>>,
+    pub layer_output: Option<LayerOutputFigures>,
 }
 
 #[napi(object)]
@@ -73,6 +74,7 @@ pub struct IndexRowJs {
     pub requested_bits: u32,
     pub quality: QualityFigures,
     pub fallbacks: Vec<FallbackStepJs>,
+    pub layer_output: Option<LayerOutputFigures>,
     pub stored_bytes: f64,
 }
 
@@ -89,6 +91,12 @@ impl From<ChunkQuality> for QualityFigures {
             sum_xy: q.sum_xy,
             sum_ee: q.sum_ee,
         }
+    }
+}
+
+impl From<LayerOutput> for LayerOutputFigures {
+    fn from(o: LayerOutput) -> Self {
+        LayerOutputFigures { rows: o.rows as f64, cosine: o.cosine, sum_ww: o.sum_ww, sum_we: o.sum_we, sum_ee: o.sum_ee }
     }
 }
 
@@ -192,6 +200,16 @@ impl ChunkRowJs {
                     })
                     .collect()
             }),
+            layer_output: match &self.layer_output {
+                Some(o) => Some(LayerOutput {
+                    rows: u64_of(o.rows, "layerOutput.rows")?,
+                    cosine: o.cosine,
+                    sum_ww: o.sum_ww,
+                    sum_we: o.sum_we,
+                    sum_ee: o.sum_ee,
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -216,6 +234,7 @@ impl From<IndexRow> for IndexRowJs {
             requested_bits: r.requested_bits,
             quality: r.quality.into(),
             fallbacks: r.fallbacks.into_iter().map(Into::into).collect(),
+            layer_output: r.layer_output.map(Into::into),
             stored_bytes: r.stored_bytes as f64,
         }
     }

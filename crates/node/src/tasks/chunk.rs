@@ -3,13 +3,16 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::convert::QualityFigures;
+use crate::convert::{LayerOutputFigures, QualityFigures};
+use arrowquant_kernels::layer_output::OutputAcc;
 
 /// A quantized chunk held in Rust until the Parquet writer takes it (no copy through JS).
 #[napi]
 pub struct QuantizedChunk {
     inner: std::sync::Mutex<Option<arrowquant_kernels::Quantized>>,
     quality: arrowquant_kernels::QualityAcc,
+    /// Layer-output sums, when the chunk was measured with its layer's Hessian.
+    output: Option<OutputAcc>,
     payload_bytes: u32,
 }
 
@@ -18,6 +21,7 @@ impl From<arrowquant_kernels::Quantized> for QuantizedChunk {
         let payload = q.codes.len() + 4 * q.scales.len() + q.zeros.len();
         QuantizedChunk {
             quality: q.sums,
+            output: None,
             payload_bytes: payload as u32,
             inner: std::sync::Mutex::new(Some(q)),
         }
@@ -25,6 +29,11 @@ impl From<arrowquant_kernels::Quantized> for QuantizedChunk {
 }
 
 impl QuantizedChunk {
+    pub fn with_output(mut self, output: Option<OutputAcc>) -> Self {
+        self.output = output;
+        self
+    }
+
     /// The codes, scales (as little-endian bytes) and zero-points, moved out. Releases the handle.
     pub fn take(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
         let q = self
@@ -54,6 +63,12 @@ impl QuantizedChunk {
     #[napi(getter)]
     pub fn quality(&self) -> QualityFigures {
         self.quality.into()
+    }
+
+    /// The layer-output figures, when measured (a calibrated layer with its Hessian).
+    #[napi(getter)]
+    pub fn layer_output(&self) -> Option<LayerOutputFigures> {
+        self.output.map(Into::into)
     }
 
     /// Bytes of codes + scales + zero-points.
