@@ -110,7 +110,14 @@ def test_values_match_the_source(lab, run_id):
             assert cosine(y, x) > 0.999 and abs(qual["cosine"] - cosine(y, x)) < 1e-6, ctx
         else:
             c = cosine(y, x)
-            assert c > min_cosine_for(t["bits"], t["method"]), f"{ctx}: cosine {c}"
+            # With a Hessian the gate judged the layer-output cosine: a weight cosine far below it
+            # is fine where the inputs carry no energy (an RGB conv_in's 27 columns).
+            # Where the gate judged it, the promise is min_accuracy (fallbacks went up to more bits).
+            if t["layer_output"]:
+                floor = rr.metadata(path)["arrowquant.config"]["min_accuracy"]
+                assert t["accuracy"]["cosine"] >= floor, f"{ctx}: layer-output cosine {t['accuracy']['cosine']} < {floor}"
+            else:
+                assert c > min_cosine_for(t["bits"], t["method"]), f"{ctx}: cosine {c}"
             assert abs(qual["cosine"] - c) < 1e-4, f"{ctx}: file says cosine {qual['cosine']}, reconstruction has {c}"
             err = np.abs(y.astype(np.float64) - x.astype(np.float64)).max() if x.size else 0.0
             assert math.isclose(qual["max_abs_err"], err, rel_tol=1e-5, abs_tol=1e-12), f"{ctx}: max_abs_err"
