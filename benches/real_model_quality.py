@@ -24,8 +24,9 @@
      sentences' pairwise cosine similarities, what a retrieval system ranks by, and how often a
      sentence's nearest neighbour among the others is unchanged).
 
-Prints Markdown tables (also OUT/tables.md) and writes all figures to OUT/results.json; --reuse
-keeps the calibration file and the Parquet files already in OUT (and their recorded times). Needs .venv-torch
+Prints Markdown tables (also OUT/tables.md) and writes all figures to OUT/results.json (with
+--only NAME,...: only those runs, to OUT/tables.only.md and results.only.json); --reuse keeps the
+calibration and held-out statistics and the Parquet files already in OUT (and their recorded times). Needs .venv-torch
 (torch, numpy 1.x, pyarrow, safetensors) plus `tokenizers` (scripts/setup-real-model.sh) and a
 built CLI (npm run build).
 """
@@ -65,16 +66,60 @@ RUNS = [
     ("gptq→q4_k", ["--method", "gptq", "--gptq-format", "q4_k", "--calibration", "{calib}"]),
     ("q4_0", ["--method", "q4_0"]),
     ("q4_0+imp", ["--method", "q4_0", "--calibration", "{calib}"]),
-    ("rtn4 local", ["--profile", "local"]),
+    ("rtn4 local", ["--profile", "local", "--method", "rtn"]),
     ("q4_k, ffn.down only", ["--config", "{ffn_only}", "--method", "q4_k"]),
     ("q4_k+imp, ffn.down only", ["--config", "{ffn_only}", "--method", "q4_k", "--calibration", "{calib}"]),
     ("gptq→q4_k, ffn.down only", ["--config", "{ffn_only}", "--method", "gptq", "--gptq-format", "q4_k", "--calibration", "{calib}"]),
     ("q4_0, ffn.down only", ["--config", "{ffn_only}", "--method", "q4_0"]),
-    ("rtn4 local, ffn.down only", ["--config", "{ffn_only}", "--profile", "local"]),
+    ("rtn4 local, ffn.down only", ["--config", "{ffn_only}", "--profile", "local", "--method", "rtn"]),
+    # `auto` at the bit width (issue 18): the candidates for each strategy-table row. "{nospatial}"
+    # is a config with enable_spatial: false (text's rows smooth nothing; with a calibration file
+    # the local profile would smooth every non-GGUF format), "{actorder}" the same plus
+    # gptq_act_order: true. 4 bits, for the 384-wide rows Q4_K cannot take (≤ 4.5 bits/weight):
+    ("hqq4 g128", ["--method", "hqq", "--bits", "4", "--group-size", "128"]),
+    ("rtn_sym4 g64", ["--method", "rtn_sym", "--bits", "4", "--group-size", "64"]),
+    ("nf4", ["--method", "nf4"]),
+    ("gptq→rtn4 g128", ["--config", "{nospatial}", "--method", "gptq", "--bits", "4", "--group-size", "128", "--calibration", "{calib}"]),
+    ("gptq→rtn4 g128 act-order", ["--config", "{actorder}", "--method", "gptq", "--bits", "4", "--group-size", "128", "--calibration", "{calib}"]),
+    ("gptq→rtn4 g128 smoothed", ["--method", "gptq", "--bits", "4", "--group-size", "128", "--calibration", "{calib}"]),
+    ("gptq→hqq4 g128", ["--config", "{nospatial}", "--method", "gptq", "--gptq-format", "hqq", "--bits", "4", "--group-size", "128", "--calibration", "{calib}"]),
+    ("gptq→rtn_sym4 g64", ["--config", "{nospatial}", "--method", "gptq", "--gptq-format", "rtn_sym", "--bits", "4", "--group-size", "64", "--calibration", "{calib}"]),
+    # 8 bits (q8_0 above: 8.5 bits/weight)
+    ("rtn8 g128", ["--method", "rtn", "--bits", "8", "--group-size", "128"]),
+    ("hqq8 g128", ["--method", "hqq", "--bits", "8", "--group-size", "128"]),
+    ("int8_channel", ["--method", "int8_channel"]),
+    ("gptq→rtn8 g128", ["--config", "{nospatial}", "--method", "gptq", "--bits", "8", "--group-size", "128", "--calibration", "{calib}"]),
+    # 2 bits (the 384-wide rows of the q2_k runs fall back to q4_0: compare those per layer)
+    ("q2_k", ["--method", "q2_k"]),
+    ("q2_k+imp", ["--method", "q2_k", "--calibration", "{calib}"]),
+    ("gptq→q2_k", ["--method", "gptq", "--gptq-format", "q2_k", "--calibration", "{calib}"]),
+    ("rtn2 g64", ["--method", "rtn", "--bits", "2", "--group-size", "64"]),
+    ("hqq2 g64", ["--method", "hqq", "--bits", "2", "--group-size", "64"]),
+    ("hqq2 g128", ["--method", "hqq", "--bits", "2", "--group-size", "128"]),
+    ("r2q g128", ["--method", "r2q", "--group-size", "128"]),
+    ("gptq→r2q g128", ["--config", "{nospatial}", "--method", "r2q", "--group-size", "128", "--calibration", "{calib}"]),
+    ("gptq→rtn2 g64", ["--config", "{nospatial}", "--method", "gptq", "--bits", "2", "--group-size", "64", "--calibration", "{calib}"]),
+    ("gptq→rtn2 g64 smoothed", ["--method", "gptq", "--bits", "2", "--group-size", "64", "--calibration", "{calib}"]),
+    ("gptq→hqq2 g128", ["--config", "{nospatial}", "--method", "gptq", "--gptq-format", "hqq", "--bits", "2", "--group-size", "128", "--calibration", "{calib}"]),
+    ("gptq→hqq2 g64", ["--config", "{nospatial}", "--method", "gptq", "--gptq-format", "hqq", "--bits", "2", "--group-size", "64", "--calibration", "{calib}"]),
+    # auto (the default method) as this build plans it: no flags but --bits 4; with the calibration
+    ("auto4", ["--bits", "4"]),
+    ("auto4+cal", ["--method", "auto", "--bits", "4", "--calibration", "{calib}"]),
+    ("auto4+cal act-order", ["--config", "{actorder}", "--method", "auto", "--bits", "4", "--calibration", "{calib}"]),
+    # the alternative for auto4's 384-wide rows: NF4 (4.5 bits/weight, not GGUF) instead of Q4_0
+    ("q4_k+nf4 for the 384-wide", ["--config", "{nf4_384}"]),
 ]
 FFN_ONLY_YAML = """# benches/real_model_quality.py: quantize only the FFN output projections (encoder.layer.N.output.dense)
 preserve:
   '\\.attention\\.|\\.intermediate\\.': source
+"""
+NOSPATIAL_YAML = "# benches/real_model_quality.py: no spatial smoothing (as auto plans text)\nenable_spatial: false\n"
+ACTORDER_YAML = NOSPATIAL_YAML + "gptq_act_order: true\n"
+NF4_384_YAML = """# benches/real_model_quality.py: q4_k for the FFN output projections (1536 inputs), nf4 for the rest
+method: nf4
+overrides:
+  - pattern: '^encoder\\.layer\\.\\d+\\.output\\.dense\\.weight$'
+    method: q4_k
 """
 
 
@@ -411,6 +456,8 @@ def main() -> int:
     ap.add_argument("--heldout-sentences", type=int, default=224, help="generated ones, plus the handwritten")
     ap.add_argument("--threads", type=int, default=2, help="torch and the CLI's kernel threads")
     ap.add_argument("--reuse", action="store_true", help="keep calibration and Parquet files already in --out")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated run names (RUNS): quantize and score only these (the tables then cover only them)")
     ap.add_argument("--check-transformers", action="store_true",
                     help="only compare the forward with transformers' BertModel (needs transformers) and exit")
     a = ap.parse_args()
@@ -447,8 +494,12 @@ def main() -> int:
     t0 = time.perf_counter()
     if not (a.reuse and calib_path.exists()):
         cc.save(cc.capture(model, batches(calib), layer_filter=not_pooler), calib_path)
-    held_stats = cc.capture(model, batches(heldout), layer_filter=not_pooler)
-    hand_stats = cc.capture(model, batches(HANDWRITTEN), layer_filter=not_pooler)
+    held_path, hand_path = a.out / "heldout.safetensors", a.out / "handwritten.safetensors"
+    if not (a.reuse and held_path.exists()):
+        cc.save(cc.capture(model, batches(heldout), layer_filter=not_pooler), held_path)
+    if not (a.reuse and hand_path.exists()):
+        cc.save(cc.capture(model, batches(HANDWRITTEN), layer_filter=not_pooler), hand_path)
+    held_stats, hand_stats = read_safetensors(held_path), read_safetensors(hand_path)
     capture_s = time.perf_counter() - t0
     calib_h = read_safetensors(calib_path)
     print(f"calibration: {len(calib)} sentences, {ntok(calib)} tokens; held out: {len(heldout)} sentences, "
@@ -457,15 +508,27 @@ def main() -> int:
     reference = embed(model, tok, heldout)
     ffn_only = a.out / "ffn-down-only.yaml"
     ffn_only.write_text(FFN_ONLY_YAML)
+    nospatial, actorder, nf4_384 = a.out / "no-spatial.yaml", a.out / "act-order.yaml", a.out / "nf4-384.yaml"
+    nospatial.write_text(NOSPATIAL_YAML)
+    actorder.write_text(ACTORDER_YAML)
+    nf4_384.write_text(NF4_384_YAML)
+    only = None if a.only is None else [n.strip() for n in a.only.split(",")]
+    unknown = [n for n in only or [] if n not in dict(RUNS)]
+    if unknown:
+        raise SystemExit(f"--only: no run named {', '.join(unknown)}")
     files = {}
     seconds_path = a.out / "quantize-seconds.json"
     seconds = json.loads(seconds_path.read_text()) if a.reuse and seconds_path.exists() else {}
     for name, flags in RUNS:
+        if only is not None and name not in only:
+            continue
         path = a.out / f"minilm.{name.replace('→', '-').replace('+', '-').replace(', ', '.').replace(' ', '-')}.parquet"
         files[name] = path
         if a.reuse and path.exists():
             continue
-        flags = [f.replace("{calib}", str(calib_path)).replace("{ffn_only}", str(ffn_only)) for f in flags]
+        flags = [f.replace("{calib}", str(calib_path)).replace("{ffn_only}", str(ffn_only))
+                 .replace("{nospatial}", str(nospatial)).replace("{actorder}", str(actorder))
+                 .replace("{nf4_384}", str(nf4_384)) for f in flags]
         seconds[name] = quantize(model_dir, path, flags, a.threads)
         print(f"quantized {name}: {seconds[name]:.1f} s")
         seconds_path.write_text(json.dumps(seconds, ensure_ascii=False))
@@ -473,8 +536,8 @@ def main() -> int:
     import reference_reader as rr
     layers = [f"{m}.weight" for m, mod in model.named_modules() if isinstance(mod, nn.Linear) and f"{m}.hessian" in calib_h]
     hess = {n: {"calib": calib_h[f"{n[:-7]}.hessian"].astype(np.float64),
-                "heldout": held_stats[f"{n[:-7]}.hessian"].double().numpy(),
-                "handwritten": hand_stats[f"{n[:-7]}.hessian"].double().numpy()} for n in layers}
+                "heldout": held_stats[f"{n[:-7]}.hessian"].astype(np.float64),
+                "handwritten": hand_stats[f"{n[:-7]}.hessian"].astype(np.float64)} for n in layers}
     base = {n: {k: output_energy(weights[n].astype(np.float64), h) for k, h in hs.items()} for n, hs in hess.items()}
     results = {"runs": {}, "layers": layers}
     deq_by_run = {}
@@ -522,7 +585,7 @@ def main() -> int:
     # quantized on its own): check, so their end-to-end figures isolate exactly those layers.
     for name in files:
         full = name.split(", ffn.down only")[0]
-        if full != name:
+        if full != name and full in deq_by_run:
             same = all(np.array_equal(deq_by_run[name][n], deq_by_run[full][n]) for n in deq_by_run[name])
             results["runs"][name]["ffn_down_identical_to_full_run"] = same
             if not same:
@@ -534,8 +597,9 @@ def main() -> int:
                             "heldout_tokens": ntok(heldout)}
     report = tables(results)
     print(report)
-    (a.out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    (a.out / "tables.md").write_text(report)
+    stem = "" if only is None else ".only"
+    (a.out / f"results{stem}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    (a.out / f"tables{stem}.md").write_text(report)
     return 0
 
 

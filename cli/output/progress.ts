@@ -54,7 +54,7 @@ export class Progress {
         log(
           this.mode,
           'plan',
-          `plan: ${e.tensors} tensors (${e.quantize} quantized, ${e.keep} kept), ${formatBytes(e.sourceBytes)} in ${e.chunks} chunks, ${e.mode} mode\n  formats: ${Object.entries(e.formats ?? {}).map(([f, n]) => `${f} ${n}`).join(', ')}`,
+          `plan: ${e.tensors} tensors (${e.quantize} quantized, ${e.keep} kept), ${formatBytes(e.sourceBytes)} in ${e.chunks} chunks, ${e.mode} mode\n  formats: ${Object.entries(e.formats ?? {}).map(([f, n]) => `${f} ${n}`).join(', ')}${Object.entries(e.auto ?? {}).map(([row, n]) => `\n  ${row} (${n} tensor${n === 1 ? '' : 's'})`).join('')}`,
           { ...e, type: undefined },
         );
         if (this.mode.tty && !this.mode.quiet) {

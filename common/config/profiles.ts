@@ -57,7 +57,7 @@ export const DEFAULT_PROFILE: DeploymentProfile = 'local';
 /** Defaults of the keys no profile sets. `preserve` and `overrides` are frozen: copy before editing. */
 export const DEFAULTS: Readonly<Omit<ResolvedConfig, ProfileKey>> = Object.freeze({
   deployment_profile: DEFAULT_PROFILE,
-  method: 'rtn',
+  method: 'auto',
   modality: null,
   calibration: null,
   mix: null,

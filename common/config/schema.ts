@@ -161,11 +161,15 @@ export const ConfigSchema = z.strictObject({
   deployment_profile: z
     .enum(DEPLOYMENT_PROFILES, must(RULES.deployment_profile))
     .describe('Deployment profile whose presets fill every profile-dependent key that is not set explicitly: edge (2-4 GB RAM), local (8+ GB), cloud (32+ GB).'),
-  bit_width: bitWidth().describe('Target bit width of the rtn and rtn_sym methods. Lower compresses more and loses more accuracy; other methods have fixed widths.'),
-  method: method().describe(
-    `Quantization method: a format, or an algorithm over the formats. Formats (docs/FORMAT.md): ${FORMAT_FAMILIES.map((f) => `${f.methods.join(' / ')}: ${f.summary}`).join('; ')}. r2q also runs GPTQ onto its grid where the layer has calibration. Algorithms: gptq: GPTQ onto the rtn grid with each layer's input Hessian from \`calibration\` (layers without one use rtn, with a warning); auto: the modality strategy table (text/code: r2q, image/audio: gptq where calibrated, else rtn; docs/CALIBRATION.md).`,
+  bit_width: bitWidth().describe(
+    'The bits per weight method auto (the default) delivers, at least: the strategy table\'s row for this width (docs/STRATEGY.md). Also the width of rtn, rtn_sym and hqq; other formats have fixed widths. Lower compresses more and loses more accuracy.',
   ),
-  group_size: groupSize().describe('Weights per group sharing one scale (rtn, rtn_sym). Smaller groups are more accurate and store more scales.'),
+  method: method().describe(
+    `Quantization method: a format, or an algorithm over the formats. Formats (docs/FORMAT.md): ${FORMAT_FAMILIES.map((f) => `${f.methods.join(' / ')}: ${f.summary}`).join('; ')}. r2q also runs GPTQ onto its grid where the layer has calibration. Algorithms: gptq: GPTQ onto the rtn grid with each layer's input Hessian from \`calibration\` (layers without one use rtn, with a warning); auto (the default): the strategy table (docs/STRATEGY.md), per modality at bit_width, with or without each layer's calibration Hessian; each tensor takes the first format of its row that its row length fits. 2 bits: text/code r2q (GPTQ onto it where calibrated); image/audio q2_k, else r2q (GPTQ onto them where calibrated). 4 bits: q4_k (GPTQ onto it where calibrated); without a Hessian q4_0, else hqq g128; with one GPTQ onto hqq g128 (text/code) or rtn g128 (image/audio). 8 bits: GPTQ onto rtn g128 where calibrated, else q8_0, else hqq g128. With a mix, the mix's formats (GPTQ onto them where calibrated); with target_memory_gb, rtn.`,
+  ),
+  group_size: groupSize().describe(
+    'Weights per group sharing one scale (rtn, rtn_sym, hqq, r2q; with auto, its 2-bit R2Q). Smaller groups are more accurate and store more scales. The GGUF formats and auto\'s 4- and 8-bit rows have fixed blocks.',
+  ),
   modality: z
     .enum(MODALITIES, must(RULES.modality))
     .nullable()
@@ -184,7 +188,7 @@ export const ConfigSchema = z.strictObject({
     .min(1, must(RULES.calibration))
     .nullable()
     .describe(
-      'Calibration statistics (safetensors: per-layer input Hessian, per-timestep-group activation ranges; docs/CALIBRATION.md, tools/capture_calibration.py). Used by gptq (and r2q/auto), enable_spatial and enable_time_aware. A relative path is relative to the working directory.',
+      'Calibration statistics (safetensors: per-layer input Hessian, per-timestep-group activation ranges; docs/CALIBRATION.md, tools/capture_calibration.py). Used by gptq, r2q and auto (GPTQ where a layer has a Hessian; importance from its diagonal), enable_spatial and enable_time_aware. A relative path is relative to the working directory.',
     ),
   target_memory_gb: z
     .number(must(RULES.target_memory_gb))

@@ -5,7 +5,7 @@
  * boundary is a group boundary. The plan depends only on the model and the resolved config,
  * which is what makes every executor produce the same file.
  */
-import { ConfigurationError, compilePattern, type Method, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
+import { ConfigurationError, compilePattern, type BitWidth, type Method, type Modality, type PreserveDtype, type ResolvedConfig } from '../../common/config/index.js';
 import { layerFor, type CalibrationFile, type LayerStats } from '../calibration/file.js';
 import { CalibrationError } from '../calibration/errors.js';
 import { view2d } from '../../common/format/view.js';
@@ -18,7 +18,7 @@ import { nameKeep, structuralKeep } from './keep-rules.js';
 import { mixFormat, mixRole, type MixContext } from './mixes.js';
 import { tensorRole, type TensorRole } from './roles.js';
 import { fallbackLadder, fitsRow, methodBits, schemeFor, type ConcreteMethod, type SchemeChoice } from './schemes.js';
-import { STRATEGY_TABLE } from './strategy.js';
+import { entryLabel, rowEntry, rowLabel, STRATEGY_TABLE } from './strategy.js';
 
 export interface Chunk {
   chunkIndex: number;
@@ -84,6 +84,8 @@ export interface Plan {
   sourceBytes: number;
   /** Tensors whose method wanted calibration they did not get, and what they use instead. */
   calibrationWarnings: { tensor: string; message: string }[];
+  /** `method: auto`: the strategy-table rows used (plan/strategy.ts's labels) and their tensors. */
+  autoRows: Record<string, number>;
 }
 
 export interface PlanContext {
@@ -138,6 +140,8 @@ function compile(config: ResolvedConfig): CompiledRules {
 interface Decision {
   action: TensorAction;
   warning?: string;
+  /** The strategy-table row `auto` used (its label). */
+  autoRow?: string;
 }
 
 function decide(
@@ -172,24 +176,51 @@ function decide(
     if (byName) return keep({ kind: 'keep', storeDtype: 'source', ...byName });
   }
   const requested: Method = override?.method ?? comp?.method ?? config.method;
-  const strategy = requested === 'auto' ? STRATEGY_TABLE[ctx.modality] : undefined;
-  let method: ConcreteMethod = strategy ? strategy.method : (requested as ConcreteMethod);
-  const bitWidth = (override?.bit_width ?? comp?.bit_width ?? config.bit_width) as 2 | 4 | 8;
-  const groupSize = override?.group_size ?? comp?.group_size ?? config.group_size;
+  const bitWidth = (override?.bit_width ?? comp?.bit_width ?? config.bit_width) as BitWidth;
+  let groupSize = override?.group_size ?? comp?.group_size ?? config.group_size;
   let reason = override ? `override /${override.pattern.source}/` : comp ? `components.${component}` : 'default';
-  if (strategy) reason += `; auto (${ctx.modality}): ${strategy.method}`;
+  const stats = calibrated;
+  const hessian = stats?.hessian !== undefined;
+
+  // `auto`: the strategy table's row for the modality at the bit width, with or without the
+  // layer's Hessian; the tensor takes the row's first format its rows fit. A memory budget
+  // chooses the widths itself, over RTN; a mix chooses the formats itself (GPTQ onto them where
+  // the layer has a Hessian).
+  const mixWins = config.mix !== null && override?.method === undefined && comp?.method === undefined;
+  const strategy = requested === 'auto' && !mixWins ? STRATEGY_TABLE[ctx.modality] : undefined;
+  let autoRow: string | undefined;
+  let autoTarget: string | undefined;
+  let method: ConcreteMethod;
+  if (requested === 'auto' && mixWins) {
+    method = hessian ? 'gptq' : 'rtn'; // the mix's format replaces rtn below
+    reason += `; auto with mix ${config.mix}: ${hessian ? 'GPTQ onto the mix\'s format' : 'the mix\'s format'}`;
+  } else if (strategy && config.target_memory_gb != null) {
+    method = 'rtn';
+    reason += '; auto with target_memory_gb: rtn (the budget gives each tensor 2, 4 or 8 bits)';
+  } else if (strategy) {
+    // Importance (the Hessian's diagonal, or an imatrix) for the formats that weigh by it.
+    const importance = hessian || ctx.imatrix !== undefined;
+    autoRow = rowLabel(ctx.modality, bitWidth, hessian, groupSize, importance);
+    reason += `; ${autoRow}`;
+    const fit = rowEntry(ctx.modality, bitWidth, hessian, groupSize, cols);
+    if (fit === undefined) return keep({ kind: 'keep', storeDtype: 'source', rule: 'row-length', reason: `${reason}; no format of the row fits rows of ${cols}: kept` });
+    if (fit.index > 0) reason += `; rows of ${cols}: ${entryLabel(fit.entry, bitWidth, groupSize, importance)}`;
+    method = fit.entry.method;
+    autoTarget = fit.entry.onto;
+    groupSize = fit.entry.groupSize ?? groupSize;
+  } else {
+    method = requested as ConcreteMethod;
+  }
 
   // A mix picks the format by role; an explicit method for these tensors (override, component)
-  // wins over it, and `auto` keeps its strategy.
+  // wins over it.
   const mix = override?.method !== undefined || comp?.method !== undefined || strategy ? null : config.mix;
   const mixed = mix ? mixFormat(mix, slot.role, slot.i, slot.n, ctx.mix ?? { nGqa: 1 }) : undefined;
   if (mix && mixed) reason += `; mix ${mix}: ${slot.role} ${slot.i + 1}/${slot.n} → ${mixed}`;
   // What GPTQ quantizes onto, and what a layer without a Hessian gets instead.
-  const gptqTarget = mixed ?? config.gptq_format ?? undefined;
+  const gptqTarget = strategy ? autoTarget : (mixed ?? config.gptq_format ?? undefined);
   if (mixed && method !== 'gptq') method = mixed;
 
-  const stats = ctx.calibration ? layerFor(ctx.calibration, name, component) : undefined;
-  const hessian = stats?.hessian !== undefined;
   let warning: string | undefined;
   const noHessian = method === 'gptq' && !hessian;
   if (noHessian) {
@@ -209,8 +240,10 @@ function decide(
     first = schemeFor(d.rowFallback, methodBits(d.rowFallback, bitWidth), groupSize);
   }
   // Said once the row fit is known, with the format the tensor really gets.
-  if (noHessian && (!strategy || ctx.calibration)) {
+  if (noHessian) {
     warning = `no calibration Hessian for this layer${ctx.calibration ? ` in ${ctx.calibration.path}` : ''}; quantized with ${first.scheme} instead of gptq`;
+  } else if (strategy && autoRow !== undefined && ctx.calibration && !hessian) {
+    warning = `no calibration Hessian for this layer in ${ctx.calibration.path}; quantized with ${first.scheme} (auto's row without a Hessian)`;
   } else if (wantedGptq && !first.calibrated) {
     warning = `rows of ${cols} do not fit ${gptqTarget}; quantized with ${first.scheme} (its row fallback), which GPTQ cannot target`;
   }
@@ -240,7 +273,7 @@ function decide(
     ...(importance ? { importance } : {}),
     ...(mix ? { role: slot.role } : {}),
   };
-  return warning !== undefined ? { action, warning } : { action };
+  return { action, ...(warning !== undefined ? { warning } : {}), ...(autoRow !== undefined ? { autoRow } : {}) };
 }
 
 /**
@@ -281,12 +314,14 @@ export function planModel(headers: { file: ModelFile; header: SafetensorsHeader 
   const chunkBytes = config.chunk_mib * 1024 * 1024;
   const tensors: TensorPlan[] = [];
   const calibrationWarnings: Plan['calibrationWarnings'] = [];
+  const autoRows: Plan['autoRows'] = {};
   let sourceBytes = 0;
   const slots = roleSlots(headers);
   for (const { file, header } of headers) {
     for (const t of header.tensors) {
       const { rows, cols } = view2d(t.shape);
-      const { action, warning } = decide(t.name, file.component, t.dtype, t.shape, cols, config, rules, ctx, slots[tensors.length]!);
+      const { action, warning, autoRow } = decide(t.name, file.component, t.dtype, t.shape, cols, config, rules, ctx, slots[tensors.length]!);
+      if (autoRow !== undefined) autoRows[autoRow] = (autoRows[autoRow] ?? 0) + 1;
       if (warning !== undefined) calibrationWarnings.push({ tensor: file.component !== undefined ? `${file.component}/${t.name}` : t.name, message: warning });
       tensors.push({
         index: tensors.length,
@@ -305,5 +340,5 @@ export function planModel(headers: { file: ModelFile; header: SafetensorsHeader 
       sourceBytes += t.end - t.begin;
     }
   }
-  return { tensors, sourceBytes, calibrationWarnings };
+  return { tensors, sourceBytes, calibrationWarnings, autoRows };
 }

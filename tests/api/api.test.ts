@@ -42,7 +42,7 @@ test('quantizeModel returns the figures of the file it wrote', async () => {
   assert.ok(events.includes('plan') && events.includes('tensor'));
 
   // Plain values work too; fallbacks come back per step.
-  const strict = await quantizeModel({ modelPath: join(dir, 'dit'), outputPath: join(dir, 'strict.parquet'), config: { bit_width: 2, min_accuracy: 0.99 } });
+  const strict = await quantizeModel({ modelPath: join(dir, 'dit'), outputPath: join(dir, 'strict.parquet'), config: { method: 'rtn', bit_width: 2, min_accuracy: 0.99 } });
   assert.ok(strict.fallbacks.length > 0);
   for (const fb of strict.fallbacks) {
     assert.ok(fb.cosine < fb.threshold && fb.threshold === 0.99 && fb.tensor.length > 0, JSON.stringify(fb));

@@ -6,7 +6,7 @@
  * errors that leave no output behind.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'vitest';
 
@@ -155,20 +155,30 @@ test('spatial smoothing stores W·diag(s) with its factors; readers return W', a
   assert.equal((await runCli(['verify', out, model])).code, 0);
 });
 
-test('auto follows the modality table: text → r2q (GPTQ onto its grid where calibrated), image → gptq', async () => {
+test('auto follows the strategy table at the bit width: text → r2q at 2 bits (GPTQ onto its grid where calibrated), GPTQ onto Q4_K/HQQ at 4; image → gptq', async () => {
   const dir = tempDir('auto');
   await synth('dream', 'single', join(dir, 'dream'));
   const calib = join(dir, 'dream.calib.safetensors');
   await writeSyntheticCalibration({ modelPath: join(dir, 'dream'), outPath: calib, samples: 64, groups: 2, seed: 2 });
   const out = join(dir, 'dream.parquet');
-  const run = await runCli(['quantize', join(dir, 'dream'), '-o', out, '--method', 'auto', '--calibration', calib, '--min-accuracy', '0']);
+  const run = await runCli(['quantize', join(dir, 'dream'), '-o', out, '--method', 'auto', '--bits', '2', '--calibration', calib, '--min-accuracy', '0']);
   assert.equal(run.code, 0, run.stderr);
   const f = await openQuantized(out);
   const quantized = f.tensors.filter((t) => t.method !== 'keep');
   assert.ok(quantized.length > 0 && quantized.every((t) => t.scheme === 'r2q_g128' && t.method === 'gptq'), JSON.stringify(quantized.map((t) => [t.name, t.method, t.scheme])));
   const uncal = join(dir, 'dream-uncal.parquet');
-  assert.equal((await runCli(['quantize', join(dir, 'dream'), '-o', uncal, '--method', 'auto', '--min-accuracy', '0'])).code, 0);
+  assert.equal((await runCli(['quantize', join(dir, 'dream'), '-o', uncal, '--method', 'auto', '--bits', '2', '--min-accuracy', '0'])).code, 0);
   assert.ok((await openQuantized(uncal)).tensors.filter((t) => t.method !== 'keep').every((t) => t.method === 'r2q' && t.scheme === 'r2q_g128'));
+  // At the local profile's 4 bits (the default method): GPTQ onto Q4_K, or onto HQQ INT4 g128
+  // for rows that are not whole 256s (this model's 128 and 352), never 2-bit.
+  const four = join(dir, 'dream-4.parquet');
+  const run4 = await runCli(['quantize', join(dir, 'dream'), '-o', four, '--calibration', calib, '--min-accuracy', '0', '--report', join(dir, 'dream-4.json')]);
+  assert.equal(run4.code, 0, run4.stderr);
+  const q4 = (await openQuantized(four)).tensors.filter((t) => t.method !== 'keep');
+  assert.ok(q4.length > 0 && q4.every((t) => t.method === 'gptq' && ['q4_k', 'hqq_int4_g128'].includes(t.scheme) && t.bits >= 4), JSON.stringify(q4.map((t) => [t.name, t.method, t.scheme])));
+  const report = JSON.parse(readFileSync(join(dir, 'dream-4.json'), 'utf8')) as { tensors: { method: string; reason: string }[] };
+  assert.ok(report.tensors.filter((t) => t.method !== 'keep').every((t) => t.reason.includes('auto (text, 4-bit, calibrated): gptq→q4_k; rows not /256: gptq→hqq_int4_g128')));
+  assert.match(run4.stderr, /auto \(text, 4-bit, calibrated\): gptq→q4_k; rows not \/256: gptq→hqq_int4_g128 \(\d+ tensors\)/);
 
   const { model, calib: dcal, dir: d2 } = await ditWithCalibration();
   const image = join(d2, 'dit.parquet');

@@ -64,7 +64,7 @@ const TABLE = {
   cloud: { bit_width: 8, num_time_groups: 20, group_size: 64, enable_time_aware: true, enable_spatial: true, min_accuracy: 0.95, calibration_samples: 512, enable_streaming: false },
 } as const;
 const REST = {
-  modality: null, fail_fast: false, num_threads: 0, method: 'rtn', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16,
+  modality: null, fail_fast: false, num_threads: 0, method: 'auto', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16,
   calibration: null, gptq_damp: 0.01, gptq_act_order: false, components: {}, target_memory_gb: null, mix: null, gptq_format: null, imatrix: null,
 } as const;
 

@@ -15,7 +15,7 @@ test('components: per-component method and bits, vae kept, components recorded',
   const dir = tempDir('components');
   await synth('dit', 'diffusers', join(dir, 'dit'));
   const cfg = join(dir, 'cfg.yaml');
-  writeFileSync(cfg, 'components:\n  transformer:\n    bit_width: 8\n    group_size: 64\n  text_encoder:\n    method: q8_0\n  vae: keep\noverrides:\n  - pattern: "attn\\\\.to_v\\\\.weight$"\n    bit_width: 2\n');
+  writeFileSync(cfg, 'method: rtn\ncomponents:\n  transformer:\n    bit_width: 8\n    group_size: 64\n  text_encoder:\n    method: q8_0\n  vae: keep\noverrides:\n  - pattern: "attn\\\\.to_v\\\\.weight$"\n    bit_width: 2\n');
   const out = join(dir, 'out.parquet');
   const r = await runCli(['quantize', join(dir, 'dit'), '-o', out, '--config', cfg, '--min-accuracy', '0']);
   assert.equal(r.code, 0, r.stderr);

@@ -35,7 +35,7 @@ test('a threshold no grid can meet ends with the tensor kept exactly', async () 
   const dir = tempDir('keep');
   await synth('dream', 'single', join(dir, 'm'));
   const out = join(dir, 'out.parquet');
-  const r = await runCli(['quantize', join(dir, 'm'), '-o', out, '--bits', '4', '--min-accuracy', '1']);
+  const r = await runCli(['quantize', join(dir, 'm'), '-o', out, '--method', 'rtn', '--bits', '4', '--min-accuracy', '1']);
   assert.equal(r.code, 0, r.stderr);
   const f = await openQuantized(out);
   const t = f.tensor('model.layers.0.mlp.down_proj.weight');
@@ -47,7 +47,7 @@ test('fail_fast stops at the first tensor below the threshold, names it, writes 
   const dir = tempDir('failfast');
   await synth('dream', 'single', join(dir, 'm'));
   const out = join(dir, 'out.parquet');
-  const r = await runCli(['quantize', join(dir, 'm'), '-o', out, '--bits', '2', '--min-accuracy', '0.99', '--fail-fast']);
+  const r = await runCli(['quantize', join(dir, 'm'), '-o', out, '--method', 'rtn', '--bits', '2', '--min-accuracy', '0.99', '--fail-fast']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /QualityThresholdError: tensor "model\.layers\.0\.[^"]+": cosine similarity 0\.\d+ with rtn_int2_g128_asym is below min_accuracy 0\.99/);
   assert.equal(existsSync(out), false);

@@ -75,6 +75,7 @@ test('overrides change how tensors are quantized; only quantize: true overrides 
       ['blocks.0.attn.to_k.weight', 'BF16', [1152, 1152]],
     ],
     {
+      method: 'rtn',
       // First match wins: the specific entry comes first.
       overrides: [
         { pattern: 'context_embedder', quantize: true, bit_width: 8 },

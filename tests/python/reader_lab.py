@@ -232,7 +232,7 @@ def q(method, bits=None, group=None):
     return args
 
 
-FALLBACK = ["--min-accuracy", "0.999", "--bits", "2"]
+FALLBACK = ["--method", "rtn", "--min-accuracy", "0.999", "--bits", "2"]
 RUNS = {
     "dit-rtn4-g128": ("dit", q("rtn", 4, 128)),
     "dit-rtn2-g32": ("dit", q("rtn", 2, 32)),
@@ -246,7 +246,7 @@ RUNS = {
     "dit-int8_channel": ("dit", q("int8_channel")),
     "dit-fallback": ("dit", FALLBACK + ["--group-size", "32"]),
     # min_accuracy 1: even INT8 fails, so tensors end at the last rung (kept in the source dtype).
-    "dit-fallback-keep": ("dit", ["--min-accuracy", "1", "--bits", "2", "--group-size", "64"]),
+    "dit-fallback-keep": ("dit", ["--method", "rtn", "--min-accuracy", "1", "--bits", "2", "--group-size", "64"]),
     "dream-rtn4-g64": ("dream", q("rtn", 4, 64)),
     "dream-sym2-g256": ("dream", q("rtn_sym", 2, 256)),
     "dream-sym8-g128": ("dream", q("rtn_sym", 8, 128)),

@@ -43,7 +43,7 @@ test('spans job ⊃ tensor ⊃ chunk and metrics with fallbacks reach an OTLP re
   try {
     const out = join(dir, 'out.parquet');
     const env = { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'aq-test' };
-    const run = await runCli(['quantize', join(dir, 'dit'), '-o', out, '--bits', '2', '--min-accuracy', '0.97', '--quiet'], { env });
+    const run = await runCli(['quantize', join(dir, 'dit'), '-o', out, '--method', 'rtn', '--bits', '2', '--min-accuracy', '0.97', '--quiet'], { env });
     assert.equal(run.code, 0, run.stderr);
     const f = await openQuantized(out);
 

@@ -92,6 +92,7 @@ export function planEvents(p: PlannedJob, calibration: JobCalibration): JobEvent
     chunks: plan.tensors.reduce((s, t) => s + t.chunks.length, 0),
     mode: p.mode,
     formats: formatCounts(plan),
+    ...(Object.keys(plan.autoRows).length > 0 ? { auto: plan.autoRows } : {}),
   });
   return events;
 }
