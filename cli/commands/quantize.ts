@@ -68,9 +68,9 @@ export function quantizeCommand(): Command {
     .requiredOption('-o, --output <file>', 'output Parquet file (written atomically)')
     .addOption(new Option('--profile <name>', 'deployment profile').choices(DEPLOYMENT_PROFILES))
     .option('--config <file>', 'YAML configuration (see config.example.yaml)')
-    .option('--bits <n>', 'bit width: 2, 4 or 8')
+    .option('--bits <n>', 'bit width: 2, 4 or 8 (the default method, auto, never stores fewer)')
     .option('--group-size <n>', 'elements per quantization group: 32, 64, 128 or 256')
-    .addOption(new Option('--method <name>', 'quantization method').choices(METHODS))
+    .addOption(new Option('--method <name>', 'quantization method (default: auto, the strategy table at --bits: docs/STRATEGY.md)').choices(METHODS))
     .addOption(new Option('--mode <mode>', 'streaming: one chunk in memory; threaded: read-ahead and all cores').choices(['streaming', 'threaded']))
     .option('--threads <n>', 'kernel threads (0 = all cores)')
     .addOption(new Option('--modality <m>', 'override modality detection').choices(MODALITIES))
@@ -89,7 +89,7 @@ export function quantizeCommand(): Command {
     .addHelpText(
       'after',
       '\nExamples:\n' +
-        '  arrowquant quantize ./flux-dev -o flux.int4.parquet --profile local\n' +
+        '  arrowquant quantize ./flux-dev -o flux.q4.parquet --bits 4\n' +
         '  arrowquant quantize ./dream-7b -o dream.int2.parquet --bits 2 --mode streaming --report report.json\n' +
         '  ARROW_QUANT_BIT_WIDTH=8 arrowquant quantize model.safetensors -o out.parquet --method q8_0\n' +
         '  arrowquant quantize ./dit -o dit.gptq4.parquet --method gptq --calibration calib.safetensors --bits 4 --group-size 128\n' +
