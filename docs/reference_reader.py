@@ -246,8 +246,8 @@ def merge_layer_output(parts):
 def tensors(path) -> list[dict]:
     """One dict per tensor, in model order: the index columns of its first chunk, its chunk
     count, the row groups holding it, its merged quality figures, its merged layer-output
-    figures (None when not measured) and `accuracy`: what `min_accuracy` judged (the
-    layer-output cosine where measured, else the weight cosine) and which it was."""
+    figures (None when not measured) and `accuracy`: what `min_accuracy` judged (the lower of
+    the layer-output cosine, where measured, and the weight cosine) and which it was."""
     pf = _open(path)
     out = []
     for rows in _tensor_rows(pf):
@@ -259,7 +259,8 @@ def tensors(path) -> list[dict]:
         info["quality"] = merge_quality(r["quality"] for r in rows)
         info["layer_output"] = merge_layer_output(r.get("layer_output") for r in rows)
         lo = info["layer_output"]
-        info["accuracy"] = {"basis": "layer_output", "cosine": lo["cosine"]} if lo else {"basis": "weight", "cosine": info["quality"]["cosine"]}
+        wc = info["quality"]["cosine"]
+        info["accuracy"] = {"basis": "layer_output", "cosine": lo["cosine"]} if lo and lo["cosine"] <= wc else {"basis": "weight", "cosine": wc}
         out.append(info)
     return out
 

@@ -90,7 +90,7 @@ export function quantizeCommand(): Command {
       'after',
       '\nExamples:\n' +
         '  arrowquant quantize ./flux-dev -o flux.q4.parquet --bits 4\n' +
-        '  arrowquant quantize ./dream-7b -o dream.int2.parquet --bits 2 --mode streaming --report report.json\n' +
+        '  arrowquant quantize ./dream-7b -o dream.int2.parquet --profile edge --report report.json   # 2-bit, streaming\n' +
         '  ARROW_QUANT_BIT_WIDTH=8 arrowquant quantize model.safetensors -o out.parquet --method q8_0\n' +
         '  arrowquant quantize ./dit -o dit.gptq4.parquet --method gptq --calibration calib.safetensors --bits 4 --group-size 128\n' +
         '  arrowquant quantize ./flux -o flux.q4_k_m.parquet --mix q4_k_m --imatrix flux.imatrix.gguf   # then: export --to gguf\n' +

@@ -181,7 +181,7 @@ export const ConfigSchema = z.strictObject({
     .number(must(RULES.min_accuracy))
     .min(0, must(RULES.min_accuracy))
     .max(1, must(RULES.min_accuracy))
-    .describe('Minimum cosine similarity of a quantized layer to its original; below it the layer falls back to a higher bit width (unless fail_fast).'),
+    .describe('Minimum cosine similarity of a quantized layer to its original; below it the layer falls back to a higher bit width (unless fail_fast). A layer with a calibration Hessian must also reach it on its outputs, cos(XWᵀ, XŴᵀ) on the calibration inputs.'),
   calibration_samples: intRange(RULES.calibration_samples, 1).describe('Calibration samples used to compute quantization parameters. More is more accurate and slower.'),
   calibration: z
     .string(must(RULES.calibration))

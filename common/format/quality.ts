@@ -53,9 +53,17 @@ export function layerOutputCosine(ww: number, we: number, ee: number): number {
   return Math.min(1, Math.max(-1, (ww - we) / denom));
 }
 
-/** What `min_accuracy` judges: the layer-output cosine where it was measured, else the weight cosine. */
+/** Which figure `min_accuracy` was compared with: the layer-output or the weight cosine. */
 export type AccuracyBasis = 'layer_output' | 'weight';
 
+/**
+ * What `min_accuracy` judges: the lower of the layer-output cosine (where measured) and the
+ * weight cosine; the weight cosine alone elsewhere. Both, not the layer-output figure alone:
+ * measured on a real encoder (benches/RESULTS.md, "Which figure predicts the damage"), the
+ * in-sample layer-output cosine let through layers that broke the model on their own (GPTQ fits
+ * the very Hessian it is judged with; outputs dominated by a few massive activation channels hide
+ * the errors elsewhere), while the weight cosine ranked the damage better.
+ */
 export function gatedAccuracy(quality: QualityFigures, layerOutput: LayerOutputFigures | undefined): { basis: AccuracyBasis; cosine: number } {
-  return layerOutput ? { basis: 'layer_output', cosine: layerOutput.cosine } : { basis: 'weight', cosine: quality.cosine };
+  return layerOutput && layerOutput.cosine <= quality.cosine ? { basis: 'layer_output', cosine: layerOutput.cosine } : { basis: 'weight', cosine: quality.cosine };
 }

@@ -2,9 +2,9 @@
  * One tensor from chunk results to file rows: merge the chunks' quality, walk the fallback ladder
  * while the gated accuracy is below `min_accuracy` (or stop, with `fail_fast`), and report when
  * every rung failed so the caller keeps the tensor exactly. Every step taken is recorded on the
- * rows. The gated accuracy is the layer-output cosine cos(XWᵀ, XŴᵀ) where the chunks were
- * measured with the layer's Hessian (what the model computes with the weights), else the weight
- * cosine.
+ * rows. The gated accuracy is the lower of the layer-output cosine cos(XWᵀ, XŴᵀ) (where the
+ * chunks were measured with the layer's Hessian) and the weight cosine (common/format/quality.ts
+ * says why both).
  */
 import type { PreserveDtype, ResolvedConfig } from '../../common/config/index.js';
 import type { ChunkRowJs, FallbackStepJs, LayerOutputFigures, ParquetSink, QualityFigures, SourceChunk, TimeGroupJs } from '../../common/native.js';

@@ -5,6 +5,7 @@
  * calibration file the weight cosine is judged, as before.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'vitest';
 
@@ -75,7 +76,7 @@ test('layer_output holds cos(XWᵀ, XŴᵀ) from the Hessian over its measured r
     }
     const lo = t.layerOutput;
     assert.ok(lo, `${t.name} has a Hessian, so layer-output figures`);
-    assert.equal(t.accuracy.basis, 'layer_output');
+    assert.deepEqual(t.accuracy, lo.cosine <= t.quality.cosine ? { basis: 'layer_output', cosine: lo.cosine } : { basis: 'weight', cosine: t.quality.cosine });
     const cols = layer.inFeatures;
     // One chunk per tensor here: rows 0, s, 2s, … are measured, s = max(1, ⌊rows / 256⌋).
     const rows = t.shape[0]!;
@@ -102,7 +103,7 @@ test('layer_output holds cos(XWᵀ, XŴᵀ) from the Hessian over its measured r
   assert.ok(plain.tensors.every((t) => t.layerOutput === undefined && t.accuracy.cosine === t.quality.cosine));
 });
 
-test('min_accuracy judges the layer-output cosine where there is a Hessian, and the fallback record says so', async () => {
+test('min_accuracy judges the lower of the layer-output and weight cosines where there is a Hessian, and the fallback record says so', async () => {
   const { dir, model, calib } = await dit();
   const base = await quantize(model, join(dir, 'base.parquet'), ['--calibration', calib, '--min-accuracy', '0']);
   const measured = base.tensors.filter((t): t is TensorInfo & { layerOutput: NonNullable<TensorInfo['layerOutput']> } => t.layerOutput !== undefined);
@@ -114,7 +115,7 @@ test('min_accuracy judges the layer-output cosine where there is a Hessian, and 
   const gated = await quantize(model, join(dir, 'gated.parquet'), ['--calibration', calib, '--min-accuracy', String(tau)]);
   for (const t of gated.tensors.filter((x) => x.method !== 'keep' || x.fallbacks.length > 0)) {
     const before = base.tensors[t.index]!;
-    const judged = before.layerOutput?.cosine ?? before.quality.cosine;
+    const judged = Math.min(before.layerOutput?.cosine ?? 1, before.quality.cosine);
     if (judged >= tau) {
       assert.equal(t.fallbacks.length, 0, `${t.name} passed at ${judged}`);
       continue;
@@ -134,4 +135,27 @@ test('min_accuracy judges the layer-output cosine where there is a Hessian, and 
   const ff = await runCli(['quantize', model, '-o', join(dir, 'ff.parquet'), '--method', 'rtn', '--bits', '4', '--group-size', '32', '--calibration', calib, '--min-accuracy', String(tau), '--fail-fast'], { env });
   assert.equal(ff.code === 0, false);
   assert.match(ff.stderr, /layer-output cosine \(on the calibration inputs\) [\d.]+ with rtn_int4_g32_asym is below min_accuracy/);
+});
+
+test('the default gate catches a layer forced to 2 bits and falls back, traced, with and without calibration', async () => {
+  const dir = tempDir('broken');
+  const model = join(dir, 'dream');
+  await synth('dream', 'single', model);
+  await writeSyntheticCalibration({ modelPath: model, outPath: join(dir, 'calib.safetensors'), samples: 96, groups: 2, seed: 3 });
+  const config = join(dir, 'broken.yaml');
+  writeFileSync(config, "overrides:\n  - pattern: 'layers\\.0\\.mlp\\.down_proj\\.weight$'\n    method: rtn\n    bit_width: 2\n");
+  for (const calibration of [[], ['--calibration', join(dir, 'calib.safetensors')]] as string[][]) {
+    const out = join(dir, `q${calibration.length}.parquet`);
+    const r = await runCli(['quantize', model, '-o', out, '--config', config, ...calibration, '--report', `${out}.json`]);
+    assert.equal(r.code, 0, r.stderr);
+    const f = await openQuantized(out);
+    const t = f.tensors.find((x) => x.name === 'model.layers.0.mlp.down_proj.weight')!;
+    assert.equal(t.requestedBits, 2);
+    assert.ok(t.fallbacks.length >= 1 && t.fallbacks[0]!.fromBits === 2 && t.fallbacks[0]!.threshold === 0.97, JSON.stringify(t.fallbacks));
+    assert.ok(t.bits >= 4 && t.accuracy.cosine >= 0.97, `${t.scheme}: ${t.accuracy.cosine}`);
+    const report = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { tensors: { name: string; fallbacks: unknown[]; accuracy_basis: string | null }[] };
+    const row = report.tensors.find((x) => x.name === t.name)!;
+    assert.equal(row.fallbacks.length, t.fallbacks.length);
+    assert.equal(row.accuracy_basis, t.accuracy.basis);
+  }
 });

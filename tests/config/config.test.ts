@@ -59,9 +59,9 @@ function caught<T>(cls: abstract new (...args: never[]) => T, fn: () => unknown)
 }
 
 const TABLE = {
-  edge: { bit_width: 2, num_time_groups: 5, group_size: 256, enable_time_aware: true, enable_spatial: false, min_accuracy: 0.65, calibration_samples: 32, enable_streaming: true },
-  local: { bit_width: 4, num_time_groups: 10, group_size: 128, enable_time_aware: true, enable_spatial: true, min_accuracy: 0.85, calibration_samples: 128, enable_streaming: false },
-  cloud: { bit_width: 8, num_time_groups: 20, group_size: 64, enable_time_aware: true, enable_spatial: true, min_accuracy: 0.95, calibration_samples: 512, enable_streaming: false },
+  edge: { bit_width: 2, num_time_groups: 5, group_size: 256, enable_time_aware: true, enable_spatial: false, min_accuracy: 0.95, calibration_samples: 32, enable_streaming: true },
+  local: { bit_width: 4, num_time_groups: 10, group_size: 128, enable_time_aware: true, enable_spatial: true, min_accuracy: 0.97, calibration_samples: 128, enable_streaming: false },
+  cloud: { bit_width: 8, num_time_groups: 20, group_size: 64, enable_time_aware: true, enable_spatial: true, min_accuracy: 0.99, calibration_samples: 512, enable_streaming: false },
 } as const;
 const REST = {
   modality: null, fail_fast: false, num_threads: 0, method: 'auto', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16,

@@ -12,7 +12,7 @@ test('--help works on every command and teaches with examples', async () => {
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stdout, /Usage: arrowquant/);
   }
-  assert.match((await runCli(['quantize', '--help'])).stdout, /Examples:[\s\S]*--profile local/);
+  assert.match((await runCli(['quantize', '--help'])).stdout, /Examples:[\s\S]*--profile (edge|local|cloud)/);
 });
 
 test('usage errors exit 2', async () => {

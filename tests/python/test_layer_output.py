@@ -48,7 +48,8 @@ def test_the_sums_are_the_layer_outputs_of_what_the_reader_decodes(calibrated):
             assert abs(got - want) <= 1e-4 * abs(ww), (t["name"], got, want)
         direct = (ww - we) / np.sqrt(ww * (ww - 2 * we + ee))
         assert abs((1 - lo["cosine"]) / (1 - direct) - 1) < 1e-3, (t["name"], lo["cosine"], direct)
-        assert t["accuracy"] == {"basis": "layer_output", "cosine": lo["cosine"]}
+        wc = t["quality"]["cosine"]
+        assert t["accuracy"] == ({"basis": "layer_output", "cosine": lo["cosine"]} if lo["cosine"] <= wc else {"basis": "weight", "cosine": wc})
         checked += 1
     assert checked >= 10
 
