@@ -11,8 +11,8 @@ import { BIT_WIDTHS, DEFAULTS, MODALITIES, profileConfig, type BitWidth, type Mo
 import { describeFormat } from '../../common/formats.js';
 import type { CalibrationFile, LayerStats } from '../../coordinator/calibration/file.js';
 import type { ImportanceMatrix } from '../../coordinator/calibration/imatrix.js';
-import type { ModelFile } from '../../coordinator/model/discover.js';
-import type { SafetensorsHeader, TensorEntry } from '../../coordinator/model/safetensors.js';
+import type { TensorEntry } from '../../coordinator/model/safetensors.js';
+import { fakeModel } from './model.js';
 import { planModel, type PlanContext } from '../../coordinator/plan/plan.js';
 import { entryFormat, STRATEGY_TABLE } from '../../coordinator/plan/strategy.js';
 
@@ -50,20 +50,7 @@ function calibration(withHessian = true): CalibrationFile {
 }
 
 function plan(config: Partial<ResolvedConfig>, ctx: Partial<PlanContext> & { modality: Modality }, tensors = TENSORS) {
-  let offset = 8;
-  const header: SafetensorsHeader = {
-    path: 'm.safetensors',
-    fileBytes: 0,
-    dataStart: 8,
-    metadata: {},
-    tensors: tensors.map(([name, shape]) => {
-      const n = shape.reduce((a, b) => a * b, 1) * 2;
-      const t = { name, dtype: 'BF16', shape, begin: offset, end: offset + n };
-      offset += n;
-      return t;
-    }),
-  };
-  const file: ModelFile = { path: 'm.safetensors', rel: 'm.safetensors' };
+  const { file, header } = fakeModel(tensors.map(([name, shape]) => [name, 'BF16', shape] as const));
   const p = planModel([{ file, header }], { ...profileConfig('local'), ...config }, ctx);
   const by = Object.fromEntries(p.tensors.map((t) => [t.name, t]));
   return { by, plan: p };

@@ -3,27 +3,11 @@ import assert from 'node:assert/strict';
 import { test } from 'vitest';
 
 import { profileConfig, type ResolvedConfig } from '../../common/config/index.js';
-import type { ModelFile } from '../../coordinator/model/discover.js';
-import type { SafetensorsHeader } from '../../coordinator/model/safetensors.js';
+import { fakeModel } from './model.js';
 import { planModel, view2d } from '../../coordinator/plan/plan.js';
 
-const BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, I64: 8 };
-
 function plan(tensors: [string, string, number[]][], config: Partial<ResolvedConfig> = {}) {
-  let offset = 8;
-  const header: SafetensorsHeader = {
-    path: 'm.safetensors',
-    fileBytes: 0,
-    dataStart: 8,
-    metadata: {},
-    tensors: tensors.map(([name, dtype, shape]) => {
-      const n = shape.reduce((a, b) => a * b, 1) * BYTES[dtype]!;
-      const t = { name, dtype, shape, begin: offset, end: offset + n };
-      offset += n;
-      return t;
-    }),
-  };
-  const file: ModelFile = { path: 'm.safetensors', rel: 'm.safetensors' };
+  const { file, header } = fakeModel(tensors);
   const p = planModel([{ file, header }], { ...profileConfig('local'), ...config });
   return Object.fromEntries(p.tensors.map((t) => [t.name, t]));
 }
