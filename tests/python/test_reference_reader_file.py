@@ -37,7 +37,7 @@ def test_file_level_rules(lab, run_id):
     pf = pq.ParquetFile(path)
     md = pf.metadata
     assert md.created_by == "arrowquant format 2"
-    assert pf.schema_arrow.names == rr.REQUIRED_COLUMNS[:14] + ["codes", "scales", "zeros", "quality", "fallbacks", "channel_scales", "time_groups"]
+    assert pf.schema_arrow.names == rr.REQUIRED_COLUMNS[:14] + ["codes", "scales", "zeros", "quality", "fallbacks", "channel_scales", "time_groups", "layer_output"]
     for rg in range(md.num_row_groups):
         for c in range(md.row_group(rg).num_columns):
             col = md.row_group(rg).column(c)
