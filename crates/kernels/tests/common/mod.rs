@@ -22,7 +22,12 @@ pub fn close(a: f64, b: f64, rel: f64) -> bool {
 
 pub fn assert_quality_close(a: &Quality, b: &Quality, what: &str) {
     assert_eq!(a.elements, b.elements, "{what}: element count");
-    assert!((a.cosine - b.cosine).abs() <= 1e-6, "{what}: cosine {} vs {}", a.cosine, b.cosine);
+    // The kernels sum a block (the reference) or a lane's share of a few blocks (SIMD) in f32
+    // before folding into f64, in different orders: each sum carries a relative error of about
+    // ε·√m (ε = 6e-8, m up to a few hundred terms), i.e. ~1e-6, and the cosine inherits it. A
+    // q3_k 3x256 case differed by 1.06e-6 (seed 2226483056275816985, kept below as a test);
+    // 1e-5 is ten times the typical spread and still far below any difference a wrong code makes.
+    assert!((a.cosine - b.cosine).abs() <= 1e-5, "{what}: cosine {} vs {}", a.cosine, b.cosine);
     assert!(close(a.rel_mse, b.rel_mse, 1e-4), "{what}: rel_mse {} vs {}", a.rel_mse, b.rel_mse);
     assert!(
         (a.sqnr_db.is_infinite() && b.sqnr_db.is_infinite()) || (a.sqnr_db - b.sqnr_db).abs() <= 1e-3,
