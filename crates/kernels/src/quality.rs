@@ -6,9 +6,12 @@
 //! - SQNR (dB)          = 10·log10(Σx² / Σ(x−y)²)
 //! - max abs error      = max |x−y|
 //!
-//! Sums are kept in f64. Kernels accumulate a group in f32 lanes and fold it in here, so a SIMD
-//! kernel and its scalar reference agree to rounding, not bit for bit. Partial results are merged
-//! in a fixed order by the callers, so figures never depend on thread count.
+//! A row's sums are taken in f32 in one canonical order ([`row_sums_reference`]: 16 lanes, a
+//! fixed reduction tree) that the SIMD kernels (`simd/row_sums.rs`) follow operation for
+//! operation, so the figures are the same bits on every ISA and architecture, then folded into f64.
+//! Rows are merged in a fixed order by the callers, so figures never depend on thread count either.
+
+use crate::simd::Isa;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct QualityAcc {
@@ -115,5 +118,107 @@ impl BlockSums {
     #[inline(always)]
     pub fn fold_into(&self, n: usize, acc: &mut QualityAcc) {
         acc.add_partial(n, self.xx, self.yy, self.xy, self.ee, self.emax);
+    }
+}
+
+/// Lanes of the canonical row sums: element `k` of a block goes to lane `k % 16`.
+pub const CANONICAL_LANES: usize = 16;
+/// Elements per block of the canonical row sums: each block's f32 lane sums are reduced and
+/// folded into f64, which keeps the f32 rounding of a long row at that of 16 terms per lane.
+pub const CANONICAL_BLOCK: usize = 256;
+
+/// The sums of a row `x` against its reconstruction `y`, in the canonical order every ISA's
+/// kernel reproduces bit for bit:
+/// - the row is cut into blocks of [`CANONICAL_BLOCK`] elements from its start (the last may be
+///   shorter); within a block, lane `j` (0..16) sums, in f32 and in increasing `k`, the terms of
+///   the block's elements `k ≡ j (mod 16)`: `x·x`, `y·y`, `x·y` and `e·e` with `e = x − y` (each
+///   product rounded, then added: no FMA);
+/// - a block's lanes are reduced by a fixed tree ([`reduce_lanes`]: lane `j` + lane `j + 8`, then
+///   `+4`, `+2`, `+1`), converted to f64 and added to the row's sums, block after block;
+/// - the largest `|e|`, NaN errors skipped.
+pub fn row_sums_reference(x: &[f32], y: &[f32]) -> QualityAcc {
+    assert_eq!(x.len(), y.len(), "row sums of unequal lengths");
+    let mut acc = QualityAcc::default();
+    for (xb, yb) in x.chunks(CANONICAL_BLOCK).zip(y.chunks(CANONICAL_BLOCK)) {
+        let mut l = [[0f32; CANONICAL_LANES]; 5];
+        for (k, (&a, &b)) in xb.iter().zip(yb).enumerate() {
+            let j = k % CANONICAL_LANES;
+            let e = a - b;
+            l[0][j] += a * a;
+            l[1][j] += b * b;
+            l[2][j] += a * b;
+            l[3][j] += e * e;
+            if e.abs() > l[4][j] {
+                l[4][j] = e.abs();
+            }
+        }
+        reduce_lanes(xb.len(), &l[0], &l[1], &l[2], &l[3], &l[4], &mut acc);
+    }
+    acc
+}
+
+/// The canonical reduction of one block's 16 lane sums (and lane maxima) of `n` elements, folded
+/// into `acc`.
+#[inline(always)]
+pub(crate) fn reduce_lanes(n: usize, xx: &[f32; 16], yy: &[f32; 16], xy: &[f32; 16], ee: &[f32; 16], emax: &[f32; 16], acc: &mut QualityAcc) {
+    fn tree(v: &[f32; 16]) -> f32 {
+        let mut w = *v;
+        for half in [8, 4, 2, 1] {
+            for j in 0..half {
+                w[j] += w[j + half];
+            }
+        }
+        w[0]
+    }
+    let mut m = 0f32;
+    for &v in emax {
+        if v > m {
+            m = v;
+        }
+    }
+    acc.add_partial(n, tree(xx), tree(yy), tree(xy), tree(ee), m);
+}
+
+/// [`row_sums_reference`] on `isa`'s kernel (the same bits on every ISA).
+pub fn row_sums(isa: Isa, x: &[f32], y: &[f32]) -> QualityAcc {
+    assert_eq!(x.len(), y.len(), "row sums of unequal lengths");
+    match isa {
+        // SAFETY (every arm): the caller checked that this CPU runs `isa` (`Isa::is_available`),
+        // as for every kernel.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { crate::simd::row_sums::avx2(x, y) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { crate::simd::row_sums::avx512(x, y) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { crate::simd::row_sums::neon(x, y) },
+        _ => row_sums_reference(x, y),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::awkward_weight;
+
+    /// Every ISA here, and the portable lanes, give the reference's bits on rows of every length
+    /// mod 16 and on awkward values (outliers, zeros, subnormals, ties).
+    #[test]
+    fn row_sums_are_the_same_bits_on_every_isa() {
+        for n in [1usize, 7, 15, 16, 17, 31, 32, 33, 100, 255, 256, 257, 1000, 3072 + 5] {
+            for seed in 0..4u64 {
+                let x = awkward_weight(1, n, seed);
+                // A reconstruction with small errors, some exact, one NaN-free outlier.
+                let y: Vec<f32> = x.iter().enumerate().map(|(k, v)| if k % 5 == 0 { *v } else { v * (1.0 + 0.01 * ((k % 7) as f32 - 3.0)) }).collect();
+                let want = row_sums_reference(&x, &y);
+                let bits = |a: &QualityAcc| (a.n, a.sum_xx.to_bits(), a.sum_yy.to_bits(), a.sum_xy.to_bits(), a.sum_ee.to_bits(), a.max_abs_err.to_bits());
+                assert_eq!(bits(&crate::simd::row_sums::portable(&x, &y)), bits(&want), "portable lanes, n = {n}, seed {seed}");
+                for isa in Isa::available() {
+                    assert_eq!(bits(&row_sums(isa, &x, &y)), bits(&want), "{isa}, n = {n}, seed {seed}");
+                }
+            }
+        }
+        for isa in Isa::available() {
+            assert_eq!(row_sums(isa, &[], &[]), QualityAcc::default(), "{isa}: an empty row");
+        }
     }
 }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::error::{KernelError, Result};
 use crate::formats::{rtn, Layout, RowContext, RowOut, Scheme};
 use crate::parallel::{pool, resolve_threads};
-use crate::quality::{Quality, QualityAcc};
+use crate::quality::{row_sums, Quality, QualityAcc};
 use crate::simd::Isa;
 use crate::source::Source;
 
@@ -165,15 +165,19 @@ pub fn quantize_weighted(scheme: &Scheme, src: Source<'_>, rows: usize, cols: us
     let results = run_chunks(items, threads, |((((r0, n), codes), scales), zeros)| {
         let mut acc = QualityAcc::default();
         let mut scratch = Vec::new();
+        let mut decoded = vec![0f32; cols];
         for i in 0..n {
             let row = r0 + i;
             let x = src.segment_f32(row * cols, (row + 1) * cols, &mut scratch);
             let (c, s, z) = (i * row_codes..(i + 1) * row_codes, i * row_scales..(i + 1) * row_scales, i * row_zeros..(i + 1) * row_zeros);
             let out = RowOut { codes: &mut codes[c.clone()], scales: &mut scales[s.clone()], zeros: &mut zeros[z.clone()] };
-            let mut sums = QualityAcc::default();
+            let mut kernel_sums = QualityAcc::default();
             // SAFETY: `resolve_isa` checked that this CPU runs `isa`.
-            unsafe { format.quantize_row(isa, x, out, &RowContext { tensor_scale, importance }, &mut sums) }.map_err(|off| row * cols + off)?;
-            acc.merge(&trusted_row_quality(scheme, x, &codes[c], &scales[s], &zeros[z], tensor_scale, sums));
+            unsafe { format.quantize_row(isa, x, out, &RowContext { tensor_scale, importance }, &mut kernel_sums) }.map_err(|off| row * cols + off)?;
+            // The figures are measured on what a reader decodes, in the canonical order: the
+            // same bits whichever ISA (or machine of a fleet) quantized the row.
+            dequantize_row(scheme, &codes[c], &scales[s], &zeros[z], tensor_scale, &mut decoded);
+            acc.merge(&trusted_row_quality(x, &decoded, row_sums(isa, x, &decoded)));
         }
         Ok::<_, usize>(acc)
     })?;
@@ -191,19 +195,17 @@ pub fn quantize_weighted(scheme: &Scheme, src: Source<'_>, rows: usize, cols: us
 /// rows are rare (an all-but-zero tensor, a row reconstructed almost exactly, absurd magnitudes).
 const F32_SUMS_MIN_MEAN_SQUARE: f64 = 1e-30;
 
-/// A row's quality as the kernel summed it, or, when those sums cannot be trusted (see
-/// [`F32_SUMS_MIN_MEAN_SQUARE`]), measured again in f64 from the decoded row, so the figures are
-/// right, and equal across ISAs, on every input.
-fn trusted_row_quality(scheme: &Scheme, x: &[f32], codes: &[u8], scales: &[f32], zeros: &[u8], tensor_scale: f32, sums: QualityAcc) -> QualityAcc {
+/// A row's canonical sums, or, when f32 sums cannot be trusted (see
+/// [`F32_SUMS_MIN_MEAN_SQUARE`]), the row measured again in f64 from its decoded values `y`, so
+/// the figures are right, and equal across ISAs, on every input.
+fn trusted_row_quality(x: &[f32], y: &[f32], sums: QualityAcc) -> QualityAcc {
     let floor = sums.n as f64 * F32_SUMS_MIN_MEAN_SQUARE;
     let overflowed = !(sums.sum_xx + sums.sum_yy + sums.sum_ee).is_finite();
     if sums.n == 0 || (sums.sum_xx >= floor && sums.sum_ee >= floor && !overflowed) {
         return sums;
     }
-    let mut y = vec![0f32; x.len()];
-    dequantize_row(scheme, codes, scales, zeros, tensor_scale, &mut y);
     let mut exact = QualityAcc::default();
-    x.iter().zip(&y).for_each(|(a, b)| exact.add(*a, *b));
+    x.iter().zip(y).for_each(|(a, b)| exact.add(*a, *b));
     exact
 }
 

@@ -1,6 +1,6 @@
-//! Every SIMD kernel this CPU can run produces the scalar reference's codes, scales and
-//! zero-points bit for bit, and its quality figures to rounding, on shared generated data with
-//! outliers, zeros, subnormals, constant groups and ties, over many shapes.
+//! Every SIMD kernel this CPU can run produces the scalar reference's codes, scales, zero-points
+//! and quality sums bit for bit, on shared generated data with outliers, zeros, subnormals,
+//! constant groups and ties, over many shapes.
 
 mod common;
 
@@ -21,7 +21,10 @@ fn check(scheme: &Scheme, rows: usize, cols: usize, seed: u64) {
         }
         assert_eq!(got.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), reference.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), "{what}: scales");
         assert_eq!(got.zeros, reference.zeros, "{what}: zero-points");
-        assert_quality_close(&got.quality, &reference.quality, &what);
+        // The figures are taken from the decoded row in one canonical order on every ISA
+        // (quality::row_sums_reference): the same bits, so a mixed fleet writes the same file.
+        let bits = |a: &QualityAcc| (a.n, a.sum_xx.to_bits(), a.sum_yy.to_bits(), a.sum_xy.to_bits(), a.sum_ee.to_bits(), a.max_abs_err.to_bits());
+        assert_eq!(bits(&got.sums), bits(&reference.sums), "{what}: quality sums");
     }
 }
 
@@ -54,7 +57,8 @@ proptest! {
 /// Cases the property test found, kept as plain tests so they run every time.
 #[test]
 fn found_by_the_property_test() {
-    // The f32 quality sums' rounding: cosine 0.9929496867 on AVX2 against 0.9929507467.
+    // When each kernel summed quality in its own order: cosine 0.9929496867 on AVX2 against
+    // 0.9929507467 (now the same bits).
     let q3_k = all_schemes().into_iter().find(|s| s.name() == "q3_k").expect("q3_k in the registry");
     check(&q3_k, 3, 256, 2226483056275816985);
 }

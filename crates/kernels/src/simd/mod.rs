@@ -3,7 +3,8 @@
 //! `target-cpu=native`) and uses AVX2 (or, asked for, AVX-512) where the CPU has it.
 //!
 //! `avx2.rs`/`neon.rs` hold hand-written kernels; `lanes.rs` lane vectors over which `kquants/`
-//! writes the GGUF K-quant (and legacy importance) searches once for AVX2, AVX-512 and NEON.
+//! writes the GGUF K-quant (and legacy importance) searches once for AVX2, AVX-512 and NEON;
+//! `row_sums.rs` the quality sums of a row, the same bits on every ISA.
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
@@ -11,6 +12,7 @@ pub mod kquants;
 pub mod lanes;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
+pub mod row_sums;
 
 use std::fmt;
 
