@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-/** The `arrowquant` command. */
+/** The `arrowquant` command: its subcommands, and the run that maps errors to exit codes. */
 import { Command, CommanderError } from 'commander';
 
 import { exportCommand } from './commands/export.js';
@@ -24,7 +23,7 @@ export function program(): Command {
   return p;
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   // `arrowquant inspect f | head` closes the pipe early; that is not an error. A closed stderr
   // (logs piped into `head`) must not crash a running job either: logging just stops.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -49,4 +48,3 @@ async function main(): Promise<void> {
   }
 }
 
-await main();

@@ -40,15 +40,32 @@ function packageRoot(): string {
   return dir;
 }
 
+/**
+ * The platform packages published beside `arrowquant` (npm/<platform>/, scripts/pack-native.sh),
+ * by napi-rs's platform names. darwin ones are built on macOS.
+ */
+const PLATFORM_PACKAGES: Record<string, string> = {
+  'linux-x64': '@arrowquant/native-linux-x64-gnu',
+  'linux-arm64': '@arrowquant/native-linux-arm64-gnu',
+  'darwin-x64': '@arrowquant/native-darwin-x64',
+  'darwin-arm64': '@arrowquant/native-darwin-arm64',
+};
+
+/** What to do when the addon does not load, for this platform. */
+export function missingAddonAdvice(platform: string = process.platform, arch: string = process.arch): string {
+  const pkg = PLATFORM_PACKAGES[`${platform}-${arch}`];
+  if (pkg === undefined) {
+    return `no prebuilt package exists for ${platform}-${arch} (there are: ${Object.values(PLATFORM_PACKAGES).join(', ')}); build from source with Rust: \`npm run build\``;
+  }
+  return `install ${pkg} (\`npm install arrowquant\` does, unless optional dependencies were omitted), or build from source with Rust: \`npm run build\``;
+}
+
 function load(): typeof Addon {
   const loader = join(packageRoot(), 'native', 'index.cjs');
   try {
     return createRequire(import.meta.url)(loader) as typeof Addon;
   } catch (cause) {
-    throw new ArrowQuantError(
-      `cannot load the native kernels (${loader}); run \`npm run build\` or install @arrowquant/native for this platform`,
-      { cause },
-    );
+    throw new ArrowQuantError(`cannot load the native kernels for ${process.platform}-${process.arch} (${loader}): ${missingAddonAdvice()}`, { cause });
   }
 }
 

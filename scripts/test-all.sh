@@ -18,7 +18,13 @@ cargo test --workspace --release
 step "Build: native addon (napi-rs, release) and TypeScript"
 npm run build
 
-step "TypeScript (vitest): binding, config, generator, pipeline, API, telemetry, report, cluster and CLI tests"
+step "Edge: the aarch64 addon (cross-compiled), the npm packages, an arm64 Node 20 for qemu-user"
+# tests/edge installs the tarballs with no Rust on PATH, and runs the arm64 package and an aarch64
+# worker under qemu (scripts/lib/cross-arm64.sh installs the cross toolchain and qemu-user).
+bash scripts/pack-native.sh
+bash scripts/setup-node-arm64.sh
+
+step "TypeScript (vitest): binding, config, generator, pipeline, API, telemetry, report, cluster, edge and CLI tests"
 # The docs test runs docs/reference_reader.py (the venv's pyarrow) and the report test Chromium.
 bash scripts/setup-python.sh
 bash scripts/setup-chromium.sh

@@ -108,7 +108,7 @@ test('the containers\' and the systemd unit\'s commands run a cluster that write
   env['ARROWQUANT_THREADS'] = '1';
   const execStart = unit.split('\n').find((l) => l.startsWith('ExecStart='))!.slice('ExecStart='.length);
   const argv = execStart.replace(/\$\{(\w+)\}/g, (_m, k: string) => env[k] ?? '').replace('%H', 'edge-box').split(/\s+/);
-  assert.deepEqual(argv.slice(0, 2), ['/usr/bin/node', '/opt/arrowquant/dist/cli/main.js']);
+  assert.deepEqual(argv.slice(0, 2), ['/usr/bin/node', '/opt/arrowquant/node_modules/arrowquant/dist/cli/main.js']);
   const edge = start('edge', substitute(argv.slice(2), { '127.0.0.1:7071': '127.0.0.1:0', '/etc/arrowquant/tls/worker.pem': join(certs, 'worker.pem'), '/etc/arrowquant/tls/worker-key.pem': join(certs, 'worker-key.pem'), '/etc/arrowquant/tls/ca.pem': join(certs, 'ca.pem') }));
 
   for (const w of [worker, jobWorker, edge]) await w.waitFor((l) => l.msg === 'connected');

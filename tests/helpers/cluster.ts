@@ -87,9 +87,13 @@ export class Service {
   }
 }
 
-function spawnCli(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Service {
+/**
+ * The CLI as a service process. `node`: the command that runs Node (default this process's
+ * binary; the edge tests pass an arm64 Node under qemu), `cli`: the CLI script.
+ */
+function spawnCli(name: string, args: string[], env: NodeJS.ProcessEnv = {}, node: string[] = [process.execPath], cli = CLI): Service {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ARROW_QUANT_') && k !== 'ARROWQUANT_FAILPOINTS'));
-  return new Service(name, spawn(process.execPath, ['--no-deprecation', CLI, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return new Service(name, spawn(node[0]!, [...node.slice(1), '--no-deprecation', cli, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** GET /health, with a client certificate when etcd requires one. */
@@ -163,8 +167,8 @@ export async function startCoordinator(o: ClusterOptions, opts: { port?: number;
   return Object.assign(svc, { port });
 }
 
-export function startWorker(o: ClusterOptions, port: number, name: string, opts: { extra?: string[]; failpoints?: string; certs?: string } = {}): Service {
-  return spawnCli(name, ['worker', '--coordinator', `127.0.0.1:${port}`, '--name', name, '--threads', '1', ...security(o, 'worker', opts.certs), ...(opts.extra ?? [])], opts.failpoints ? { ARROWQUANT_FAILPOINTS: opts.failpoints } : {});
+export function startWorker(o: ClusterOptions, port: number, name: string, opts: { extra?: string[]; failpoints?: string; certs?: string; node?: string[] } = {}): Service {
+  return spawnCli(name, ['worker', '--coordinator', `127.0.0.1:${port}`, '--name', name, '--threads', '1', ...security(o, 'worker', opts.certs), ...(opts.extra ?? [])], opts.failpoints ? { ARROWQUANT_FAILPOINTS: opts.failpoints } : {}, opts.node);
 }
 
 /** `arrowquant quantize ... --coordinator`; stdout/stderr as the CLI prints them. */
