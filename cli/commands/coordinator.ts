@@ -3,7 +3,6 @@ import { Command } from 'commander';
 
 import { serviceLogger } from '../../common/cluster/log.js';
 import { COORDINATOR_SETTINGS, coordinatorOptions } from '../../common/cluster/settings/index.js';
-import { Coordinator } from '../../coordinator/cluster/server.js';
 import { addSettingFlags, exitSoon, onShutdownSignals, settingFlags } from './cluster-flags.js';
 
 export function coordinatorCommand(): Command {
@@ -25,6 +24,8 @@ export function coordinatorCommand(): Command {
       const { options, warnings } = coordinatorOptions({ flags: settingFlags(flags, COORDINATOR_SETTINGS), ...(flags.config !== undefined ? { yamlPath: flags.config } : {}) });
       const log = serviceLogger('coordinator', options.id);
       for (const w of warnings) log.warn({}, w);
+      // Imported here, not at the top: etcd and the server are a large part of the CLI's start.
+      const { Coordinator } = await import('../../coordinator/cluster/server.js');
       const coordinator = new Coordinator(options, log);
       onShutdownSignals((signal) => coordinator.stop(`received ${signal}`));
       await coordinator.start();

@@ -2,14 +2,10 @@
 import { Command, Option } from 'commander';
 
 import { METHODS, MIXES, MODALITIES, DEPLOYMENT_PROFILES, describeConfig, resolveConfig, type CliValues } from '../../common/config/index.js';
-import { runQuantizeJob } from '../../coordinator/run/job.js';
-import { buildReport, writeJsonAtomic, writeTextAtomic } from '../../coordinator/run/report.js';
-import { buildHtmlReport } from '../../coordinator/run/report-html.js';
 import { Progress } from '../output/progress.js';
 import { summaryTable } from '../output/summary.js';
 import { log, outputMode } from '../output/terminal.js';
 import { globalOptions } from './global.js';
-import { submitJob } from '../../coordinator/cluster/client.js';
 import { addTlsFlags, tlsFrom } from './cluster-flags.js';
 
 interface QuantizeFlags {
@@ -131,8 +127,10 @@ export function quantizeCommand(): Command {
       const progress = new Progress(mode);
       const startedAt = new Date();
       try {
+        // The job's modules are imported when it runs (and the cluster client only for a
+        // cluster run), so that --help, --version and the other commands start quickly.
         const result = flags.coordinator
-          ? await submitJob({
+          ? await (await import('../../coordinator/cluster/client.js')).submitJob({
               coordinator: flags.coordinator,
               tls: tlsFrom(flags),
               modelPath: model,
@@ -142,7 +140,7 @@ export function quantizeCommand(): Command {
               onEvent: progress.onEvent,
               onReconnect: (reason, attempt) => log(mode, 'reconnect', `coordinator unreachable (${reason}); re-attaching (attempt ${attempt})`, { attempt }, 'warn'),
             })
-          : await runQuantizeJob({
+          : await (await import('../../coordinator/run/job.js')).runQuantizeJob({
               modelPath: model,
               outputPath: flags.output,
               config: resolution.config,
@@ -150,8 +148,11 @@ export function quantizeCommand(): Command {
               onEvent: progress.onEvent,
             });
         progress.stop();
-        if (flags.report) await writeJsonAtomic(flags.report, buildReport(result, resolution.config, resolution.sources, startedAt));
-        if (flags.reportHtml) await writeTextAtomic(flags.reportHtml, buildHtmlReport(result, startedAt));
+        if (flags.report || flags.reportHtml) {
+          const { buildReport, writeJsonAtomic, writeTextAtomic } = await import('../../coordinator/run/report.js');
+          if (flags.report) await writeJsonAtomic(flags.report, buildReport(result, resolution.config, resolution.sources, startedAt));
+          if (flags.reportHtml) await writeTextAtomic(flags.reportHtml, (await import('../../coordinator/run/report-html.js')).buildHtmlReport(result, startedAt));
+        }
         if (!mode.quiet) {
           if (mode.tty) process.stdout.write(`${summaryTable(mode, result)}\n`);
           else log(mode, 'summary', 'done', { output: result.outputPath, seconds: result.seconds, mode: result.mode, ...result.summary });

@@ -3,7 +3,6 @@ import { Command } from 'commander';
 
 import { serviceLogger } from '../../common/cluster/log.js';
 import { WORKER_SETTINGS, workerOptions } from '../../common/cluster/settings/index.js';
-import { Worker } from '../../worker/cluster/worker.js';
 import { addSettingFlags, exitSoon, onShutdownSignals, settingFlags } from './cluster-flags.js';
 
 export function workerCommand(): Command {
@@ -25,6 +24,8 @@ export function workerCommand(): Command {
       const { options, warnings } = workerOptions({ flags: settingFlags(flags, WORKER_SETTINGS), ...(flags.config !== undefined ? { yamlPath: flags.config } : {}) });
       const log = serviceLogger('worker', options.id);
       for (const w of warnings) log.warn({}, w);
+      // Imported here, not at the top: gRPC and etcd are a large part of the CLI's start.
+      const { Worker } = await import('../../worker/cluster/worker.js');
       const worker = new Worker(options, log);
       onShutdownSignals((signal) => worker.stop(`received ${signal}`));
       await worker.start();

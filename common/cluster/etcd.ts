@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 
 import { Etcd3 } from 'etcd3';
 
+import { DEFAULT_ETCD_PREFIX, LEADER_ELECTION } from './etcd-keys.js';
+
 export interface EtcdOptions {
   endpoints: string[];
   /** Key prefix (default {@link DEFAULT_ETCD_PREFIX}), so several clusters can share one etcd. */
@@ -17,10 +19,7 @@ export interface EtcdOptions {
   key?: string;
 }
 
-export const DEFAULT_ETCD_PREFIX = '/arrowquant/';
-
-/** The election the coordinators campaign in; its value is the leader's advertised address. */
-export const LEADER_ELECTION = 'leader';
+export { DEFAULT_ETCD_PREFIX, LEADER_ELECTION } from './etcd-keys.js';
 
 export function connectEtcd(o: EtcdOptions): Etcd3 {
   const credentials = o.ca

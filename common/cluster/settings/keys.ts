@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 
-import { DEFAULT_ETCD_PREFIX } from '../etcd.js';
+import { DEFAULT_ETCD_PREFIX } from '../etcd-keys.js';
 
 export type TextKind = 'string' | 'count' | 'bool' | 'list';
 
