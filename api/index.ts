@@ -5,7 +5,7 @@
 export { quantizeModel, type QuantizeModelOptions, type QuantizeModelResult } from './quantize.js';
 export { DiffusionQuantConfig, type ConfigValues } from './config.js';
 export { openQuantized, QuantizedFile, type TensorInfo, type TensorValues } from '../common/format/reader.js';
-export { exportGguf, type GgufExportOptions, type GgufExportResult, type Reencoding } from '../common/export/gguf.js';
+export { exportGguf, type GgufExportOptions, type GgufExportResult, type Reencoding } from '../common/export/gguf/index.js';
 export { exportSafetensors, type SafetensorsExportResult } from '../common/export/safetensors.js';
 export { ArrowQuantError, QuantizationError, ValidationError, KernelError, NonFiniteError, FileFormatError } from '../common/errors.js';
 export {

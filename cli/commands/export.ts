@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 
 import { openQuantized } from '../../common/format/reader.js';
-import { exportGguf, REENCODINGS, type Reencoding } from '../../common/export/gguf.js';
+import { exportGguf, knownArchitectures, REENCODINGS, type Reencoding } from '../../common/export/gguf/index.js';
 import { exportSafetensors } from '../../common/export/safetensors.js';
 import { formatBytes, log, outputMode } from '../output/terminal.js';
 import { globalOptions } from './global.js';
@@ -13,6 +13,8 @@ interface ExportFlags {
   component?: string;
   reencode?: Reencoding;
   arch?: string;
+  model?: string;
+  tokenizerPre?: string;
 }
 
 export function exportCommand(): Command {
@@ -28,7 +30,12 @@ export function exportCommand(): Command {
     .requiredOption('-o, --output <path>', 'gguf: the .gguf file; safetensors: a directory')
     .option('--component <name>', 'pipeline component to export (gguf: required for a pipeline)')
     .addOption(new Option('--reencode <type>', 'gguf: write tensors GGUF cannot hold as this type (dequantized first)').choices(REENCODINGS))
-    .option('--arch <name>', 'gguf: general.architecture (default "arrowquant")')
+    .option(
+      '--arch <name>',
+      `gguf: the runtime layout (${knownArchitectures().map((a) => `${a.name}: ${a.summary}`).join('; ') || 'none yet'}); any other name: source names with that general.architecture (default "arrowquant")`,
+    )
+    .option('--model <dir>', 'gguf: the model folder the file was quantized from (config.json, tokenizer files), for the LLM layouts')
+    .option('--tokenizer-pre <name>', "gguf: llama.cpp's pre-tokenizer name (tokenizer.ggml.pre), where the tokenizer's cannot be told")
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -44,12 +51,15 @@ export function exportCommand(): Command {
           ...(flags.component !== undefined ? { component: flags.component } : {}),
           ...(flags.reencode !== undefined ? { reencode: flags.reencode } : {}),
           ...(flags.arch !== undefined ? { arch: flags.arch } : {}),
+          ...(flags.model !== undefined ? { modelDir: flags.model } : {}),
+          ...(flags.tokenizerPre !== undefined ? { tokenizerPre: flags.tokenizerPre } : {}),
         });
+        for (const n of r.notes) log(mode, 'note', `note: ${n}`, { note: n }, 'info');
         for (const x of r.reencoded) log(mode, 'reencoded', `re-encoded ${x.tensor}: ${x.from} → ${x.to} (${x.why})`, x, 'warn');
         if (r.droppedTimeGroups > 0) log(mode, 'time_groups_dropped', `note: ${r.droppedTimeGroups} tensors have time-aware activation parameters, which GGUF cannot hold; they are not in the file`, { tensors: r.droppedTimeGroups }, 'warn');
         log(mode, 'export', `wrote ${r.path}: ${r.tensors} tensors, ${formatBytes(r.bytes)}${r.reencoded.length ? `, ${r.reencoded.length} re-encoded` : ''}`, { path: r.path, tensors: r.tensors, bytes: r.bytes, reencoded: r.reencoded.length });
       } else {
-        if (flags.reencode !== undefined || flags.arch !== undefined) throw new Error('--reencode and --arch apply to --to gguf only');
+        if (flags.reencode !== undefined || flags.arch !== undefined || flags.model !== undefined || flags.tokenizerPre !== undefined) throw new Error('--reencode, --arch, --model and --tokenizer-pre apply to --to gguf only');
         const r = await exportSafetensors(f, flags.output, flags.component !== undefined ? { component: flags.component } : {});
         for (const x of r.files) log(mode, 'export', `wrote ${x.path}: ${x.tensors} tensors, ${formatBytes(x.bytes)}`, x);
       }
