@@ -4,7 +4,8 @@ import { Command, Option } from 'commander';
 import { METHODS, MIXES, MODALITIES, DEPLOYMENT_PROFILES, describeConfig, resolveConfig, type CliValues } from '../../common/config/index.js';
 import { Progress } from '../output/progress.js';
 import { summaryTable } from '../output/summary.js';
-import { log, outputMode } from '../output/terminal.js';
+import { formatBytes, log, outputMode } from '../output/terminal.js';
+import { nativeMemory } from '../../common/native.js';
 import { globalOptions } from './global.js';
 import { addTlsFlags, tlsFrom } from './cluster-flags.js';
 
@@ -153,6 +154,8 @@ export function quantizeCommand(): Command {
           if (flags.report) await writeJsonAtomic(flags.report, buildReport(result, resolution.config, resolution.sources, startedAt));
           if (flags.reportHtml) await writeTextAtomic(flags.reportHtml, (await import('../../coordinator/run/report-html.js')).buildHtmlReport(result, startedAt));
         }
+        const native = nativeMemory();
+        log(mode, 'native_memory', `native memory: peak ${formatBytes(native.peak)}; allocations of 1 MiB or more at the peak: ${native.largeAtPeak.map((b) => formatBytes(b)).join(', ') || 'none'}`, { peak: native.peak, largeAtPeak: native.largeAtPeak }, 'debug');
         if (!mode.quiet) {
           if (mode.tty) process.stdout.write(`${summaryTable(mode, result)}\n`);
           else log(mode, 'summary', 'done', { output: result.outputPath, seconds: result.seconds, mode: result.mode, ...result.summary });
