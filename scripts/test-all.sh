@@ -49,5 +49,9 @@ step "Python + PyTorch + the pinned transformers and diffusers: tools/evaluate.p
 bash scripts/setup-evaluate.sh
 (cd tests/python && ../../.venv-torch/bin/python -m pytest -q test_evaluate.py)
 
+step "llama.cpp: Dream/LLaDA exported with --arch equal convert_hf_to_gguf.py + llama-quantize byte for byte, and run in llama-diffusion-cli"
+bash scripts/setup-llama-cpp.sh --python >/dev/null
+(cd tests/python && ../../.venv-torch/bin/python -m pytest -q test_llama_cpp_diffusion.py)
+
 step "Rust on aarch64 under qemu: NEON kernels equal to the references"
 bash scripts/test-arm64.sh
