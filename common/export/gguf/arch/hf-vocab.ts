@@ -129,14 +129,34 @@ function specialTokenStrings(folder: HfFolder): string[] {
   return out;
 }
 
+/**
+ * tokenizers' `AddedVocabulary::add_tokens`: a token already there (by content) keeps its id; a new
+ * one goes after the model's vocabulary and the added tokens. Loading tokenizer.json adds its
+ * added_tokens this way too (tokenizers 0.19, .venv-torch's): the ids written in the file only
+ * draw a warning when they differ, so a file whose added ids leave a gap after the vocabulary is
+ * renumbered.
+ */
+function addTokens(added: Map<number, AddedToken>, vocab: Map<string, number>, tokens: readonly AddedToken[]): void {
+  for (const tok of tokens) {
+    if (tok.content === '') continue;
+    const existing = [...added.entries()].find(([, a]) => a.content === tok.content)?.[0] ?? vocab.get(tok.content);
+    const ids = [...added.keys()];
+    const max = ids.length ? Math.max(...ids) : undefined;
+    const id = existing ?? (max === undefined ? vocab.size : max >= vocab.size || vocab.size === 0 ? max + 1 : vocab.size);
+    added.set(id, tok);
+  }
+}
+
 /** The tokenizer's added tokens by id, as AutoTokenizer leaves them (see the module comment). */
 function addedTokens(folder: HfFolder, vocab: Map<string, number>): Map<number, AddedToken> {
   const added = new Map<number, AddedToken>();
   const list = folder.tokenizer.added_tokens;
+  const fromFile: AddedToken[] = [];
   for (const t of Array.isArray(list) ? list : []) {
     if (!isObject(t) || !isInt(t.id) || typeof t.content !== 'string') throw new ExportError(`${folder.dir}/tokenizer.json: added_tokens entry ${JSON.stringify(t)} has no integer id and string content`);
-    added.set(t.id, addedToken(t, false));
+    fromFile.push(addedToken(t, false));
   }
+  addTokens(added, vocab, fromFile);
   const specials = specialTokenStrings(folder);
   const toAdd: AddedToken[] = [];
   const decoder = folder.tokenizerConfig.added_tokens_decoder;
@@ -150,15 +170,7 @@ function addedTokens(folder: HfFolder, vocab: Map<string, number>): Map<number, 
   }
   const present = new Set([...[...added.values()].map((a) => a.content), ...toAdd.map((t) => t.content)]);
   for (const s of specials) if (!present.has(s)) toAdd.push({ content: s, special: true, flags: '' });
-  // tokenizers' AddedVocabulary::add_tokens: an existing token keeps its id, a new one goes after
-  // the model's vocabulary and the added tokens.
-  for (const tok of toAdd) {
-    const existing = [...added.entries()].find(([, a]) => a.content === tok.content)?.[0] ?? vocab.get(tok.content);
-    const ids = [...added.keys()];
-    const max = ids.length ? Math.max(...ids) : undefined;
-    const id = existing ?? (max === undefined ? vocab.size : max >= vocab.size || vocab.size === 0 ? max + 1 : vocab.size);
-    added.set(id, tok);
-  }
+  addTokens(added, vocab, toAdd);
   return added;
 }
 
