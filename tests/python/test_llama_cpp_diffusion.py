@@ -20,7 +20,7 @@ missing tensors, an unknown pre-tokenizer, formats GGUF cannot hold).
 
 Needs .venv-torch (tokenizers, safetensors, torch, transformers: scripts/setup-evaluate.sh), node
 and the built CLI (dist/), and llama.cpp's tools: `bash scripts/setup-llama-cpp.sh --python`
-(scripts/test-all.sh runs it first). About 1 minute on 2 cores.
+(scripts/test-all.sh runs it first). About 45 s on 2 cores.
 """
 import json
 import os
@@ -321,6 +321,31 @@ def test_export_equals_convert_and_llama_quantize_and_runs(llama, work, folders,
 
     text_ours, text_ref = generate(llama, ours, kind), generate(llama, ref, kind)
     assert text_ours == text_ref
+
+
+@pytest.mark.parametrize("kind", ["dream", "llada"])
+def test_synthetic_folders_of_the_docs_equal_llama_cpp_too(llama, work, kind):
+    """arrowquant-synth's folders (docs/RUN-LLAMA-CPP.md; bf16, widths of 128: K-quants fall
+    back), and a copy whose tokenizer.json leaves a gap before its added tokens (tokenizers
+    renumbers them; the export does the same), at Q4_K_M."""
+    folder = work / f"synth-{kind}"
+    r = subprocess.run([shutil.which("node"), str(ROOT / "dist" / "tools" / "synth" / "cli.js"), "--preset", kind, "-o", str(folder), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    gap = work / "gap" / folder.name
+    shutil.copytree(folder, gap)
+    t = json.loads((gap / "tokenizer.json").read_text())
+    t["model"]["vocab"] = {k: v for k, v in t["model"]["vocab"].items() if not k.startswith("<|unused")}
+    (gap / "tokenizer.json").write_text(json.dumps(t))
+    for f in (folder, gap):
+        ref = f.parent / f"{f.name}.ref-Q4_K_M.gguf"
+        run([llama["quantize"], reference_f32(llama, f, kind), ref, "Q4_K_M", "2"], "llama-quantize")
+        parquet, ours = f.parent / f"{f.name}.parquet", f.parent / f"{f.name}.gguf"
+        r = cli("quantize", f, "-o", parquet, "--config", work / "llama.yaml", "--quiet", "--mix", "q4_k_m")
+        assert r.returncode == 0, r.stderr
+        r = cli("export", parquet, "--to", "gguf", "--arch", kind, "--model", f, "-o", ours)
+        assert r.returncode == 0, r.stderr
+        assert ours.read_bytes() == ref.read_bytes(), "\n".join(differences(ours, ref))
+    assert generate(llama, ours, kind)
 
 
 def test_unquantized_export_is_convert_f32_in_llama_quantizes_layout(llama, work, folders):
