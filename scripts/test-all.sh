@@ -30,6 +30,8 @@ bash scripts/setup-python.sh
 bash scripts/setup-chromium.sh
 # The cluster tests start a real etcd (Debian's etcd-server 3.4) and make certificates with openssl.
 bash scripts/setup-etcd.sh
+# RUN-LLAMA-CPP.md's commands run llama.cpp's llama-diffusion-cli (built once, cached in .cache/llama.cpp).
+bash scripts/setup-llama-cpp.sh >/dev/null
 # vitest runs tests/**/*.test.ts from the sources; the CLI they spawn is the dist/ built above
 # (vitest.config.ts: each test file in its own process, at most cores − 1 files at a time, as
 # node --test did).

@@ -348,6 +348,80 @@ def test_synthetic_folders_of_the_docs_equal_llama_cpp_too(llama, work, kind):
     assert generate(llama, ours, kind)
 
 
+CARD = """---
+license: apache-2.0
+language:
+- en
+- zh
+tags:
+- diffusion
+pipeline_tag: text-generation
+base_model: Dream-org/Dream-v0-Base-7B
+datasets:
+- HuggingFaceFW/fineweb
+- https://huggingface.co/datasets/foo/bar
+model_name: Tiny Dream Card
+author: ArrowQuant tests
+version: "v1.0"
+---
+# Tiny Dream
+
+A model card.
+"""
+
+
+def test_model_card_generation_config_and_special_tokens_map_are_written_as_the_converter_does(llama, work, folders):
+    """README.md's front matter (general.license/tags/languages/base_model.*/dataset.*/…),
+    generation_config.json (general.sampling.*), special_tokens_map.json and config.json's
+    _name_or_path, at Q8_0, byte for byte."""
+    folder = work / "card" / "Tiny-Dream-v2-Chat-1M"
+    shutil.copytree(folders["dream"], folder)
+    (folder / "README.md").write_text(CARD)
+    (folder / "generation_config.json").write_text(json.dumps({"temperature": 0.2, "top_p": 0.95, "top_k": 20, "repetition_penalty": 1.05}))
+    (folder / "special_tokens_map.json").write_text(json.dumps({"eos_token": "<|endoftext|>", "additional_special_tokens": ["<|im_start|>", "<|im_end|>"]}))
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({"_name_or_path": "ArrowQuant/tiny-dream-card", **config}))
+    ref = folder.parent / "ref-Q8_0.gguf"
+    run([llama["quantize"], reference_f32(llama, folder, "dream"), ref, "Q8_0", "2"], "llama-quantize")
+    parquet, ours = folder.parent / "card.parquet", folder.parent / "card.gguf"
+    r = cli("quantize", folder, "-o", parquet, "--config", work / "llama.yaml", "--quiet", "--method", "q8_0")
+    assert r.returncode == 0, r.stderr
+    r = cli("export", parquet, "--to", "gguf", "--arch", "dream", "--model", folder, "-o", ours)
+    assert r.returncode == 0, r.stderr
+    assert ours.read_bytes() == ref.read_bytes(), "\n".join(differences(ours, ref))
+    kvs = {k: v for k, _, v in gguf_contents(ours)[0]}
+    assert kvs["general.license"] == "apache-2.0" and kvs["general.base_model.count"] == 1 and "general.sampling.top_k" in kvs
+
+
+IDS = ["tiny-dream", "Dream-v0-Instruct-7B", "LLaDA-8B-Instruct", "GSAI-ML/LLaDA-8B-Base", "Qwen2.5-0.5B-Instruct",
+       "Meta-Llama-3.1-8B-Instruct-128k", "bloom-7b1", "Mixtral-8x7B-v0.1", "model-q4_k_m", "a b c", "./local/model",
+       "Phi-3-mini-4k-instruct", "iter2-base-xl", "v0.1-test", "some_model-2_5B", "x--y", "SmolLM-135M-lora"]
+COUNTS = [0, 999, 1000, 1500, 12_500_000, 1_434_624, 7_615_616_512, 8_000_000_000, 70_553_706_496, 2_500_000_000_000, -7_000_000_000]
+
+
+def test_name_and_size_label_heuristics_are_gguf_pys(llama):
+    """hf-metadata.ts's port of gguf-py's Metadata.get_model_id_components / id_to_title /
+    model_weight_count_rounded_notation, on names and parameter counts of every kind."""
+    from gguf.metadata import Metadata
+    from gguf.utility import model_weight_count_rounded_notation
+
+    script = (
+        "const m = await import(process.argv[1]); const [ids, counts] = JSON.parse(process.argv[2]);"
+        "console.log(JSON.stringify({ids: ids.map((id) => counts.map((n) => m.modelIdComponents(id, n))),"
+        " titles: ids.map(m.idToTitle), labels: counts.filter((n) => n > 0).map(m.sizeLabel)}));"
+    )
+    mod = (ROOT / "dist" / "common" / "export" / "gguf" / "arch" / "hf-metadata.js").as_uri()
+    r = subprocess.run([shutil.which("node"), "--input-type=module", "-e", script, mod, json.dumps([IDS, COUNTS])], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    keys = ["name", "org", "basename", "finetune", "version", "sizeLabel"]
+    for id_, per_count in zip(IDS, got["ids"]):
+        for n, comp in zip(COUNTS, per_count):
+            assert tuple(comp.get(k) for k in keys) == Metadata.get_model_id_components(id_, n), (id_, n)
+    assert got["titles"] == [Metadata.id_to_title(i) for i in IDS]
+    assert got["labels"] == [model_weight_count_rounded_notation(n, min_digits=2) for n in COUNTS if n > 0]
+
+
 def test_unquantized_export_is_convert_f32_in_llama_quantizes_layout(llama, work, folders):
     """Every tensor kept as float32 (`preserve`), exported, against convert --outtype f32: the same
     keys and values (LLaDA's q/k rows permuted alike, bf16 widened alike, the token list with
