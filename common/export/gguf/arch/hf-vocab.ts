@@ -191,7 +191,9 @@ function tokenList(folder: HfFolder): { tokens: string[]; types: number[] } {
   const cfg = get(folder.config, 'vocab_size');
   if (cfg !== undefined && !isInt(cfg)) throw new ExportError(`${folder.dir}/config.json: "vocab_size" is ${JSON.stringify(cfg)}, expected an integer`);
   const vocabSize = cfg ?? full.size;
-  const maxId = Math.max(...full.values());
+  // (a loop, not Math.max(...): a real vocabulary has more ids than a call has arguments)
+  let maxId = -1;
+  for (const id of full.values()) if (id > maxId) maxId = id;
   if (maxId >= vocabSize) throw new ExportError(`${folder.dir}: the tokenizer has token id ${maxId}, but config.json's vocab_size is ${vocabSize}`);
   const reverse = new Map<number, string>();
   for (const [tok, id] of vocab) reverse.set(id, tok);
