@@ -20,7 +20,7 @@ missing tensors, an unknown pre-tokenizer, formats GGUF cannot hold).
 
 Needs .venv-torch (tokenizers, safetensors, torch, transformers: scripts/setup-evaluate.sh), node
 and the built CLI (dist/), and llama.cpp's tools: `bash scripts/setup-llama-cpp.sh --python`
-(scripts/test-all.sh runs it first). About 45 s on 2 cores.
+(scripts/test-all.sh runs it first). About 1 minute on 2 shared cores (16 tests).
 """
 import json
 import os
