@@ -75,7 +75,7 @@ export function quantizeCommand(): Command {
     .option('--fail-fast', 'stop at the first tensor below --min-accuracy instead of falling back')
     .option('--target-memory-gb <gb>', 'fit the stored model in this many GB: per-tensor 2/4/8 bits or keep, by measured error')
     .option('--calibration <file>', 'calibration statistics (safetensors; docs/CALIBRATION.md) for gptq, r2q, auto, spatial smoothing and time-aware activations')
-    .addOption(new Option('--mix <name>', "a llama.cpp K-quant mix: each tensor's GGUF format by its role (q4_k_m: q4_k with q6_k where llama.cpp uses more bits)").choices(MIXES))
+    .addOption(new Option('--mix <name>', "a llama.cpp quantization mix: each tensor's GGUF format by its role (q4_k_m: q4_k with q6_k where llama.cpp uses more bits; q4_0: q4_0 with a q6_k output head)").choices(MIXES))
     .option('--gptq-format <format>', 'the grid --method gptq quantizes onto (default: rtn at --bits; q2_k..q6_k: GPTQ inside the K-quant search, an ordinary GGUF tensor)')
     .option('--imatrix <file>', 'a llama.cpp importance matrix (imatrix.gguf or .dat) for the K-quants and q4_0/q4_1/q5_0/q5_1')
     .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
