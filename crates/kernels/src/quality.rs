@@ -1,4 +1,6 @@
-//! Quality of a quantization, accumulated while quantizing (no second read of the weights).
+//! Quality of a quantization, measured on each row as it is quantized: the kernel hands over the
+//! row's decoded values (what a reader gets from the file), and the row's sums are taken while it
+//! is still in cache (no second read of the weights).
 //!
 //! For input x and its dequantized reconstruction y over n elements:
 //! - cosine similarity  = Σxy / sqrt(Σx² · Σy²)
@@ -46,7 +48,7 @@ impl QualityAcc {
         self.max_abs_err = self.max_abs_err.max(e.abs());
     }
 
-    /// Fold in one group's f32 partial sums (what the SIMD kernels produce).
+    /// Fold in one block's f32 partial sums (the canonical row sums' blocks).
     #[inline]
     pub fn add_partial(&mut self, n: usize, xx: f32, yy: f32, xy: f32, ee: f32, max_abs_err: f32) {
         self.n += n as u64;
@@ -90,34 +92,6 @@ impl QualityAcc {
             10.0 * (self.sum_xx / self.sum_ee).log10()
         };
         Quality { elements: self.n, cosine, rel_mse, sqnr_db, max_abs_err: self.max_abs_err as f64 }
-    }
-}
-
-/// f32 sums of a bounded run of elements (a block or a few groups), folded into a
-/// [`QualityAcc`] by the caller. Lets hot loops accumulate in registers and vectorize.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BlockSums {
-    pub xx: f32,
-    pub yy: f32,
-    pub xy: f32,
-    pub ee: f32,
-    pub emax: f32,
-}
-
-impl BlockSums {
-    #[inline(always)]
-    pub fn add(&mut self, x: f32, y: f32) {
-        let e = x - y;
-        self.xx += x * x;
-        self.yy += y * y;
-        self.xy += x * y;
-        self.ee += e * e;
-        self.emax = self.emax.max(e.abs());
-    }
-
-    #[inline(always)]
-    pub fn fold_into(&self, n: usize, acc: &mut QualityAcc) {
-        acc.add_partial(n, self.xx, self.yy, self.xy, self.ee, self.emax);
     }
 }
 

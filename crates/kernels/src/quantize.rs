@@ -170,14 +170,10 @@ pub fn quantize_weighted(scheme: &Scheme, src: Source<'_>, rows: usize, cols: us
             let row = r0 + i;
             let x = src.segment_f32(row * cols, (row + 1) * cols, &mut scratch);
             let (c, s, z) = (i * row_codes..(i + 1) * row_codes, i * row_scales..(i + 1) * row_scales, i * row_zeros..(i + 1) * row_zeros);
-            let out = RowOut { codes: &mut codes[c.clone()], scales: &mut scales[s.clone()], zeros: &mut zeros[z.clone()] };
-            let mut kernel_sums = QualityAcc::default();
+            let out = RowOut { codes: &mut codes[c], scales: &mut scales[s], zeros: &mut zeros[z] };
             // SAFETY: `resolve_isa` checked that this CPU runs `isa`.
-            unsafe { format.quantize_row(isa, x, out, &RowContext { tensor_scale, importance }, &mut kernel_sums) }.map_err(|off| row * cols + off)?;
-            // The figures are measured on what a reader decodes, in the canonical order: the
-            // same bits whichever ISA (or machine of a fleet) quantized the row.
-            dequantize_row(scheme, &codes[c], &scales[s], &zeros[z], tensor_scale, &mut decoded);
-            acc.merge(&trusted_row_quality(x, &decoded, row_sums(isa, x, &decoded)));
+            unsafe { format.quantize_row(isa, x, out, &RowContext { tensor_scale, importance }, &mut decoded) }.map_err(|off| row * cols + off)?;
+            acc.merge(&row_quality(isa, x, &decoded).map_err(|off| row * cols + off)?);
         }
         Ok::<_, usize>(acc)
     })?;
@@ -189,10 +185,26 @@ pub fn quantize_weighted(scheme: &Scheme, src: Source<'_>, rows: usize, cols: us
     Ok(Quantized { layout, codes, scales, zeros, quality: acc.finish(), sums: acc })
 }
 
-/// Below this mean square (of the values, or of the errors), quality sums kept in f32 (SIMD lanes,
-/// and the NF4/FP8 block sums of the scalar references) cannot be trusted: products of values
-/// under ~1e-19 underflow f32 (to subnormals, then zero), and beyond ~1e18 they overflow. Such
-/// rows are rare (an all-but-zero tensor, a row reconstructed almost exactly, absurd magnitudes).
+/// The figures of row `x` from its decoded values `y` (what the kernel handed over, bit for bit
+/// what a reader decodes), in the canonical order: the same bits whichever ISA (or machine of a
+/// fleet) quantized the row. Σx² is not finite exactly when the row holds a NaN or an infinity,
+/// or a square overflows f32 (|x| > 1.8e19, allowed): the first is the error kernels that skip
+/// the check leave to this, with the offset of the first such value.
+#[inline]
+fn row_quality(isa: Isa, x: &[f32], y: &[f32]) -> std::result::Result<QualityAcc, usize> {
+    let sums = row_sums(isa, x, y);
+    if !sums.sum_xx.is_finite() {
+        if let Some(bad) = rtn::first_non_finite(x) {
+            return Err(bad);
+        }
+    }
+    Ok(trusted_row_quality(x, y, sums))
+}
+
+/// Below this mean square (of the values, or of the errors), the canonical row sums, whose lanes
+/// are f32, cannot be trusted: products of values under ~1e-19 underflow f32 (to subnormals, then
+/// zero), and beyond ~1e18 they overflow. Such rows are rare (an all-but-zero tensor, a row
+/// reconstructed almost exactly, absurd magnitudes).
 const F32_SUMS_MIN_MEAN_SQUARE: f64 = 1e-30;
 
 /// A row's canonical sums, or, when f32 sums cannot be trusted (see
@@ -225,14 +237,9 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
     let (rc, rs, rz) = (layout.row_code_bytes, layout.row_scales, layout.row_zeros);
     let tensor_scale = if rows > 0 && scales.len() > rows * rs { scales[rows * rs] } else { 0.0 };
     for (r, o) in out.chunks_mut(cols.max(1)).enumerate().take(rows) {
-        dequantize_row(scheme, &codes[r * rc..(r + 1) * rc], &scales[r * rs..(r + 1) * rs], &zeros[r * rz..(r + 1) * rz], tensor_scale, o);
+        scheme.format().dequantize_row(&codes[r * rc..(r + 1) * rc], &scales[r * rs..(r + 1) * rs], &zeros[r * rz..(r + 1) * rz], tensor_scale, o);
     }
     Ok(())
-}
-
-/// One row's values from its codes, scales and zero-points (`tensor_scale`: FP8 per-tensor's).
-fn dequantize_row(scheme: &Scheme, c: &[u8], s: &[f32], z: &[u8], tensor_scale: f32, o: &mut [f32]) {
-    scheme.format().dequantize_row(c, s, z, tensor_scale, o)
 }
 
 /// Quality of a reconstruction `recon` against the source values (what `verify` recomputes from
