@@ -150,8 +150,9 @@ pub trait Format: Sync {
     ///
     /// A row holding a NaN or an infinity is an error carrying the offset of the first one. A
     /// kernel whose search does not depend on finiteness may skip that check and return `Ok`
-    /// with codes of no meaning (the AVX2/NEON Q4_0 and Q8_0 rows): `quantize()` finds such rows
-    /// from their Σx², which is not finite exactly then (or when a square overflows f32).
+    /// with codes of no meaning (the AVX2/NEON RTN, INT8 per channel, Q4_0 and Q8_0 rows):
+    /// `quantize()` finds such rows from their Σx², which is not finite exactly then (or when a
+    /// square overflows f32, which is allowed).
     ///
     /// # Safety
     /// `isa.is_available()` must be true: the SIMD kernels are compiled with `#[target_feature]`.

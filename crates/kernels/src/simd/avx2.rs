@@ -33,13 +33,6 @@ unsafe fn hmax(v: __m256) -> f32 {
     _mm_cvtss_f32(m)
 }
 
-/// Non-zero lanes where `v` is NaN or ±Inf (v·0 is NaN exactly then).
-#[inline(always)]
-unsafe fn non_finite_mask(v: __m256) -> __m256 {
-    let t = _mm256_mul_ps(v, _mm256_setzero_ps());
-    _mm256_cmp_ps::<_CMP_UNORD_Q>(t, t)
-}
-
 /// 32 i32 codes (four vectors, each 0..=255) → 32 bytes in element order.
 #[inline(always)]
 unsafe fn pack_i32x32_to_u8(q: [__m256i; 4]) -> __m256i {
@@ -74,7 +67,9 @@ unsafe fn store_packed<const BITS: u32>(bytes: __m256i, out: *mut u8) {
 }
 
 /// RTN over one row: groups of `group` elements (any length; the last may be shorter). Same
-/// contract as `rtn::quantize_row_ref`; `zeros` is written only when not symmetric.
+/// contract as `rtn::quantize_row_ref`, `zeros` written only when not symmetric, except that NaN
+/// and infinities are not checked for (nothing here depends on finiteness): their codes mean
+/// nothing, and `quantize()` reports them from the row's Σx².
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn rtn_row<const BITS: u32>(
     x: &[f32],
@@ -90,7 +85,7 @@ pub unsafe fn rtn_row<const BITS: u32>(
     let mut off = 0;
     for (g, (grp, yg)) in x.chunks(group).zip(y.chunks_mut(group)).enumerate() {
         let nb = packed_len(grp.len(), BITS);
-        let (scale, zero) = rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], yg).map_err(|bad| g * group + bad)?;
+        let (scale, zero) = rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], yg);
         scales[g] = scale;
         if !symmetric {
             zeros[g] = zero;
@@ -101,25 +96,19 @@ pub unsafe fn rtn_row<const BITS: u32>(
 }
 
 /// RTN, one group of any length: writes `packed_len(x.len(), BITS)` code bytes and the decoded
-/// values `(q − zero)·scale` into `y`, returns (scale, zero) or the offset of a non-finite input
-/// (checked eagerly: the group's min and max need finite values).
+/// values `(q − zero)·scale` into `y`, returns (scale, zero).
 #[inline(always)]
-unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8], y: &mut [f32]) -> Result<(f32, u8), usize> {
+unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8], y: &mut [f32]) -> (f32, u8) {
     let n = x.len();
     let n8 = n & !7;
     let p = x.as_ptr();
     let (mut vmin, mut vmax) = (_mm256_set1_ps(f32::INFINITY), _mm256_set1_ps(f32::NEG_INFINITY));
-    let mut bad = _mm256_setzero_ps();
     let mut i = 0;
     while i < n8 {
         let v = _mm256_loadu_ps(p.add(i));
         vmin = _mm256_min_ps(vmin, v);
         vmax = _mm256_max_ps(vmax, v);
-        bad = _mm256_or_ps(bad, non_finite_mask(v));
         i += 8;
-    }
-    if _mm256_movemask_ps(bad) != 0 || x[n8..].iter().any(|v| !v.is_finite()) {
-        return Err(rtn::first_non_finite(x).unwrap_or(0));
     }
     let (mut min, mut max) = (hmin(vmin), hmax(vmax));
     for &v in &x[n8..] {
@@ -161,7 +150,7 @@ unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8
         let end = start + packed_len(n - n32, BITS);
         pack(BITS, &q[..n - n32], &mut codes[start..end]);
     }
-    Ok((gp.scale, gp.zero as u8))
+    (gp.scale, gp.zero as u8)
 }
 
 /// Lane k = max over the lanes of `a[k]` (eight horizontal reductions sharing their shuffles).

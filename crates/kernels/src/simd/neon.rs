@@ -7,13 +7,6 @@ use crate::pack::{pack, packed_len};
 use crate::{q4_0, q8_0, rtn};
 use half::f16;
 
-/// All-ones lanes where `v` is finite (v·0 equals itself only then).
-#[inline(always)]
-unsafe fn finite_mask(v: float32x4_t) -> uint32x4_t {
-    let t = vmulq_f32(v, vdupq_n_f32(0.0));
-    vceqq_f32(t, t)
-}
-
 /// Four f32x4 of integral values 0..=255 → 16 bytes in order.
 #[inline(always)]
 unsafe fn narrow16(c: [float32x4_t; 4]) -> uint8x16_t {
@@ -40,7 +33,8 @@ unsafe fn store_packed<const BITS: u32>(c0: uint8x16_t, c1: uint8x16_t, out: *mu
     }
 }
 
-/// RTN over one row in groups of `group` (any length; the last may be shorter).
+/// RTN over one row in groups of `group` (any length; the last may be shorter). NaN and
+/// infinities are not checked for, as on AVX2 (`quantize()` reports them from the row's Σx²).
 #[target_feature(enable = "neon")]
 pub unsafe fn rtn_row<const BITS: u32>(
     x: &[f32],
@@ -56,7 +50,7 @@ pub unsafe fn rtn_row<const BITS: u32>(
     let mut off = 0;
     for (g, (grp, yg)) in x.chunks(group).zip(y.chunks_mut(group)).enumerate() {
         let nb = packed_len(grp.len(), BITS);
-        let (scale, zero) = rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], yg).map_err(|bad| g * group + bad)?;
+        let (scale, zero) = rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], yg);
         scales[g] = scale;
         if !symmetric {
             zeros[g] = zero;
@@ -68,22 +62,17 @@ pub unsafe fn rtn_row<const BITS: u32>(
 
 /// One group: codes, the decoded values `(q − zero)·scale` into `y`, (scale, zero).
 #[inline(always)]
-unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8], y: &mut [f32]) -> Result<(f32, u8), usize> {
+unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8], y: &mut [f32]) -> (f32, u8) {
     let n = x.len();
     let n4 = n & !3;
     let p = x.as_ptr();
     let (mut vmin, mut vmax) = (vdupq_n_f32(f32::INFINITY), vdupq_n_f32(f32::NEG_INFINITY));
-    let mut ok = vdupq_n_u32(u32::MAX);
     let mut i = 0;
     while i < n4 {
         let v = vld1q_f32(p.add(i));
         vmin = vminq_f32(vmin, v);
         vmax = vmaxq_f32(vmax, v);
-        ok = vandq_u32(ok, finite_mask(v));
         i += 4;
-    }
-    if vminvq_u32(ok) == 0 || x[n4..].iter().any(|v| !v.is_finite()) {
-        return Err(rtn::first_non_finite(x).unwrap_or(0));
     }
     let (mut min, mut max) = (vminvq_f32(vmin), vmaxvq_f32(vmax));
     for &v in &x[n4..] {
@@ -120,7 +109,7 @@ unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8
         let start = n32 * BITS as usize / 8;
         pack(BITS, &q[..n - n32], &mut codes[start..start + packed_len(n - n32, BITS)]);
     }
-    Ok((gp.scale, gp.zero as u8))
+    (gp.scale, gp.zero as u8)
 }
 
 #[inline(always)]
