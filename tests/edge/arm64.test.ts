@@ -19,7 +19,7 @@ import { join } from 'node:path';
 
 import { ROOT, runCli, sha256, synth, tempDir } from '../helpers/cli.js';
 import { Etcd, makeCerts, startCoordinator, startWorker, submit, type ClusterOptions, type LogLine, type Service } from '../helpers/cluster.js';
-import { arm64Node, packages, run, type Packages } from '../helpers/edge.js';
+import { arm64Node, packages, run, tarball, type Packages } from '../helpers/edge.js';
 
 let node: string[];
 let pkgs: Packages;
@@ -36,7 +36,7 @@ const track = <T extends Service>(s: T): T => (services.push(s), s);
 const jobDone = (l: LogLine) => l.msg === 'job done';
 
 beforeAll(async () => {
-  pkgs = packages();
+  pkgs = packages(['linux-arm64-gnu']);
   node = arm64Node();
   assert.ok(existsSync(join(ROOT, 'native', 'arrowquant.linux-arm64-gnu.node')), 'scripts/pack-native.sh cross-compiles the aarch64 addon');
   dir = tempDir('edge');
@@ -98,7 +98,7 @@ describe('arm64 edge', () => {
     // for the registry's copy of the arm64 package.
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'edge-box', version: '1.0.0', private: true, dependencies: { arrowquant: `file:${pkgs.main}` }, overrides: { '@arrowquant/native-linux-arm64-gnu': `file:${pkgs.arm64}` } }),
+      JSON.stringify({ name: 'edge-box', version: '1.0.0', private: true, dependencies: { arrowquant: `file:${pkgs.main}` }, overrides: { '@arrowquant/native-linux-arm64-gnu': `file:${tarball(pkgs, 'linux-arm64-gnu')}` } }),
     );
     const inst = await run(['npm', 'install', '--no-audit', '--no-fund', '--prefer-offline', '--cpu=arm64', '--os=linux', '--libc=glibc'], { cwd: app });
     assert.equal(inst.code, 0, inst.stderr);

@@ -2,8 +2,9 @@
  * What the edge tests need beyond `npm run build`, made by the project's own scripts (idempotent,
  * cached under .cache/): the npm tarballs (scripts/pack-native.sh: the main package and the
  * linux-x64-gnu / linux-arm64-gnu addon packages, the aarch64 one cross-compiled), and an arm64
- * Node run under qemu-user (scripts/setup-node-arm64.sh). scripts/test-all.sh runs both before the
- * TypeScript tests, so here they only print their outputs' paths.
+ * Node run under qemu-user (scripts/setup-node-arm64.sh). scripts/test-all.sh packs the x86-64
+ * package before the TypeScript tests and `npm run test:edge` both packages and the arm64 Node,
+ * so here the scripts only print their outputs' paths.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,8 +14,8 @@ import { ROOT, type CliRun } from './cli.js';
 
 export interface Packages {
   main: string;
-  x64: string;
-  arm64: string;
+  /** Each platform package pack-native.sh packed (ARROWQUANT_PACK_PLATFORMS), by platform. */
+  platforms: Map<string, string>;
 }
 
 function lastLines(script: string, n: number, args: string[] = []): string[] {
@@ -22,9 +23,19 @@ function lastLines(script: string, n: number, args: string[] = []): string[] {
   return out.trim().split('\n').slice(-n);
 }
 
-export function packages(): Packages {
-  const [main, x64, arm64] = lastLines('pack-native.sh', 3) as [string, string, string];
-  return { main, x64, arm64 };
+/** The tarballs of the platforms asked for (the others are not packed). */
+export function packages(platforms: string[]): Packages {
+  const env = { ...process.env, ARROWQUANT_PACK_PLATFORMS: platforms.join(',') };
+  const out = execFileSync('bash', [join(ROOT, 'scripts', 'pack-native.sh')], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000 });
+  const [main, ...rest] = out.trim().split('\n').slice(-(platforms.length + 1));
+  return { main: main!, platforms: new Map(platforms.map((p, i) => [p, rest[i]!])) };
+}
+
+/** The tarball of one platform package, which packages() must have been asked for. */
+export function tarball(pkgs: Packages, platform: string): string {
+  const t = pkgs.platforms.get(platform);
+  if (t === undefined) throw new Error(`no ${platform} package was packed`);
+  return t;
 }
 
 /** The command prefix that runs the arm64 Node binary (qemu-aarch64 -L SYSROOT NODE). */
