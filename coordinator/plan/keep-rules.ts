@@ -28,7 +28,7 @@ export const NAME_KEEP_RULES: readonly { rule: string; pattern: RegExp; reason: 
   {
     rule: 'embedder',
     pattern:
-      /(^|\.)(x_embedder|t_embedder|y_embedder|patch_embed|pos_embed|time_embed|time_embedding|timestep_embedder|time_text_embed|time_proj|context_embedder|guidance_embedder|text_embedder|label_emb|class_embedding|embed_tokens|wte|wpe|position_embedding|token_embedding|position_embeddings|word_embeddings|caption_projection)(\.|$)/,
+      /(^|\.)(x_embedder|t_embedder|y_embedder|patch_embed|pos_embed|time_embed|time_embedding|timestep_embedder|time_text_embed|time_proj|context_embedder|guidance_embedder|text_embedder|label_emb|add_embedding|class_embedding|embed_tokens|wte|wpe|position_embedding|token_embedding|position_embeddings|word_embeddings|caption_projection)(\.|$)/,
     reason: 'token/patch/time/label/positional embedder',
   },
   {

@@ -35,11 +35,13 @@ test('default keep rules: dtype, 1-D, tiny, embedders, adaLN, top-level output l
     ['down_blocks.1.attentions.0.proj_out.weight', 'F32', [640, 640]],
     ['encoder.layer.3.output.dense.weight', 'F16', [768, 3072]],
     ['transformer_blocks.3.attn.to_q.weight', 'BF16', [1152, 1152]],
+    ['add_embedding.linear_2.weight', 'F16', [1280, 1280]],
   ]);
   assert.equal(action(p['position_ids']), 'keep:dtype');
   assert.equal(action(p['blocks.0.norm.weight']), 'keep:1-d');
   assert.equal(action(p['tiny.weight']), 'keep:tiny');
   assert.equal(action(p['x_embedder.proj.weight']), 'keep:embedder');
+  assert.equal(action(p['add_embedding.linear_2.weight']), 'keep:embedder'); // SDXL's label embedder (LDM label_emb)
   assert.equal(action(p['transformer_blocks.3.norm1.linear.weight']), 'keep:adaln');
   assert.equal(action(p['scale_shift_table']), 'keep:adaln');
   assert.equal(action(p['proj_out.weight']), 'keep:output');

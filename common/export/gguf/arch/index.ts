@@ -3,9 +3,11 @@
  * layout with that `general.architecture`.
  */
 import type { GgufArchitecture } from './architecture.js';
+import { fluxArchitecture, sd3Architecture } from './dit.js';
 import { genericArchitecture } from './generic.js';
+import { sd1Architecture, sdxlArchitecture } from './sd-unet.js';
 
-const ARCHITECTURES: readonly GgufArchitecture[] = [];
+const ARCHITECTURES: readonly GgufArchitecture[] = [sd1Architecture, sdxlArchitecture, fluxArchitecture, sd3Architecture];
 
 export function architecture(name: string | undefined): GgufArchitecture {
   return ARCHITECTURES.find((a) => a.name === name) ?? genericArchitecture(name ?? 'arrowquant');
