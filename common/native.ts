@@ -62,6 +62,13 @@ export function missingAddonAdvice(platform: string = process.platform, arch: st
 
 function load(): typeof Addon {
   const loader = join(packageRoot(), 'native', 'index.cjs');
+  // The addon's allocator (mimalloc 3) returns freed memory to the OS 1000 ms after it is freed
+  // by default, and the pipeline frees a multi-MiB chunk buffer every few milliseconds: on a
+  // 1.44 GB model in streaming mode the process peaked at ~445 MB RSS for ~170 MB of live native
+  // memory. 10 ms (mimalloc 2's default) still lets a freed buffer be reused by the next chunk
+  // and brings the peak to ~345 MB at the same CPU time (benches/RESULTS.md, "Streaming
+  // memory"). mimalloc reads the variable when the addon loads; a user's own setting wins.
+  process.env.MIMALLOC_PURGE_DELAY ??= '10';
   try {
     return createRequire(import.meta.url)(loader) as typeof Addon;
   } catch (cause) {
@@ -75,6 +82,15 @@ export type Dtype = 'F32' | 'F16' | 'BF16';
 
 export function cpuFeatures(): Addon.CpuFeatures {
   return addon.cpuFeatures();
+}
+
+/** What the native side holds now and at its peak (bytes), with its large allocations at the peak. */
+export function nativeMemory(): Addon.NativeMemory {
+  return addon.nativeMemory();
+}
+
+export function resetNativePeak(): void {
+  addon.resetNativePeak();
 }
 
 /** The kernels' format registry (see common/formats.ts, which is what callers use). */

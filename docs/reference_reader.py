@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 FORMAT_VERSION = "2"
-READABLE_VERSIONS = ("1", "2")
+READABLE_VERSIONS = ("1", "2", "3")
 VERSION_KEY = b"arrowquant.format_version"
 
 # Columns without per-chunk payload: enough to list tensors and find their row groups.

@@ -30,6 +30,8 @@ bash scripts/setup-python.sh
 bash scripts/setup-chromium.sh
 # The cluster tests start a real etcd (Debian's etcd-server 3.4) and make certificates with openssl.
 bash scripts/setup-etcd.sh
+# RUN-LLAMA-CPP.md's commands run llama.cpp's llama-diffusion-cli (built once, cached in .cache/llama.cpp).
+bash scripts/setup-llama-cpp.sh >/dev/null
 # vitest runs tests/**/*.test.ts from the sources; the CLI they spawn is the dist/ built above
 # (vitest.config.ts: each test file in its own process, at most cores − 1 files at a time, as
 # node --test did).
@@ -48,6 +50,10 @@ step "Python + PyTorch + the pinned transformers and diffusers: tools/evaluate.p
 # Debian's torch 1.13) into .venv-torch. The MiniLM test runs only after scripts/setup-real-model.sh.
 bash scripts/setup-evaluate.sh
 (cd tests/python && ../../.venv-torch/bin/python -m pytest -q test_evaluate.py)
+
+step "llama.cpp: Dream/LLaDA exported with --arch equal convert_hf_to_gguf.py + llama-quantize byte for byte, and run in llama-diffusion-cli"
+bash scripts/setup-llama-cpp.sh --python >/dev/null
+(cd tests/python && ../../.venv-torch/bin/python -m pytest -q test_llama_cpp_diffusion.py)
 
 step "Rust on aarch64 under qemu: NEON kernels equal to the references"
 bash scripts/test-arm64.sh

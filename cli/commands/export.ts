@@ -41,6 +41,7 @@ export function exportCommand(): Command {
       '\nExamples:\n' +
         '  arrowquant export flux.q4_0.parquet --to gguf --component transformer -o flux-q4_0.gguf\n' +
         '  arrowquant export dit.int4.parquet --to gguf --reencode f16 -o dit.gguf\n' +
+        '  arrowquant export dream.q4_k_m.parquet --to gguf --arch dream --model ./Dream-v0-Instruct-7B -o dream-Q4_K_M.gguf   # docs/RUN-LLAMA-CPP.md\n' +
         '  arrowquant export dit.int4.parquet --to safetensors -o dit-dequantized/',
     )
     .action(async (file: string, flags: ExportFlags, cmd: Command) => {

@@ -4,7 +4,8 @@ import { Command, Option } from 'commander';
 import { METHODS, MIXES, MODALITIES, DEPLOYMENT_PROFILES, describeConfig, resolveConfig, type CliValues } from '../../common/config/index.js';
 import { Progress } from '../output/progress.js';
 import { summaryTable } from '../output/summary.js';
-import { log, outputMode } from '../output/terminal.js';
+import { formatBytes, log, outputMode } from '../output/terminal.js';
+import { nativeMemory } from '../../common/native.js';
 import { globalOptions } from './global.js';
 import { addTlsFlags, tlsFrom } from './cluster-flags.js';
 
@@ -76,7 +77,7 @@ export function quantizeCommand(): Command {
     .option('--fail-fast', 'stop at the first tensor below --min-accuracy instead of falling back')
     .option('--target-memory-gb <gb>', 'fit the stored model in this many GB: per-tensor 2/4/8 bits or keep, by measured error')
     .option('--calibration <file>', 'calibration statistics (safetensors; docs/CALIBRATION.md) for gptq, r2q, auto, spatial smoothing and time-aware activations')
-    .addOption(new Option('--mix <name>', "a llama.cpp K-quant mix: each tensor's GGUF format by its role (q4_k_m: q4_k with q6_k where llama.cpp uses more bits)").choices(MIXES))
+    .addOption(new Option('--mix <name>', "a llama.cpp quantization mix: each tensor's GGUF format by its role (q4_k_m: q4_k with q6_k where llama.cpp uses more bits; q4_0: q4_0 with a q6_k output head)").choices(MIXES))
     .option('--gptq-format <format>', 'the grid --method gptq quantizes onto (default: rtn at --bits; q2_k..q6_k: GPTQ inside the K-quant search, an ordinary GGUF tensor)')
     .option('--imatrix <file>', 'a llama.cpp importance matrix (imatrix.gguf or .dat) for the K-quants and q4_0/q4_1/q5_0/q5_1')
     .option('--uniform-importance', "importance 1 for every column where no imatrix or Hessian gives one (stable-diffusion.cpp's convert: docs/RUN-SD-CPP.md)")
@@ -157,6 +158,8 @@ export function quantizeCommand(): Command {
           if (flags.report) await writeJsonAtomic(flags.report, buildReport(result, resolution.config, resolution.sources, startedAt));
           if (flags.reportHtml) await writeTextAtomic(flags.reportHtml, (await import('../../coordinator/run/report-html.js')).buildHtmlReport(result, startedAt));
         }
+        const native = nativeMemory();
+        log(mode, 'native_memory', `native memory: peak ${formatBytes(native.peak)}; allocations of 1 MiB or more at the peak: ${native.largeAtPeak.map((b) => formatBytes(b)).join(', ') || 'none'}`, { peak: native.peak, largeAtPeak: native.largeAtPeak }, 'debug');
         if (!mode.quiet) {
           if (mode.tty) process.stdout.write(`${summaryTable(mode, result)}\n`);
           else log(mode, 'summary', 'done', { output: result.outputPath, seconds: result.seconds, mode: result.mode, ...result.summary });

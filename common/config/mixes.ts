@@ -1,8 +1,10 @@
 /**
- * The names of the llama.cpp K-quant mixes (`--mix q4_k_m`) and what a GGUF says of them; the
- * per-tensor rules are the planner's (coordinator/plan/mixes.ts).
+ * The names of llama.cpp's quantization mixes (`--mix q4_k_m`, llama-quantize's file types): the
+ * K-quant mixes and the legacy ones (q4_0, q4_1, q5_0, q5_1, q8_0: one format, with llama.cpp's
+ * q6_k output head), and what a GGUF says of them; the per-tensor rules are the planner's
+ * (coordinator/plan/mixes.ts).
  */
-export const MIXES = ['q2_k', 'q3_k_s', 'q3_k_m', 'q3_k_l', 'q4_k_s', 'q4_k_m', 'q5_k_s', 'q5_k_m', 'q6_k'] as const;
+export const MIXES = ['q2_k', 'q3_k_s', 'q3_k_m', 'q3_k_l', 'q4_k_s', 'q4_k_m', 'q5_k_s', 'q5_k_m', 'q6_k', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0'] as const;
 export type Mix = (typeof MIXES)[number];
 
 /** The format most tensors of a mix get. */
@@ -21,5 +23,10 @@ export const MIX_FILE_TYPE: Readonly<Record<Mix, number>> = Object.freeze({
   q5_k_s: 16,
   q5_k_m: 17,
   q6_k: 18,
+  q4_0: 2,
+  q4_1: 3,
+  q5_0: 8,
+  q5_1: 9,
+  q8_0: 7,
 });
 

@@ -202,7 +202,7 @@ export const ConfigSchema = z.strictObject({
     .enum(MIXES, must(RULES.mix))
     .nullable()
     .describe(
-      "A llama.cpp K-quant mix: each quantized tensor's GGUF format by its role, as llama-quantize chooses it (q4_k_m: q4_k, with q6_k for the attention value and FFN down projections of the first and last layers and every third between, q6_k for the output head; coordinator/plan/mixes.ts documents every mix). method then only says how: gptq runs GPTQ onto each tensor's format where the layer has a Hessian; any other method quantizes with the format itself. An overrides entry or a component's method still wins for its tensors. null: no mix.",
+      "A llama.cpp quantization mix (llama-quantize's file types): each quantized tensor's GGUF format by its role, as llama-quantize chooses it (q4_k_m: q4_k, with q6_k for the attention value and FFN down projections of the first and last layers and every third between, q6_k for the output head; q4_0/q4_1/q5_0/q5_1/q8_0: that format, with a q6_k output head except in q8_0; coordinator/plan/mixes.ts documents every mix). With keep_default_rules false (embeddings and head quantized too) a Hugging Face LLM's tensors get exactly llama-quantize's types (docs/RUN-LLAMA-CPP.md). method then only says how: gptq runs GPTQ onto each tensor's format where the layer has a Hessian; any other method quantizes with the format itself. An overrides entry or a component's method still wins for its tensors. null: no mix.",
     ),
   gptq_format: z
     .enum(FORMAT_FAMILIES.filter((f) => f.gptqTarget).flatMap((f) => f.methods) as [string, ...string[]], must(RULES.gptq_format))

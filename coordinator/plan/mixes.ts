@@ -1,5 +1,5 @@
 /**
- * The K-quant mixes users name (`q4_k_m`, `q3_k_s`, ...): llama.cpp's `llama_tensor_get_type`
+ * The mixes users name (`q4_k_m`, `q3_k_s`, `q4_0`, ...): llama.cpp's `llama_tensor_get_type`
  * rules (src/llama-quant.cpp) for the tensor roles it recognises, applied by role and by the
  * tensor's position among the tensors of that role, as llama.cpp counts them (for dense models;
  * its MoE, Falcon and 70B special cases are not applied):
@@ -15,15 +15,26 @@
  * | q5_k_s  | q5_k | —                               | —                                 | —           |
  * | q5_k_m  | q5_k | q6_k where "more bits"          | q6_k where "more bits"            | —           |
  * | q6_k    | q6_k | —                               | —                                 | —           |
+ * | q4_0    | q4_0 | —                               | q4_1 in the first 1/8 with an imatrix | —       |
+ * | q5_0    | q5_0 | —                               | q5_1 in the first 1/8 with an imatrix | —       |
+ * | q4_1, q5_1, q8_0 | (the format) | —              | —                                 | —           |
  *
  * (This llama.cpp version counts a fused qkv projection as attn_v — `category_is_attn_v` — so its
  * later qkv rule is unreachable; ArrowQuant does as llama.cpp does.)
  *
  * "More bits" is llama.cpp's `use_more_bits(i, n)`: the first and last eighth of the tensors of
- * that role, and every third one between. The output head is q6_k (q8_0 when its rows do not
- * split into 256), token embeddings take the base type. A tensor whose rows do not fit its
- * format falls back as the format registry says (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0,
- * Q2_K/Q3_K → Q4_0; kept when not even 32 divides the row).
+ * that role, and every third one between. llama.cpp counts them in its file order, which sorts
+ * tensors by block number (`blk.N.`): where every tensor of a role has its own layer number (an
+ * LLM's layer stack) the planner counts in layer order too, else in model order. The output head
+ * is q6_k (q8_0 in the q8_0 mix, and q8_0 when its rows do not split into 256); token embeddings
+ * take the base type, or the head's when the model has no output head (tied embeddings:
+ * llama.cpp's `has_tied_embeddings`). A tensor whose rows do not fit its format falls back as the
+ * format registry says (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, Q2_K/Q3_K → Q4_0; kept when not even
+ * 32 divides the row).
+ *
+ * With `keep_default_rules: false` (the embeddings and the head quantized too, as llama-quantize
+ * does) a mix gives each tensor of a Hugging Face LLM the type llama-quantize gives it
+ * (docs/RUN-LLAMA-CPP.md: Dream and LLaDA, compared byte for byte).
  *
  * DiT and UNet tensors follow the same roles (diffusers' `attn.to_v` is attn_v, `attn.to_out.0`
  * attn_output, `ff.net.2` ffn_down; the original Flux `img_attn.qkv` attn_qkv), as the community
@@ -42,6 +53,10 @@ export function useMoreBits(i: number, n: number): boolean {
 export interface MixContext {
   /** Attention heads per KV head (GQA factor; 1 when unknown or not an LLM). */
   nGqa: number;
+  /** The model (component) has no output head: its token embeddings are the head too. */
+  tiedEmbeddings?: boolean;
+  /** An importance matrix is given (llama-quantize's `has_imatrix`). */
+  imatrix?: boolean;
 }
 
 /** The role a mix counts a tensor under: llama.cpp counts a fused qkv as attn_v. */
@@ -55,9 +70,12 @@ export function mixRole(role: TensorRole): TensorRole {
  */
 export function mixFormat(mix: Mix, role: TensorRole, i: number, n: number, ctx: MixContext): string {
   const base = mixBase(mix);
+  const head = mix === 'q8_0' ? 'q8_0' : 'q6_k';
   switch (mixRole(role)) {
     case 'output':
-      return 'q6_k';
+      return head;
+    case 'token_embd':
+      return ctx.tiedEmbeddings ? head : base;
     case 'attn_v':
       switch (mix) {
         case 'q2_k':
@@ -87,6 +105,10 @@ export function mixFormat(mix: Mix, role: TensorRole, i: number, n: number, ctx:
           return useMoreBits(i, n) ? 'q6_k' : base;
         case 'q4_k_s':
           return i < Math.trunc(n / 8) ? 'q5_k' : base;
+        case 'q4_0':
+          return ctx.imatrix && i < Math.trunc(n / 8) ? 'q4_1' : base;
+        case 'q5_0':
+          return ctx.imatrix && i < Math.trunc(n / 8) ? 'q5_1' : base;
         default:
           return base;
       }

@@ -109,6 +109,8 @@ interface RoleSlot {
   role: TensorRole;
   i: number;
   n: number;
+  /** Its component has no output head (mixes.ts: tied embeddings). */
+  tiedEmbeddings: boolean;
 }
 
 export { view2d };
@@ -222,7 +224,7 @@ function decide(
   // A mix picks the format by role; an explicit method for these tensors (override, component)
   // wins over it.
   const mix = override?.method !== undefined || comp?.method !== undefined || strategy ? null : config.mix;
-  const mixed = mix ? mixFormat(mix, slot.role, slot.i, slot.n, ctx.mix ?? { nGqa: 1 }) : undefined;
+  const mixed = mix ? mixFormat(mix, slot.role, slot.i, slot.n, { nGqa: ctx.mix?.nGqa ?? 1, tiedEmbeddings: slot.tiedEmbeddings, imatrix: ctx.imatrix !== undefined }) : undefined;
   if (mix && mixed) reason += `; mix ${mix}: ${slot.role} ${slot.i + 1}/${slot.n} → ${mixed}`;
   // What GPTQ quantizes onto, and what a layer without a Hessian gets instead.
   const gptqTarget = strategy ? autoTarget : (mixed ?? config.gptq_format ?? undefined);
@@ -304,17 +306,37 @@ function importanceOf(name: string, cols: number, first: SchemeChoice, stats: La
 /** ggml's row: the last axis (what a GGUF block format's blocks run along). */
 const ggmlRow = (shape: readonly number[]) => (shape.length === 0 ? 1 : shape[shape.length - 1]!);
 
-/** Each tensor's role and its place among its component's tensors of that role, in model order. */
+/**
+ * Each tensor's role and its place among its component's tensors of that role, counted as
+ * llama.cpp counts them: in its file order, which sorts by block number, where every tensor of the
+ * role has its own layer number (a checkpoint's files list `layers.10` before `layers.2`); else in
+ * model order.
+ */
 function roleSlots(headers: { file: ModelFile; header: SafetensorsHeader }[]): RoleSlot[] {
-  const roles = headers.flatMap(({ file, header }) => header.tensors.map((t) => ({ key: `${file.component ?? ''}|${mixRole(tensorRole(t.name).role)}`, role: tensorRole(t.name).role })));
-  const total = new Map<string, number>();
-  for (const r of roles) total.set(r.key, (total.get(r.key) ?? 0) + 1);
-  const seen = new Map<string, number>();
-  return roles.map((r) => {
-    const i = seen.get(r.key) ?? 0;
-    seen.set(r.key, i + 1);
-    return { role: r.role, i, n: total.get(r.key)! };
+  const all = headers.flatMap(({ file, header }) =>
+    header.tensors.map((t) => {
+      const r = tensorRole(t.name);
+      return { component: file.component ?? '', role: r.role, layer: r.layer, key: `${file.component ?? ''}|${mixRole(r.role)}` };
+    }),
+  );
+  const withHead = new Set(all.filter((r) => r.role === 'output').map((r) => r.component));
+  const groups = new Map<string, number[]>();
+  all.forEach((r, idx) => {
+    const g = groups.get(r.key);
+    if (g) g.push(idx);
+    else groups.set(r.key, [idx]);
   });
+  const slots: RoleSlot[] = new Array(all.length);
+  for (const idxs of groups.values()) {
+    const layers = idxs.map((idx) => all[idx]!.layer);
+    const byLayer = layers.every((l) => l !== undefined) && new Set(layers).size === layers.length;
+    const ordered = byLayer ? [...idxs].sort((a, b) => all[a]!.layer! - all[b]!.layer!) : idxs;
+    ordered.forEach((idx, i) => {
+      const r = all[idx]!;
+      slots[idx] = { role: r.role, i, n: idxs.length, tiedEmbeddings: !withHead.has(r.component) };
+    });
+  }
+  return slots;
 }
 
 export function planModel(headers: { file: ModelFile; header: SafetensorsHeader }[], config: ResolvedConfig, ctx: PlanContext = { modality: 'image' }): Plan {

@@ -60,7 +60,7 @@ test('gptq with a calibration file beats rtn on every calibrated layer, verifies
   assert.ok(compared >= 8, `compared ${compared} layers`);
   const footer = JSON.parse(fg.metadata['arrowquant.calibration']!) as { file: string; nsamples: number; layers_used: number };
   assert.deepEqual([footer.file, footer.nsamples, footer.layers_used], ['calib.safetensors', 96, compared]);
-  assert.equal(fg.metadata['arrowquant.format_version'], '2');
+  assert.equal(fg.metadata['arrowquant.format_version'], '3');
   const verify = await runCli(['verify', g, model]);
   assert.equal(verify.code, 0, verify.stderr);
 });

@@ -1,6 +1,6 @@
 /**
  * Every command in the docs runs: the ```sh blocks of QUICKSTART.md, CONFIGURATION.md,
- * CALIBRATION.md and DEPLOY.md (in that order, in one fresh folder, with `arrowquant` and `arrowquant-synth` on
+ * CALIBRATION.md, DEPLOY.md and RUN-LLAMA-CPP.md (in that order, in one fresh folder, with `arrowquant` and `arrowquant-synth` on
  * the PATH and the repository's docs/ linked in), then the ```js blocks of API.md as ES modules
  * importing 'arrowquant'. A block that fails fails the test with its text and output.
  * (```text blocks are illustrations that need what this machine does not have; each says so.)
@@ -39,9 +39,12 @@ test('every command in the docs runs', () => {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ARROW_QUANT_') && !k.startsWith('OTEL_')));
   env.PATH = [join(work, '.bin'), venv, process.env.PATH].join(':');
   env.ARROW_QUANT_CACHE_DIR = join(work, '.cache');
+  // RUN-LLAMA-CPP.md runs llama.cpp's tools from the repository's build (scripts/setup-llama-cpp.sh).
+  env.LLAMA_CPP_CACHE = join(ROOT, '.cache', 'llama.cpp');
+  assert.ok(existsSync(join(env.LLAMA_CPP_CACHE, '0.3.36', 'build', 'bin', 'llama-diffusion-cli')), 'llama.cpp is not built: run bash scripts/setup-llama-cpp.sh (npm test does) for RUN-LLAMA-CPP.md');
 
   let n = 0;
-  for (const doc of ['QUICKSTART.md', 'CONFIGURATION.md', 'CALIBRATION.md', 'DEPLOY.md']) {
+  for (const doc of ['QUICKSTART.md', 'CONFIGURATION.md', 'CALIBRATION.md', 'DEPLOY.md', 'RUN-LLAMA-CPP.md']) {
     const sh = blocks(doc, 'sh');
     assert.ok(sh.length > 0, `${doc} has commands`);
     for (const [i, block] of sh.entries()) {

@@ -107,6 +107,42 @@ test('--mix q4_k_m plans a Dream-shaped model as llama-quantize does', () => {
   assert.equal(scheme(o['model.layers.0.mlp.down_proj.weight']), 'q8_0');
 });
 
+test("the legacy mixes are llama-quantize's Q4_0/Q4_1/Q5_0/Q5_1/Q8_0: the format, a q6_k head (q8_0 in q8_0)", () => {
+  for (const mix of ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0'] as const) {
+    const p = plan(dream(4), { mix, keep_default_rules: false });
+    const head = mix === 'q8_0' ? 'q8_0' : 'q6_k';
+    assert.equal(scheme(p['lm_head.weight']), head, mix);
+    assert.equal(scheme(p['model.embed_tokens.weight']), mix, mix);
+    for (let i = 0; i < 4; i++) for (const x of ['self_attn.v_proj', 'self_attn.q_proj', 'mlp.down_proj']) assert.equal(scheme(p[`model.layers.${i}.${x}.weight`]), mix, `${mix} ${i} ${x}`);
+  }
+  // llama.cpp: Q4_0/Q5_0 with an imatrix give the first eighth of ffn_down Q4_1/Q5_1.
+  const imatrix: ImportanceMatrix = { path: 'x.imatrix', format: 'gguf', datasets: [], entries: new Map() };
+  const q = plan(dream(16), { mix: 'q4_0', keep_default_rules: false }, { imatrix });
+  assert.deepEqual([0, 1, 2].map((i) => scheme(q[`model.layers.${i}.mlp.down_proj.weight`])), ['q4_1', 'q4_1', 'q4_0']);
+  const q5 = plan(dream(16), { mix: 'q5_0', keep_default_rules: false }, { imatrix });
+  assert.equal(scheme(q5['model.layers.1.mlp.down_proj.weight']), 'q5_1');
+  assert.equal(scheme(plan(dream(16), { mix: 'q4_0', keep_default_rules: false })['model.layers.0.mlp.down_proj.weight']), 'q4_0');
+});
+
+test('tied embeddings (no output head) take the head\'s type, as llama-quantize gives them', () => {
+  const tied = dream(2).filter(([n]) => n !== 'lm_head.weight');
+  assert.equal(scheme(plan(tied, { mix: 'q4_k_m', keep_default_rules: false })['model.embed_tokens.weight']), 'q6_k');
+  assert.equal(scheme(plan(tied, { mix: 'q4_0', keep_default_rules: false })['model.embed_tokens.weight']), 'q6_k');
+  assert.equal(scheme(plan(tied, { mix: 'q8_0', keep_default_rules: false })['model.embed_tokens.weight']), 'q8_0');
+  assert.equal(scheme(plan(dream(2), { mix: 'q4_k_m', keep_default_rules: false })['model.embed_tokens.weight']), 'q4_k');
+});
+
+test("a mix counts a layer stack's tensors in layer order, as llama.cpp's file order does, not in the checkpoint's name order", () => {
+  // safetensors files store tensors sorted by name: layers.10 … layers.15 come before layers.2.
+  const sorted = [...dream(16)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const p = plan(sorted, { mix: 'q4_k_m', keep_default_rules: false });
+  for (let i = 0; i < 16; i++) {
+    const want = useMoreBits(i, 16) ? 'q6_k' : 'q4_k';
+    assert.equal(scheme(p[`model.layers.${i}.self_attn.v_proj.weight`]), want, `layer ${i} v`);
+    assert.equal(scheme(p[`model.layers.${i}.mlp.down_proj.weight`]), want, `layer ${i} down`);
+  }
+});
+
 test('rows that do not split into blocks take the registry row fallback, else are kept', () => {
   const p = plan(
     [

@@ -36,7 +36,8 @@ def test_file_level_rules(lab, run_id):
     path = lab.file(run_id)
     pf = pq.ParquetFile(path)
     md = pf.metadata
-    assert md.created_by == "arrowquant format 2"
+    assert md.created_by == "arrowquant format 3"
+    assert md.format_version == "2.6"
     assert pf.schema_arrow.names == rr.REQUIRED_COLUMNS[:14] + ["codes", "scales", "zeros", "quality", "fallbacks", "channel_scales", "time_groups", "layer_output"]
     for rg in range(md.num_row_groups):
         for c in range(md.row_group(rg).num_columns):
@@ -70,7 +71,7 @@ def test_file_level_rules(lab, run_id):
 def test_footer_metadata(lab):
     path = lab.file("dit-q4_0")
     meta = rr.metadata(path)
-    assert meta["arrowquant.format_version"] == "2"
+    assert meta["arrowquant.format_version"] == "3"
     cfg = meta["arrowquant.config"]
     assert cfg["method"] == "q4_0" and "num_threads" not in cfg and "enable_streaming" not in cfg
     assert meta["arrowquant.modality"] == "image" and meta["arrowquant.modality_reason"]
@@ -88,7 +89,7 @@ def test_footer_metadata(lab):
     assert summary["quantized"] == summary["tensors"] - summary["kept"]
     # The TS reader sees the same footer.
     _, index = lab.dump("dit-q4_0")
-    assert index["metadata"]["arrowquant.format_version"] == "2"
+    assert index["metadata"]["arrowquant.format_version"] == "3"
     assert json.loads(index["metadata"]["arrowquant.config"]) == cfg
 
 
@@ -200,8 +201,8 @@ def test_wrong_format_version_and_unknown_scheme(lab, tmp_path):
     meta = dict(pq.ParquetFile(lab.file("dit-rtn4-g128")).metadata.metadata)
     meta.pop(b"ARROW:schema")
     v3 = tmp_path / "v3.parquet"
-    pq.write_table(table.replace_schema_metadata({**meta, b"arrowquant.format_version": b"3"}), v3)
-    with pytest.raises(rr.NotArrowQuantError, match="format version '3' is not supported"):
+    pq.write_table(table.replace_schema_metadata({**meta, b"arrowquant.format_version": b"4"}), v3)
+    with pytest.raises(rr.NotArrowQuantError, match="format version '4' is not supported"):
         rr.tensor_names(v3)
     # Version 1 files (no hqq/r2q, no smoothing or time groups) are still read.
     v1 = tmp_path / "v1.parquet"

@@ -15,6 +15,8 @@ import {
 } from '../../common/safetensors/writer.js';
 import { generateModel, type GenerateOptions } from '../../tools/synth/generate.js';
 import { ditTensors, dreamTensors } from '../../tools/synth/presets.js';
+import { lladaTensors } from '../../tools/synth/llm.js';
+import { tokenizerJson } from '../../tools/synth/tokenizer.js';
 import { buildProgram } from '../../tools/synth/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'aq-synth-'));
@@ -224,8 +226,9 @@ test('writeSafetensors streams: a 192 MB tensor with bounded memory', async () =
 /** Shard file names for N shards (N found from the directory: the greedy split decides it). */
 const shardNames = (base: string, n: number) => Array.from({ length: n }, (_, i) => `${base}-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
 const cases: Array<Pick<GenerateOptions, 'preset' | 'layout'> & { expect: (shards: number) => string[] }> = [
-  { preset: 'dream', layout: 'single', expect: () => ['config.json', 'model.safetensors'] },
-  { preset: 'dream', layout: 'sharded', expect: (n) => ['config.json', ...shardNames('model', n), 'model.safetensors.index.json'] },
+  { preset: 'dream', layout: 'single', expect: () => ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'] },
+  { preset: 'dream', layout: 'sharded', expect: (n) => ['config.json', ...shardNames('model', n), 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json'] },
+  { preset: 'llada', layout: 'single', expect: () => ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'] },
   { preset: 'dit', layout: 'single', expect: () => ['config.json', 'diffusion_pytorch_model.safetensors'] },
   { preset: 'dit', layout: 'sharded', expect: (n) => ['config.json', ...shardNames('diffusion_pytorch_model', n), 'diffusion_pytorch_model.safetensors.index.json'] },
   {
@@ -258,6 +261,23 @@ for (const c of cases) {
     assert.ok(r.totalBytes < 8e6, 'tiny stays a few MB');
   });
 }
+
+test('the LLM presets\' tokenizer: byte-level BPE, special tokens at the config\'s ids right after a vocabulary filled up to them', async () => {
+  const dir = freshDir();
+  await generateModel({ preset: 'dream', scale: 'tiny', layout: 'single', outDir: dir });
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, number>;
+  const tok = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number>; merges: string[] }; added_tokens: { id: number; content: string }[] };
+  const ids = Object.fromEntries(tok.added_tokens.map((t) => [t.content, t.id]));
+  assert.equal(ids['<|endoftext|>'], cfg.bos_token_id);
+  assert.equal(ids['<|mask|>'], cfg.mask_token_id);
+  assert.equal(Object.keys(tok.model.vocab).length, Math.min(...Object.values(ids)));
+  assert.ok(tok.model.merges.length > 200);
+  for (const m of tok.model.merges) assert.ok(m.replace(' ', '') in tok.model.vocab, m);
+  // The 7b scale: Qwen's ids, the gap between <|im_end|> and <|mask|> filled with reserved specials.
+  const big = tokenizerJson({ family: 'qwen2', specials: [['<|endoftext|>', 151643], ['<|mask|>', 151666]] }) as { added_tokens: { id: number }[]; model: { vocab: object } };
+  assert.deepEqual(big.added_tokens.map((t) => t.id), Array.from({ length: 24 }, (_, i) => 151643 + i));
+  assert.equal(Object.keys(big.model.vocab).length, 151643);
+});
 
 test('layout diffusers is refused for the LM preset', async () => {
   await assert.rejects(generateModel({ preset: 'dream', scale: 'tiny', layout: 'diffusers', outDir: freshDir() }), /diffusers/);
@@ -410,6 +430,10 @@ test('presets at full size: Dream-7B shapes and sizes for every scale', () => {
   assert.ok(dit('1.5gb') > 1.2e9 && dit('1.5gb') < 1.8e9);
   assert.ok(dit('7b') > 13e9 && dit('7b') < 16e9);
   assert.ok(dit('small') > 50e6 && dit('small') < 100e6);
+  const llada = lladaTensors('7b');
+  assert.deepEqual(llada.find((t) => t.name === 'model.transformer.wte.weight')!.shape, [126464, 4096]);
+  assert.deepEqual(llada.find((t) => t.name === 'model.transformer.blocks.31.ff_out.weight')!.shape, [4096, 12288]);
+  assert.ok(bytes(llada) > 15e9 && bytes(llada) < 17e9, 'LLaDA-8B ≈ 16 GB in bf16');
 });
 
 // ---- CLI --------------------------------------------------------------------------------------

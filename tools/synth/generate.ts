@@ -1,7 +1,8 @@
 /**
  * Write a synthetic model directory: one preset at one scale in one layout.
  *
- *   single     outDir/{model|diffusion_pytorch_model}.safetensors + config.json
+ *   single     outDir/{model|diffusion_pytorch_model}.safetensors + config.json (+ the LLM
+ *              presets' tokenizer.json and tokenizer_config.json, in every layout)
  *   sharded    outDir/<base>-00001-of-0000N.safetensors … + <base>.safetensors.index.json
  *              ({"metadata": {"total_size"}, "weight_map": {name: file}}) + config.json
  *   diffusers  (dit only) a FluxPipeline folder: model_index.json, transformer/ (sharded if
@@ -103,6 +104,7 @@ export async function generateModel(options: GenerateOptions): Promise<GenerateR
       plans.push({ rel: `${prefix}${c.weightsBase}.safetensors.index.json`, kind: 'json', body: json(index) });
     }
     plans.push({ rel: `${prefix}config.json`, kind: 'json', body: json(c.config) });
+    for (const [name, body] of Object.entries(c.files ?? {})) plans.push({ rel: `${prefix}${name}`, kind: 'json', body: json(body) });
   };
   if (layout === 'single') weights(model, '', undefined);
   else if (layout === 'sharded') weights(model, '', options.shardBytes ?? Math.min(5e9, Math.ceil(dataBytesOf(model.tensors) / 3)));

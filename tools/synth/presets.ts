@@ -10,11 +10,14 @@
  *         Flux's packed latent), and at tiny/small every block (hidden 144/576; DiT-XL's head
  *         dim 72). 1152 (1.5gb) is 9·128: a multiple of 128 but not of 256.
  *  dream  Dream 7B, a diffusion LM with Qwen2 naming: q/k/v biases, GQA, untied lm_head, bf16.
+ *  llada  LLaDA 8B (scale 7b), a diffusion LM with OLMo-style naming, bf16 (llm.ts).
+ * The LLM presets also write a small BPE tokenizer (tokenizer.json, tokenizer_config.json).
  */
 import type { TensorDef } from './weights.js';
 import { numel, DTYPE_SIZE } from '../../common/safetensors/writer.js';
+import { dreamTokenizerFiles, lladaConfig, lladaTensors, lladaTokenizerFiles, LLADA_DIMS } from './llm.js';
 
-export const PRESETS = ['dit', 'dream'] as const;
+export const PRESETS = ['dit', 'dream', 'llada'] as const;
 export type PresetName = (typeof PRESETS)[number];
 export const SCALES = ['tiny', 'small', '1.5gb', '7b'] as const;
 export type Scale = (typeof SCALES)[number];
@@ -26,6 +29,8 @@ export interface Component {
   /** 'model' (transformers) or 'diffusion_pytorch_model' (diffusers). */
   weightsBase: string;
   config: Record<string, unknown>;
+  /** Other JSON files beside config.json (the LLM presets' tokenizer), by file name. */
+  files?: Record<string, unknown>;
   tensors: TensorDef[];
   /** Seed stream name, so same-named tensors in different components differ. */
   stream: string;
@@ -281,7 +286,8 @@ export const MODEL_INDEX = {
 /** The main model of a preset as a component (folder 'transformer' inside a pipeline). */
 export function modelComponent(preset: PresetName, scale: Scale): Component {
   if (preset === 'dit') return { folder: 'transformer', weightsBase: 'diffusion_pytorch_model', config: ditConfig(scale), tensors: ditTensors(scale), stream: 'transformer' };
-  return { folder: '', weightsBase: 'model', config: dreamConfig(scale), tensors: dreamTensors(scale), stream: 'model' };
+  if (preset === 'llada') return { folder: '', weightsBase: 'model', config: lladaConfig(scale), files: lladaTokenizerFiles(LLADA_DIMS[scale].vocab), tensors: lladaTensors(scale), stream: 'model' };
+  return { folder: '', weightsBase: 'model', config: dreamConfig(scale), files: dreamTokenizerFiles(DREAM_DIMS[scale].vocab), tensors: dreamTensors(scale), stream: 'model' };
 }
 
 /** Data bytes of a tensor list (what an index's total_size counts). */

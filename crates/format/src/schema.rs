@@ -1,4 +1,4 @@
-//! Columns of the ArrowQuant file (format version 2) and the footer's metadata keys.
+//! Columns of the ArrowQuant file (format version 3) and the footer's metadata keys.
 //! Field order is part of the format; readers select columns by name.
 
 use std::sync::{Arc, OnceLock};
@@ -6,9 +6,10 @@ use std::sync::{Arc, OnceLock};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 
 /// Version 2 = version 1 plus the `hqq_*`/`r2q_*` schemes and the `channel_scales` and
-/// `time_groups` columns in use (null in every version-1 file). Readers accept both.
-pub const FORMAT_VERSION: &str = "2";
-pub const READABLE_VERSIONS: [&str; 2] = ["1", "2"];
+/// `time_groups` columns in use (null in every version-1 file). Version 3 = version 2 written as
+/// a Parquet format 2 file (data pages V2); columns and rules unchanged. Readers accept all three.
+pub const FORMAT_VERSION: &str = "3";
+pub const READABLE_VERSIONS: [&str; 3] = ["1", "2", "3"];
 
 /// Footer key-value metadata keys.
 pub mod keys {

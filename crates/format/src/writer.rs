@@ -53,11 +53,12 @@ pub struct FileWriter {
 }
 
 fn properties() -> WriterProperties {
-    // Codes are high-entropy, so compression would cost time for little gain; statistics and
-    // dictionaries on payload columns are useless. `created_by` is fixed so that the bytes do not
-    // depend on which parquet-rs build wrote them.
+    // Parquet format 2 (data pages V2, whose levels are stored uncompressed ahead of the values,
+    // so a reader can skip to the values). Codes are high-entropy, so compression would cost time
+    // for little gain; statistics and dictionaries on payload columns are useless. `created_by` is
+    // fixed so that the bytes do not depend on which parquet-rs build wrote them.
     WriterProperties::builder()
-        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_writer_version(WriterVersion::PARQUET_2_0)
         .set_compression(Compression::UNCOMPRESSED)
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::None)

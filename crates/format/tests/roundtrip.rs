@@ -71,7 +71,7 @@ fn rows_round_trip_through_a_file() {
     assert_eq!(summary.rows, 7);
     assert!(summary.row_groups >= 2, "expected several row groups, got {}", summary.row_groups);
     let reader = FileReader::open(&path).unwrap();
-    assert_eq!(reader.key_value_metadata().get("arrowquant.format_version").map(String::as_str), Some("2"));
+    assert_eq!(reader.key_value_metadata().get("arrowquant.format_version").map(String::as_str), Some("3"));
     assert_eq!(reader.key_value_metadata().get("arrowquant.modality").map(String::as_str), Some("image"));
     assert!(reader.key_value_metadata().contains_key("arrowquant.summary"));
     let index = reader.index().unwrap();

@@ -1,4 +1,6 @@
-//! Quality of a quantization, accumulated while quantizing (no second read of the weights).
+//! Quality of a quantization, measured on each row as it is quantized: the kernel hands over the
+//! row's decoded values (what a reader gets from the file), and the row's sums are taken while it
+//! is still in cache (no second read of the weights).
 //!
 //! For input x and its dequantized reconstruction y over n elements:
 //! - cosine similarity  = Σxy / sqrt(Σx² · Σy²)
@@ -46,7 +48,7 @@ impl QualityAcc {
         self.max_abs_err = self.max_abs_err.max(e.abs());
     }
 
-    /// Fold in one group's f32 partial sums (what the SIMD kernels produce).
+    /// Fold in one block's f32 partial sums (the canonical row sums' blocks).
     #[inline]
     pub fn add_partial(&mut self, n: usize, xx: f32, yy: f32, xy: f32, ee: f32, max_abs_err: f32) {
         self.n += n as u64;
@@ -93,34 +95,6 @@ impl QualityAcc {
     }
 }
 
-/// f32 sums of a bounded run of elements (a block or a few groups), folded into a
-/// [`QualityAcc`] by the caller. Lets hot loops accumulate in registers and vectorize.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BlockSums {
-    pub xx: f32,
-    pub yy: f32,
-    pub xy: f32,
-    pub ee: f32,
-    pub emax: f32,
-}
-
-impl BlockSums {
-    #[inline(always)]
-    pub fn add(&mut self, x: f32, y: f32) {
-        let e = x - y;
-        self.xx += x * x;
-        self.yy += y * y;
-        self.xy += x * y;
-        self.ee += e * e;
-        self.emax = self.emax.max(e.abs());
-    }
-
-    #[inline(always)]
-    pub fn fold_into(&self, n: usize, acc: &mut QualityAcc) {
-        acc.add_partial(n, self.xx, self.yy, self.xy, self.ee, self.emax);
-    }
-}
-
 /// Lanes of the canonical row sums: element `k` of a block goes to lane `k % 16`.
 pub const CANONICAL_LANES: usize = 16;
 /// Elements per block of the canonical row sums: each block's f32 lane sums are reduced and
@@ -158,25 +132,38 @@ pub fn row_sums_reference(x: &[f32], y: &[f32]) -> QualityAcc {
 }
 
 /// The canonical reduction of one block's 16 lane sums (and lane maxima) of `n` elements, folded
-/// into `acc`.
+/// into `acc`: lane `j` + lane `j + 8`, then [`tree8`].
 #[inline(always)]
 pub(crate) fn reduce_lanes(n: usize, xx: &[f32; 16], yy: &[f32; 16], xy: &[f32; 16], ee: &[f32; 16], emax: &[f32; 16], acc: &mut QualityAcc) {
-    fn tree(v: &[f32; 16]) -> f32 {
-        let mut w = *v;
-        for half in [8, 4, 2, 1] {
-            for j in 0..half {
-                w[j] += w[j + half];
-            }
-        }
-        w[0]
+    let half = |v: &[f32; 16]| -> [f32; 8] { std::array::from_fn(|j| v[j] + v[j + 8]) };
+    let m: [f32; 8] = std::array::from_fn(|j| max_c(emax[j], emax[j + 8]));
+    acc.add_partial(n, tree8(&half(xx)), tree8(&half(yy)), tree8(&half(xy)), tree8(&half(ee)), max8(&m));
+}
+
+/// The canonical tree after its first step, on the 8 lanes `a[j]` = lane `j` + lane `j + 8`: then
+/// `+4`, `+2`, `+1` (the SIMD kernels take the first step as one vector addition).
+#[inline(always)]
+pub(crate) fn tree8(a: &[f32; 8]) -> f32 {
+    let b: [f32; 4] = std::array::from_fn(|j| a[j] + a[j + 4]);
+    (b[0] + b[2]) + (b[1] + b[3])
+}
+
+/// The largest of 8 lane maxima. Any order gives the same value: they are never NaN (NaN errors
+/// are skipped) nor −0 (they start at +0 and take absolute values).
+#[inline(always)]
+pub(crate) fn max8(a: &[f32; 8]) -> f32 {
+    let b: [f32; 4] = std::array::from_fn(|j| max_c(a[j], a[j + 4]));
+    max_c(max_c(b[0], b[2]), max_c(b[1], b[3]))
+}
+
+/// C's `MAX`, one instruction on x86-64 (where `f32::max`'s NaN rule costs three).
+#[inline(always)]
+fn max_c(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
     }
-    let mut m = 0f32;
-    for &v in emax {
-        if v > m {
-            m = v;
-        }
-    }
-    acc.add_partial(n, tree(xx), tree(yy), tree(xy), tree(ee), m);
 }
 
 /// [`row_sums_reference`] on `isa`'s kernel (the same bits on every ISA).

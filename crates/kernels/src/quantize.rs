@@ -9,8 +9,8 @@ use rayon::prelude::*;
 use crate::error::{KernelError, Result};
 use crate::formats::{rtn, Layout, RowContext, RowOut, Scheme};
 use crate::parallel::{pool, resolve_threads};
-use crate::quality::{row_sums, Quality, QualityAcc};
-use crate::simd::Isa;
+use crate::quality::{row_sums, Quality, QualityAcc, CANONICAL_BLOCK};
+use crate::simd::{prefetch, Isa};
 use crate::source::Source;
 
 /// Elements per work chunk (rounded to whole rows): big enough to amortise scheduling, small
@@ -170,14 +170,11 @@ pub fn quantize_weighted(scheme: &Scheme, src: Source<'_>, rows: usize, cols: us
             let row = r0 + i;
             let x = src.segment_f32(row * cols, (row + 1) * cols, &mut scratch);
             let (c, s, z) = (i * row_codes..(i + 1) * row_codes, i * row_scales..(i + 1) * row_scales, i * row_zeros..(i + 1) * row_zeros);
-            let out = RowOut { codes: &mut codes[c.clone()], scales: &mut scales[s.clone()], zeros: &mut zeros[z.clone()] };
-            let mut kernel_sums = QualityAcc::default();
+            let out = RowOut { codes: &mut codes[c], scales: &mut scales[s], zeros: &mut zeros[z] };
             // SAFETY: `resolve_isa` checked that this CPU runs `isa`.
-            unsafe { format.quantize_row(isa, x, out, &RowContext { tensor_scale, importance }, &mut kernel_sums) }.map_err(|off| row * cols + off)?;
-            // The figures are measured on what a reader decodes, in the canonical order: the
-            // same bits whichever ISA (or machine of a fleet) quantized the row.
-            dequantize_row(scheme, &codes[c], &scales[s], &zeros[z], tensor_scale, &mut decoded);
-            acc.merge(&trusted_row_quality(x, &decoded, row_sums(isa, x, &decoded)));
+            unsafe { format.quantize_row(isa, x, out, &RowContext { tensor_scale, importance }, &mut decoded) }.map_err(|off| row * cols + off)?;
+            let next = if row + 1 < rows { src.bytes((row + 1) * cols, (row + 2) * cols) } else { &[] };
+            acc.merge(&row_quality(isa, x, &decoded, next).map_err(|off| row * cols + off)?);
         }
         Ok::<_, usize>(acc)
     })?;
@@ -189,10 +186,37 @@ pub fn quantize_weighted(scheme: &Scheme, src: Source<'_>, rows: usize, cols: us
     Ok(Quantized { layout, codes, scales, zeros, quality: acc.finish(), sums: acc })
 }
 
-/// Below this mean square (of the values, or of the errors), quality sums kept in f32 (SIMD lanes,
-/// and the NF4/FP8 block sums of the scalar references) cannot be trusted: products of values
-/// under ~1e-19 underflow f32 (to subnormals, then zero), and beyond ~1e18 they overflow. Such
-/// rows are rare (an all-but-zero tensor, a row reconstructed almost exactly, absurd magnitudes).
+/// The figures of row `x` from its decoded values `y` (what the kernel handed over, bit for bit
+/// what a reader decodes), in the canonical order: the same bits whichever ISA (or machine of a
+/// fleet) quantized the row. Σx² is not finite exactly when the row holds a NaN or an infinity,
+/// or a square overflows f32 (|x| > 1.8e19, allowed): the first is the error kernels that skip
+/// the check leave to this, with the offset of the first such value.
+///
+/// The row is measured block after block while the cache lines of `next` (the next row's source
+/// bytes) are asked for, a share per block. Merged in order, the blocks' sums are the row's bit
+/// for bit: the row's f64 sums are the blocks' added in order from 0, and each block's own are
+/// `0 + its value`, which is its value (block sums are never −0); the max and the count do not
+/// depend on grouping.
+#[inline]
+fn row_quality(isa: Isa, x: &[f32], y: &[f32], next: &[u8]) -> std::result::Result<QualityAcc, usize> {
+    let per_block = next.len().div_ceil(x.len().div_ceil(CANONICAL_BLOCK).max(1));
+    let mut sums = QualityAcc::default();
+    for (k, (xb, yb)) in x.chunks(CANONICAL_BLOCK).zip(y.chunks(CANONICAL_BLOCK)).enumerate() {
+        prefetch(next.get(k * per_block..).map_or(&[], |rest| &rest[..per_block.min(rest.len())]));
+        sums.merge(&row_sums(isa, xb, yb));
+    }
+    if !sums.sum_xx.is_finite() {
+        if let Some(bad) = rtn::first_non_finite(x) {
+            return Err(bad);
+        }
+    }
+    Ok(trusted_row_quality(x, y, sums))
+}
+
+/// Below this mean square (of the values, or of the errors), the canonical row sums, whose lanes
+/// are f32, cannot be trusted: products of values under ~1e-19 underflow f32 (to subnormals, then
+/// zero), and beyond ~1e18 they overflow. Such rows are rare (an all-but-zero tensor, a row
+/// reconstructed almost exactly, absurd magnitudes).
 const F32_SUMS_MIN_MEAN_SQUARE: f64 = 1e-30;
 
 /// A row's canonical sums, or, when f32 sums cannot be trusted (see
@@ -225,14 +249,9 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
     let (rc, rs, rz) = (layout.row_code_bytes, layout.row_scales, layout.row_zeros);
     let tensor_scale = if rows > 0 && scales.len() > rows * rs { scales[rows * rs] } else { 0.0 };
     for (r, o) in out.chunks_mut(cols.max(1)).enumerate().take(rows) {
-        dequantize_row(scheme, &codes[r * rc..(r + 1) * rc], &scales[r * rs..(r + 1) * rs], &zeros[r * rz..(r + 1) * rz], tensor_scale, o);
+        scheme.format().dequantize_row(&codes[r * rc..(r + 1) * rc], &scales[r * rs..(r + 1) * rs], &zeros[r * rz..(r + 1) * rz], tensor_scale, o);
     }
     Ok(())
-}
-
-/// One row's values from its codes, scales and zero-points (`tensor_scale`: FP8 per-tensor's).
-fn dequantize_row(scheme: &Scheme, c: &[u8], s: &[f32], z: &[u8], tensor_scale: f32, o: &mut [f32]) {
-    scheme.format().dequantize_row(c, s, z, tensor_scale, o)
 }
 
 /// Quality of a reconstruction `recon` against the source values (what `verify` recomputes from
@@ -260,4 +279,33 @@ pub fn compare(src: Source<'_>, recon: &[f32], cols: usize, opts: &RunOptions) -
         acc.merge(&p.map_err(|i| non_finite(&src, cols, i))?);
     }
     Ok(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::awkward_weight;
+
+    /// Measured block by block (prefetching the next row), a row's sums are `row_sums`' of the
+    /// whole row, bit for bit, on every ISA and length; a NaN or infinity is reported where it is.
+    #[test]
+    fn row_quality_is_the_whole_row_sums() {
+        for n in [1usize, 16, 255, 256, 257, 1000, 4096 + 7] {
+            let x = awkward_weight(1, n, n as u64);
+            let y: Vec<f32> = x.iter().enumerate().map(|(k, v)| if k % 3 == 0 { *v } else { v * 0.99 }).collect();
+            let next = Source::F32(&x).bytes(0, n / 2);
+            for isa in Isa::available() {
+                let got = row_quality(isa, &x, &y, next).unwrap();
+                let want = trusted_row_quality(&x, &y, row_sums(isa, &x, &y));
+                let bits = |a: &QualityAcc| (a.n, a.sum_xx.to_bits(), a.sum_yy.to_bits(), a.sum_xy.to_bits(), a.sum_ee.to_bits(), a.max_abs_err.to_bits());
+                assert_eq!(bits(&got), bits(&want), "{isa}, n = {n}");
+            }
+        }
+        let mut x = awkward_weight(1, 600, 1);
+        x[517] = f32::INFINITY;
+        x[530] = f32::NAN;
+        for isa in Isa::available() {
+            assert_eq!(row_quality(isa, &x, &x.clone(), &[]), Err(517), "{isa}");
+        }
+    }
 }

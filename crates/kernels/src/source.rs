@@ -52,6 +52,20 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// The bytes of elements `start..end` as they sit in memory (for cache hints).
+    pub fn bytes(&self, start: usize, end: usize) -> &'a [u8] {
+        fn raw<T>(s: &[T]) -> &[u8] {
+            // SAFETY: f32, f16 and bf16 are plain 4- or 2-byte values without padding, so their
+            // memory is `size_of_val(s)` initialised bytes, borrowed for as long as `s` is.
+            unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) }
+        }
+        match self {
+            Source::F32(s) => raw(&s[start..end]),
+            Source::F16(s) => raw(&s[start..end]),
+            Source::Bf16(s) => raw(&s[start..end]),
+        }
+    }
+
     /// One element as f32 (used only on error paths and in references).
     pub fn get_f32(&self, i: usize) -> f32 {
         match self {

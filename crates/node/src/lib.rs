@@ -5,11 +5,15 @@
 /// mimalloc rather than glibc malloc: the pipeline allocates and frees many multi-MiB buffers,
 /// which glibc returns to the kernel (munmap) and faults in again each time. With glibc the
 /// Parquet writer spent ~45% of its time in page faults and ran at 0.40 GB/s to tmpfs; with
-/// mimalloc 0.95 GB/s (crates/format/examples/write_speed.rs).
+/// mimalloc 0.95 GB/s (crates/format/examples/write_speed.rs). Its purge delay is set to 10 ms
+/// where the addon is loaded (common/native.ts): mimalloc 3's default of 1000 ms kept freed chunk
+/// buffers resident and made up ~100 MB of a streaming run's peak.
+/// Counted (memory.rs), so the native side's peak can be reported.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: memory::Counted = memory::Counted(mimalloc::MiMalloc);
 
 pub mod calibration;
+pub mod memory;
 mod convert;
 mod error;
 mod format;

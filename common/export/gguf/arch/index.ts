@@ -4,10 +4,12 @@
  */
 import type { GgufArchitecture } from './architecture.js';
 import { fluxArchitecture, sd3Architecture } from './dit.js';
+import { dream } from './dream.js';
 import { genericArchitecture } from './generic.js';
+import { llada } from './llada.js';
 import { sd1Architecture, sdxlArchitecture } from './sd-unet.js';
 
-const ARCHITECTURES: readonly GgufArchitecture[] = [sd1Architecture, sdxlArchitecture, fluxArchitecture, sd3Architecture];
+const ARCHITECTURES: readonly GgufArchitecture[] = [dream, llada, sd1Architecture, sdxlArchitecture, fluxArchitecture, sd3Architecture];
 
 export function architecture(name: string | undefined): GgufArchitecture {
   return ARCHITECTURES.find((a) => a.name === name) ?? genericArchitecture(name ?? 'arrowquant');

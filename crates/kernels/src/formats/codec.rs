@@ -10,7 +10,6 @@
 
 use super::RowLayout;
 use crate::pack::{pack, packed_len, unpack_one};
-use crate::quality::QualityAcc;
 
 pub trait GroupCodec: Sync {
     type Params: Copy + Send + Sync;
@@ -66,32 +65,31 @@ pub fn row_layout<C: GroupCodec>(codec: &C, cols: usize) -> RowLayout {
     RowLayout { code_bytes: codec.row_code_bytes(cols), scales: g * codec.scales_per_group(), zeros: g * codec.zeros_per_group() }
 }
 
-/// Scalar quantizer of one row through a codec. Returns the offset of a non-finite input.
-pub fn quantize_row<C: GroupCodec>(
-    codec: &C,
-    x: &[f32],
-    codes: &mut [u8],
-    scales: &mut [f32],
-    zeros: &mut [u8],
-    acc: &mut QualityAcc,
-) -> std::result::Result<(), usize> {
+/// Scalar quantizer of one row through a codec, its decoded values into `y` (decoded from the
+/// parameters as `store` wrote them, so they are [`dequantize_row`]'s bit for bit). Returns the
+/// offset of a non-finite input.
+pub fn quantize_row<C: GroupCodec>(codec: &C, x: &[f32], codes: &mut [u8], scales: &mut [f32], zeros: &mut [u8], y: &mut [f32]) -> std::result::Result<(), usize> {
     let (g, bits) = (codec.group(), codec.bits());
     let (sp, zp) = (codec.scales_per_group(), codec.zeros_per_group());
     let mut q = vec![0u8; g];
     let mut code_off = 0;
-    for (k, grp) in x.chunks(g).enumerate() {
+    for (k, (grp, yg)) in x.chunks(g).zip(y.chunks_mut(g)).enumerate() {
         if let Some(bad) = grp.iter().position(|v| !v.is_finite()) {
             return Err(k * g + bad);
         }
         let p = codec.fit(grp);
         for (qi, &v) in q.iter_mut().zip(grp) {
             *qi = codec.encode(&p, v);
-            acc.add(v, codec.decode(&p, *qi));
         }
         let nb = packed_len(grp.len(), bits);
         pack(bits, &q[..grp.len()], &mut codes[code_off..code_off + nb]);
         code_off += nb;
-        codec.store(&p, &mut scales[k * sp..(k + 1) * sp], &mut zeros[k * zp..(k + 1) * zp]);
+        let (s, z) = (&mut scales[k * sp..(k + 1) * sp], &mut zeros[k * zp..(k + 1) * zp]);
+        codec.store(&p, s, z);
+        let stored = codec.load(s, z);
+        for (o, &qi) in yg.iter_mut().zip(&q) {
+            *o = codec.decode(&stored, qi);
+        }
     }
     Ok(())
 }
@@ -112,17 +110,20 @@ pub fn dequantize_row<C: GroupCodec>(codec: &C, codes: &[u8], scales: &[f32], ze
     }
 }
 
-/// Quantize `x` as one row and decode it again: the reconstruction and the quality the quantizer
-/// measured (for the formats' tests).
+/// Quantize `x` as one row and decode it again (for the formats' tests): the decoded values,
+/// checked equal bit for bit to those the quantizer handed over, and their quality in f64.
 #[cfg(test)]
-pub(crate) fn roundtrip<C: GroupCodec>(codec: &C, x: &[f32]) -> (Vec<f32>, QualityAcc) {
+pub(crate) fn roundtrip<C: GroupCodec>(codec: &C, x: &[f32]) -> (Vec<f32>, crate::quality::QualityAcc) {
     let g = codec.groups_per_row(x.len());
     let mut codes = vec![0; codec.row_code_bytes(x.len())];
     let mut scales = vec![0.0; g * codec.scales_per_group()];
     let mut zeros = vec![0; g * codec.zeros_per_group()];
-    let mut acc = QualityAcc::default();
-    quantize_row(codec, x, &mut codes, &mut scales, &mut zeros, &mut acc).unwrap();
+    let mut handed = vec![0.0; x.len()];
+    quantize_row(codec, x, &mut codes, &mut scales, &mut zeros, &mut handed).unwrap();
     let mut y = vec![0.0; x.len()];
     dequantize_row(codec, &codes, &scales, &zeros, &mut y);
+    assert_eq!(handed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "the quantizer's values are the decoder's");
+    let mut acc = crate::quality::QualityAcc::default();
+    x.iter().zip(&y).for_each(|(&a, &b)| acc.add(a, b));
     (y, acc)
 }

@@ -6,7 +6,6 @@
 
 use crate::error::Result;
 use crate::gptq::{GptqOptions, Prepared};
-use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
 use crate::simd::Isa;
 
@@ -145,11 +144,19 @@ pub trait Format: Sync {
         0.0
     }
     /// Quantize row `x` with the kernel for `isa`, given the row's context (per-tensor scale,
-    /// importance). Errors carry the offset of the first non-finite element within the row.
+    /// importance), and write into `y` (`x.len()` values) the row as a reader decodes it: bit for
+    /// bit what [`Format::dequantize_row`] gives from the codes, scales and zero-points written
+    /// (the caller measures the quality figures on it, in the canonical order).
+    ///
+    /// A row holding a NaN or an infinity is an error carrying the offset of the first one. A
+    /// kernel whose search does not depend on finiteness may skip that check and return `Ok`
+    /// with codes of no meaning (the AVX2/NEON RTN, INT8 per channel, Q4_0 and Q8_0 rows):
+    /// `quantize()` finds such rows from their Σx², which is not finite exactly then (or when a
+    /// square overflows f32, which is allowed).
     ///
     /// # Safety
     /// `isa.is_available()` must be true: the SIMD kernels are compiled with `#[target_feature]`.
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> std::result::Result<(), usize>;
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, y: &mut [f32]) -> std::result::Result<(), usize>;
     /// One row's values from its codes, scales and zero-points.
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], tensor_scale: f32, out: &mut [f32]);
     /// The quality-gate ladder above this format: the formats to try next, in order, when this

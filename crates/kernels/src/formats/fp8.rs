@@ -12,7 +12,6 @@
 //! [`encode`] does the same with integer arithmetic on the f32 bits, and a test holds them equal.
 
 use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
-use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
 
@@ -105,7 +104,7 @@ impl Format for Fp8Spec {
     fn tensor_scale(&self, absmax: f32) -> f32 {
         scale_for(self.kind, absmax)
     }
-    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, y: &mut [f32]) -> Result<(), usize> {
         let scale = if self.per_channel {
             if let Some(bad) = first_non_finite(x) {
                 return Err(bad);
@@ -116,7 +115,7 @@ impl Format for Fp8Spec {
         } else {
             ctx.tensor_scale
         };
-        quantize_run(self.kind, x, scale, out.codes, acc)
+        quantize_run(self.kind, x, scale, out.codes, y)
     }
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], _: &[u8], tensor_scale: f32, out: &mut [f32]) {
         dequantize_run(self.kind, codes, if self.per_channel { scales[0] } else { tensor_scale }, out)
@@ -234,19 +233,16 @@ pub fn scale_for(kind: Fp8Kind, amax: f32) -> f32 {
     }
 }
 
-/// Quantize a run of elements with a fixed scale (one row, or a row of a per-tensor job).
-pub fn quantize_run(kind: Fp8Kind, x: &[f32], scale: f32, codes: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+/// Quantize a run of elements with a fixed scale (one row, or a row of a per-tensor job), the
+/// decoded values into `y`.
+pub fn quantize_run(kind: Fp8Kind, x: &[f32], scale: f32, codes: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     if let Some(bad) = first_non_finite(x) {
         return Err(bad);
     }
     let inv = 1.0 / scale;
-    for (cs, xs) in codes.chunks_mut(256).zip(x.chunks(256)) {
-        let mut sums = BlockSums::default();
-        for (c, &v) in cs.iter_mut().zip(xs) {
-            *c = encode(kind, v * inv);
-            sums.add(v, decode(kind, *c) * scale);
-        }
-        sums.fold_into(xs.len(), acc);
+    for ((c, o), &v) in codes.iter_mut().zip(y.iter_mut()).zip(x) {
+        *c = encode(kind, v * inv);
+        *o = decode(kind, *c) * scale;
     }
     Ok(())
 }

@@ -1,11 +1,10 @@
-//! What the GGUF block formats share: the row driver (non-finite check, block loop, quality from
-//! the decoded blocks) and the bit layouts several formats use (2-bit planes of Q2_K/Q3_K, the
+//! What the GGUF block formats share: the row driver (non-finite check, block loop, the decoded
+//! blocks handed over) and the bit layouts several formats use (2-bit planes of Q2_K/Q3_K, the
 //! 6-bit scale/min pairs of Q4_K/Q5_K, the fifth-bit word of Q5_0/Q5_1).
 
 use super::ggml_search::{fp16_bits, fp16_value, importance_weights, make_qkx_quants, make_qp_quants, nearest_int, sum_squares, MinSearch};
 use super::{Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
 use crate::gptq::{GptqOptions, Prepared};
-use crate::quality::{BlockSums, QualityAcc};
 use crate::quantize::Quantized;
 use crate::simd::Isa;
 use crate::rtn::first_non_finite;
@@ -20,11 +19,12 @@ pub trait GgufBlock: Sync {
     const BLOCK: usize;
     const BLOCK_BYTES: usize;
     /// Quantize a row of whole blocks with the kernel for `isa` (importance: the search's
-    /// per-column weights, where the format uses them).
+    /// per-column weights, where the format uses them), the decoded values into `y`
+    /// (`dequantize_block`'s, bit for bit). Errors as [`Format::quantize_row`]'s.
     ///
     /// # Safety
     /// `isa.is_available()` must be true.
-    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize>;
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, y: &mut [f32]) -> Result<(), usize>;
     /// One block's values.
     fn dequantize_block(y: &[u8], out: &mut [f32]);
     /// The quality-gate ladder above the format.
@@ -53,9 +53,9 @@ impl<T: GgufBlock> Format for T {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: cols / T::BLOCK * T::BLOCK_BYTES, scales: 0, zeros: 0 }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, ctx: &RowContext<'_>, y: &mut [f32]) -> Result<(), usize> {
         // SAFETY: forwarded from the caller.
-        unsafe { self.quantize(isa, x, out.codes, ctx.importance, acc) }
+        unsafe { self.quantize(isa, x, out.codes, ctx.importance, y) }
     }
     fn dequantize_row(&self, codes: &[u8], _: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row_blocks(codes, out, T::BLOCK, T::BLOCK_BYTES, T::dequantize_block)
@@ -68,9 +68,9 @@ impl<T: GgufBlock> Format for T {
     }
 }
 
-/// Quantize a row of whole blocks with `quantize(block index, values, block bytes)`, then measure
-/// the quality from `dequantize`'s reconstruction of each block (so the figures are those of the
-/// bytes written). Returns the offset of the first non-finite value.
+/// Quantize a row of whole blocks with `quantize(block index, values, block bytes)`, each block
+/// decoded into `y` by `dequantize` (so `y` is what a reader gets from the bytes written).
+/// Returns the offset of the first non-finite value.
 pub fn quantize_row_blocks(
     x: &[f32],
     out: &mut [u8],
@@ -78,20 +78,14 @@ pub fn quantize_row_blocks(
     block_bytes: usize,
     mut quantize: impl FnMut(usize, &[f32], &mut [u8]),
     dequantize: impl Fn(&[u8], &mut [f32]),
-    acc: &mut QualityAcc,
+    y: &mut [f32],
 ) -> Result<(), usize> {
     if let Some(bad) = first_non_finite(x) {
         return Err(bad);
     }
-    let mut y = vec![0f32; block];
-    for (b, (xb, ob)) in x.chunks_exact(block).zip(out.chunks_exact_mut(block_bytes)).enumerate() {
+    for (b, ((xb, ob), yb)) in x.chunks_exact(block).zip(out.chunks_exact_mut(block_bytes)).zip(y.chunks_exact_mut(block)).enumerate() {
         quantize(b, xb, ob);
-        dequantize(ob, &mut y);
-        let mut sums = BlockSums::default();
-        for (&a, &r) in xb.iter().zip(&y) {
-            sums.add(a, r);
-        }
-        sums.fold_into(block, acc);
+        dequantize(ob, yb);
     }
     Ok(())
 }
@@ -120,14 +114,14 @@ pub fn quantize_row_legacy(
     reference: impl Fn(&[f32], &mut [u8]),
     weighted: impl Fn(&[f32], &[f32], &mut [u8]),
     dequantize: impl Fn(&[u8], &mut [f32]),
-    acc: &mut QualityAcc,
+    y: &mut [f32],
 ) -> Result<(), usize> {
     let sigma2 = importance.map(|_| row_sigma2(x));
     let quantize = |b: usize, xb: &[f32], yb: &mut [u8]| match (importance, sigma2) {
         (Some(qw), Some(s2)) => weighted(xb, &block_weights(xb, &qw[32 * b..32 * (b + 1)], s2), yb),
         _ => reference(xb, yb),
     };
-    quantize_row_blocks(x, out, 32, block_bytes, quantize, dequantize, acc)
+    quantize_row_blocks(x, out, 32, block_bytes, quantize, dequantize, y)
 }
 
 /// Decode a row of whole blocks.

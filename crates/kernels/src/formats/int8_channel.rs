@@ -7,7 +7,6 @@
 //! - Bits per weight: 8 + 32/cols.
 
 use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme};
-use crate::quality::QualityAcc;
 use crate::rtn::{dequantize_one, first_non_finite, group_params, quantize_one};
 use crate::simd::Isa;
 
@@ -50,12 +49,13 @@ impl Format for Int8Channel {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: cols, scales: 1, zeros: 0 }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, y: &mut [f32]) -> Result<(), usize> {
         if isa == Isa::Scalar {
-            return quantize_row_ref(x, out.codes, &mut out.scales[0], acc);
+            return quantize_row_ref(x, out.codes, &mut out.scales[0], y);
         }
-        // RTN symmetric 8-bit with one group spanning the row, then offset-binary → i8.
-        crate::rtn::row_simd(isa, 8, x.len().max(1), true, x, out.codes, out.scales, &mut [], acc)?;
+        // RTN symmetric 8-bit with one group spanning the row, then offset-binary → i8. RTN's
+        // `(q − 128)·scale` is the `q_i8·scale` decoded here (the same integer times the scale).
+        crate::rtn::row_simd(isa, 8, x.len().max(1), true, x, out.codes, out.scales, &mut [], y)?;
         out.codes.iter_mut().for_each(|c| *c ^= 0x80);
         Ok(())
     }
@@ -64,16 +64,17 @@ impl Format for Int8Channel {
     }
 }
 
-pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scale: &mut f32, acc: &mut QualityAcc) -> Result<(), usize> {
+/// Scalar reference of a row: codes, the row's scale, the decoded values into `y`.
+pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scale: &mut f32, y: &mut [f32]) -> Result<(), usize> {
     if let Some(bad) = first_non_finite(x) {
         return Err(bad);
     }
     let min = x.iter().copied().fold(f32::INFINITY, f32::min);
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let p = group_params(8, true, min, max);
-    for (c, &v) in codes.iter_mut().zip(x) {
+    for ((c, o), &v) in codes.iter_mut().zip(y.iter_mut()).zip(x) {
         let q = quantize_one(&p, v);
-        acc.add(v, dequantize_one(p.scale, p.zero, q));
+        *o = dequantize_one(p.scale, p.zero, q);
         *c = (q as u8) ^ 0x80; // offset-binary → two's complement
     }
     *scale = p.scale;
@@ -95,7 +96,7 @@ mod tests {
         let x = [-2.0f32, 0.0, 1.0, 2.0, 0.5];
         let mut codes = [0u8; 5];
         let mut scale = 0.0;
-        quantize_row_ref(&x, &mut codes, &mut scale, &mut QualityAcc::default()).unwrap();
+        quantize_row_ref(&x, &mut codes, &mut scale, &mut [0.0; 5]).unwrap();
         assert_eq!(scale, 2.0 / 127.0);
         let q: Vec<i8> = codes.iter().map(|&c| c as i8).collect();
         assert_eq!(q, vec![-127, 0, 64, 127, 32]);

@@ -12,7 +12,6 @@
 #![allow(clippy::excessive_precision)]
 
 use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, RtnSpec, Scheme};
-use crate::quality::{BlockSums, QualityAcc};
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
 
@@ -55,12 +54,12 @@ impl Format for Nf4 {
     fn row_layout(&self, cols: usize) -> RowLayout {
         RowLayout { code_bytes: row_code_bytes(cols), scales: cols.div_ceil(BLOCK), zeros: 0 }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, y: &mut [f32]) -> Result<(), usize> {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // No AVX-512 kernel: an AVX-512 CPU runs the AVX2 one.
-            Isa::Avx2 | Isa::Avx512 => unsafe { quantize_row_avx2(x, out.codes, out.scales, acc) },
-            _ => quantize_row_ref(x, out.codes, out.scales, acc),
+            Isa::Avx2 | Isa::Avx512 => unsafe { quantize_row_avx2(x, out.codes, out.scales, y) },
+            _ => quantize_row_ref(x, out.codes, out.scales, y),
         }
     }
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], _: &[u8], _: f32, out: &mut [f32]) {
@@ -135,9 +134,10 @@ pub fn row_code_bytes(cols: usize) -> usize {
 }
 
 /// Scalar reference (also the production path: written so the compiler vectorizes the code
-/// search and the sums; see `quantize_row` for the AVX2 build of the same code).
-pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &mut QualityAcc) -> Result<(), usize> {
-    quantize_row_body(x, codes, scales, acc)
+/// search and the decoding; see `quantize_row` for the AVX2 build of the same code): codes, one
+/// absmax per block, the decoded values into `y`.
+pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scales: &mut [f32], y: &mut [f32]) -> Result<(), usize> {
+    quantize_row_body(x, codes, scales, y)
 }
 
 /// The same code compiled for AVX2 (`#[target_feature]` multiversioning, chosen at run time).
@@ -145,14 +145,14 @@ pub fn quantize_row_ref(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &m
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub unsafe fn quantize_row_avx2(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &mut QualityAcc) -> Result<(), usize> {
-    quantize_row_body(x, codes, scales, acc)
+pub unsafe fn quantize_row_avx2(x: &[f32], codes: &mut [u8], scales: &mut [f32], y: &mut [f32]) -> Result<(), usize> {
+    quantize_row_body(x, codes, scales, y)
 }
 
 #[inline(always)]
-fn quantize_row_body(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &mut QualityAcc) -> Result<(), usize> {
+fn quantize_row_body(x: &[f32], codes: &mut [u8], scales: &mut [f32], y: &mut [f32]) -> Result<(), usize> {
     let mut off = 0;
-    for (b, blk) in x.chunks(BLOCK).enumerate() {
+    for (b, (blk, yb)) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)).enumerate() {
         if let Some(bad) = first_non_finite(blk) {
             return Err(b * BLOCK + bad);
         }
@@ -162,11 +162,9 @@ fn quantize_row_body(x: &[f32], codes: &mut [u8], scales: &mut [f32], acc: &mut 
         for (qi, &v) in q.iter_mut().zip(blk) {
             *qi = code(v * inv);
         }
-        let mut sums = BlockSums::default();
-        for (&qi, &v) in q.iter().zip(blk) {
-            sums.add(v, CODE_BOOK[qi as usize] * absmax);
+        for (o, &qi) in yb.iter_mut().zip(&q) {
+            *o = CODE_BOOK[qi as usize] * absmax;
         }
-        sums.fold_into(blk.len(), acc);
         for pair in q[..blk.len()].chunks(2) {
             codes[off] = (pair[0] << 4) | pair.get(1).copied().unwrap_or(0);
             off += 1;
@@ -216,7 +214,7 @@ mod tests {
         x[1] = -1.0;
         let mut codes = vec![0u8; 32];
         let mut scales = vec![0.0f32; 1];
-        quantize_row_ref(&x, &mut codes, &mut scales, &mut QualityAcc::default()).unwrap();
+        quantize_row_ref(&x, &mut codes, &mut scales, &mut [0.0; 64]).unwrap();
         assert_eq!(codes[0], 0xF0);
         assert_eq!(codes[1], 0x77);
         assert_eq!(scales[0], 1.0);

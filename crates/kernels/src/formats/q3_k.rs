@@ -16,7 +16,6 @@ use super::ggml_blocks::{pack_2bit_planes, quantize_row_blocks, requantize, two_
 use super::ggml_search::{fp16_bits, fp16_value, importance_weights, make_q3_quants, make_qx_quants, nearest_int, sum_squares};
 use super::{Blocking, FormatInfo, GgufType, Scheme};
 use crate::gptq::{GptqOptions, Prepared};
-use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
 use crate::simd::Isa;
 
@@ -176,7 +175,7 @@ pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
 }
 
 /// Scalar reference of a row (`importance`: ggml's weighted search).
-pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     quantize_row_blocks(
         x,
         out,
@@ -187,7 +186,7 @@ pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], a
             None => quantize_block_ref(xb, yb),
         },
         dequantize_block,
-        acc,
+        y,
     )
 }
 
@@ -198,10 +197,10 @@ impl GgufBlock for Q3K {
     const BITS: u32 = 3;
     const BLOCK: usize = BLOCK;
     const BLOCK_BYTES: usize = BLOCK_BYTES;
-    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, y: &mut [f32]) -> Result<(), usize> {
         // SAFETY: the caller checked `isa.is_available()`.
-        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q3K, isa, x, importance, &mut *codes, acc) }
-            .unwrap_or_else(|| quantize_row_ref(x, importance, codes, acc))
+        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q3K, isa, x, importance, &mut *codes, &mut *y) }
+            .unwrap_or_else(|| quantize_row_ref(x, importance, codes, y))
     }
     fn dequantize_block(y: &[u8], out: &mut [f32]) {
         dequantize_block(y, out)

@@ -15,7 +15,6 @@ use super::{Blocking, FormatInfo, GgufType, Scheme};
 use super::ggml_blocks::{block_weights, quantize_row_blocks, row_sigma2, GgufBlock};
 use super::ggml_search::{cvtt_i32, make_qx_quants};
 
-use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
 use half::f16;
@@ -50,20 +49,20 @@ impl GgufBlock for Q4_0 {
     const BITS: u32 = 4;
     const BLOCK: usize = BLOCK;
     const BLOCK_BYTES: usize = BLOCK_BYTES;
-    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, y: &mut [f32]) -> Result<(), usize> {
         if let Some(qw) = importance {
             // SAFETY: the caller checked `isa.is_available()`.
-            if let Some(r) = unsafe { crate::simd::kquants::quantize_row_legacy(crate::simd::kquants::Legacy::Q4_0, isa, x, qw, &mut *codes, acc) } {
+            if let Some(r) = unsafe { crate::simd::kquants::quantize_row_legacy(crate::simd::kquants::Legacy::Q4_0, isa, x, qw, &mut *codes, &mut *y) } {
                 return r;
             }
-            return quantize_row_weighted(x, qw, codes, acc);
+            return quantize_row_weighted(x, qw, codes, y);
         }
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q4_0_row(x, codes, acc) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q4_0_row(x, codes, y) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { crate::simd::neon::q4_0_row(x, codes, acc) },
-            _ => quantize_row_ref(x, codes, acc),
+            Isa::Neon => unsafe { crate::simd::neon::q4_0_row(x, codes, y) },
+            _ => quantize_row_ref(x, codes, y),
         }
     }
     fn dequantize_block(y: &[u8], out: &mut [f32]) {
@@ -104,8 +103,9 @@ pub fn signed_absmax(blk: &[f32]) -> f32 {
     max
 }
 
-pub fn quantize_row_ref(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    for (b, (blk, o)) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK_BYTES)).enumerate() {
+/// Scalar reference of a row (no importance): the blocks' bytes, the decoded values into `y`.
+pub fn quantize_row_ref(x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    for (b, ((blk, o), yb)) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK_BYTES)).zip(y.chunks_exact_mut(BLOCK)).enumerate() {
         if let Some(bad) = first_non_finite(blk) {
             return Err(b * BLOCK + bad);
         }
@@ -116,8 +116,8 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resu
         for j in 0..16 {
             let (q0, q1) = (code(blk[j], id), code(blk[j + 16], id));
             o[2 + j] = q0 | (q1 << 4);
-            acc.add(blk[j], ds * (q0 as f32 - 8.0));
-            acc.add(blk[j + 16], ds * (q1 as f32 - 8.0));
+            yb[j] = ds * (q0 as f32 - 8.0);
+            yb[j + 16] = ds * (q1 as f32 - 8.0);
         }
     }
     Ok(())
@@ -134,10 +134,10 @@ pub fn quantize_block_weighted(x: &[f32], w: &[f32], y: &mut [u8]) {
 }
 
 /// A row with importance `qw` (ggml's `quantize_q4_0` with `quant_weights`: `σ²` over the row).
-pub fn quantize_row_weighted(x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub fn quantize_row_weighted(x: &[f32], qw: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     let sigma2 = row_sigma2(x);
     let dequantize = |b: &[u8], o: &mut [f32]| dequantize_row(b, o);
-    quantize_row_blocks(x, out, BLOCK, BLOCK_BYTES, |b, xb, yb| quantize_block_weighted(xb, &block_weights(xb, &qw[b * BLOCK..(b + 1) * BLOCK], sigma2), yb), dequantize, acc)
+    quantize_row_blocks(x, out, BLOCK, BLOCK_BYTES, |b, xb, yb| quantize_block_weighted(xb, &block_weights(xb, &qw[b * BLOCK..(b + 1) * BLOCK], sigma2), yb), dequantize, y)
 }
 
 pub fn dequantize_row(blocks: &[u8], out: &mut [f32]) {
@@ -160,7 +160,7 @@ mod tests {
         x[3] = -4.0; // the signed max: d = 0.5, its code is 0
         x[20] = 2.0; // id = 1/0.5 = 2 → 2·2 + 8.5 = 12.5 → 12, and 0.5·(12 − 8) = 2
         let mut out = [0u8; BLOCK_BYTES];
-        quantize_row_ref(&x, &mut out, &mut QualityAcc::default()).unwrap();
+        quantize_row_ref(&x, &mut out, &mut [0.0; BLOCK]).unwrap();
         assert_eq!(f16::from_le_bytes([out[0], out[1]]).to_f32(), 0.5);
         assert_eq!(out[2 + 3] & 0x0F, 0);
         assert_eq!(out[2 + 4] >> 4, 12); // element 20 lives in byte 4's high nibble

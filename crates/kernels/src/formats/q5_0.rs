@@ -13,7 +13,6 @@ use super::ggml_blocks::{fifth_bits, five_bit_levels, pack_nibbles_32, quantize_
 use super::ggml_search::{cvtt_i32, fp16_bits, fp16_value, make_qx_quants};
 use super::q4_0::signed_absmax;
 use super::{Blocking, FormatInfo, GgufType, Scheme};
-use crate::quality::QualityAcc;
 use crate::simd::Isa;
 
 pub const BLOCK: usize = 32;
@@ -73,8 +72,8 @@ pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
 }
 
 /// Scalar reference of a row (`importance`: ggml's weighted search).
-pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    quantize_row_legacy(x, importance, out, BLOCK_BYTES, quantize_block_ref, quantize_block_weighted, dequantize_block, acc)
+pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    quantize_row_legacy(x, importance, out, BLOCK_BYTES, quantize_block_ref, quantize_block_weighted, dequantize_block, y)
 }
 
 impl GgufBlock for Q5_0 {
@@ -84,14 +83,14 @@ impl GgufBlock for Q5_0 {
     const BITS: u32 = 5;
     const BLOCK: usize = BLOCK;
     const BLOCK_BYTES: usize = BLOCK_BYTES;
-    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, y: &mut [f32]) -> Result<(), usize> {
         use crate::simd::kquants::{quantize_row_legacy, quantize_row_legacy_plain, Legacy};
         // SAFETY: the caller checked `isa.is_available()`.
         let simd = match importance {
-            Some(qw) => unsafe { quantize_row_legacy(Legacy::Q5_0, isa, x, qw, &mut *codes, acc) },
-            None => unsafe { quantize_row_legacy_plain(Legacy::Q5_0, isa, x, &mut *codes, acc) },
+            Some(qw) => unsafe { quantize_row_legacy(Legacy::Q5_0, isa, x, qw, &mut *codes, &mut *y) },
+            None => unsafe { quantize_row_legacy_plain(Legacy::Q5_0, isa, x, &mut *codes, &mut *y) },
         };
-        simd.unwrap_or_else(|| quantize_row_ref(x, importance, codes, acc))
+        simd.unwrap_or_else(|| quantize_row_ref(x, importance, codes, y))
     }
     fn dequantize_block(y: &[u8], out: &mut [f32]) {
         dequantize_block(y, out)

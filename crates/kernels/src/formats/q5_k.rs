@@ -14,7 +14,6 @@ use super::ggml_blocks::{k4_search_imp, k4_search_ref, quantize_row_blocks, requ
 use super::ggml_search::{fp16_value, MinSearch};
 use super::{Blocking, FormatInfo, GgufType, Scheme};
 use crate::gptq::{GptqOptions, Prepared};
-use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
 use crate::simd::Isa;
 
@@ -117,7 +116,7 @@ pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
 }
 
 /// Scalar reference of a row: ggml's reference search, or with `importance` its weighted one.
-pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     quantize_row_blocks(
         x,
         out,
@@ -128,7 +127,7 @@ pub fn quantize_row_ref(x: &[f32], importance: Option<&[f32]>, out: &mut [u8], a
             None => quantize_block_ref(xb, yb),
         },
         dequantize_block,
-        acc,
+        y,
     )
 }
 
@@ -139,10 +138,10 @@ impl GgufBlock for Q5K {
     const BITS: u32 = 5;
     const BLOCK: usize = BLOCK;
     const BLOCK_BYTES: usize = BLOCK_BYTES;
-    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], importance: Option<&[f32]>, y: &mut [f32]) -> Result<(), usize> {
         // SAFETY: the caller checked `isa.is_available()`.
-        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q5K, isa, x, importance, &mut *codes, acc) }
-            .unwrap_or_else(|| quantize_row_ref(x, importance, codes, acc))
+        unsafe { crate::simd::kquants::quantize_row(crate::simd::kquants::KQuant::Q5K, isa, x, importance, &mut *codes, &mut *y) }
+            .unwrap_or_else(|| quantize_row_ref(x, importance, codes, y))
     }
     fn dequantize_block(y: &[u8], out: &mut [f32]) {
         dequantize_block(y, out)

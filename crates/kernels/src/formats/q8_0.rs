@@ -12,7 +12,6 @@
 
 use super::ggml_blocks::GgufBlock;
 use super::{Blocking, FormatInfo, GgufType, Scheme};
-use crate::quality::QualityAcc;
 use crate::rtn::first_non_finite;
 use crate::simd::Isa;
 use half::f16;
@@ -47,13 +46,13 @@ impl GgufBlock for Q8_0 {
     const BITS: u32 = 8;
     const BLOCK: usize = BLOCK;
     const BLOCK_BYTES: usize = BLOCK_BYTES;
-    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], _: Option<&[f32]>, acc: &mut QualityAcc) -> Result<(), usize> {
+    unsafe fn quantize(&self, isa: Isa, x: &[f32], codes: &mut [u8], _: Option<&[f32]>, y: &mut [f32]) -> Result<(), usize> {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q8_0_row(x, codes, acc) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { crate::simd::avx2::q8_0_row(x, codes, y) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { crate::simd::neon::q8_0_row(x, codes, acc) },
-            _ => quantize_row_ref(x, codes, acc),
+            Isa::Neon => unsafe { crate::simd::neon::q8_0_row(x, codes, y) },
+            _ => quantize_row_ref(x, codes, y),
         }
     }
     fn dequantize_block(y: &[u8], out: &mut [f32]) {
@@ -77,9 +76,10 @@ pub fn block_scale(amax: f32) -> (f32, f32) {
     (d, if id.is_finite() { id } else { 0.0 })
 }
 
-/// Scalar reference for one row (`x.len()` a multiple of 32). Returns the offset of a non-finite input.
-pub fn quantize_row_ref(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    for (b, (blk, o)) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK_BYTES)).enumerate() {
+/// Scalar reference for one row (`x.len()` a multiple of 32), the decoded values into `y`.
+/// Returns the offset of a non-finite input.
+pub fn quantize_row_ref(x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    for (b, ((blk, o), yb)) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK_BYTES)).zip(y.chunks_exact_mut(BLOCK)).enumerate() {
         if let Some(bad) = first_non_finite(blk) {
             return Err(b * BLOCK + bad);
         }
@@ -88,10 +88,10 @@ pub fn quantize_row_ref(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resu
         let dh = f16::from_f32(d);
         o[..2].copy_from_slice(&dh.to_le_bytes());
         let ds = dh.to_f32();
-        for (j, &v) in blk.iter().enumerate() {
+        for (j, (&v, r)) in blk.iter().zip(yb.iter_mut()).enumerate() {
             let q = roundf(v * id) as i8;
             o[2 + j] = q as u8;
-            acc.add(v, ds * q as f32);
+            *r = ds * q as f32;
         }
     }
     Ok(())
@@ -114,7 +114,7 @@ mod tests {
     fn known_block_matches_hand_computation() {
         let x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect(); // amax 16
         let mut out = [0u8; BLOCK_BYTES];
-        quantize_row_ref(&x, &mut out, &mut QualityAcc::default()).unwrap();
+        quantize_row_ref(&x, &mut out, &mut [0.0; BLOCK]).unwrap();
         let d = f16::from_le_bytes([out[0], out[1]]).to_f32();
         assert_eq!(d, f16::from_f32(16.0 / 127.0).to_f32());
         assert_eq!(out[2] as i8, -127);

@@ -22,7 +22,6 @@ use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, RtnSpec
 use crate::error::{KernelError, Result};
 use crate::formats::rtn::GROUP_SIZES;
 use crate::gptq::{GptqOptions, Prepared};
-use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
 use crate::simd::Isa;
 
@@ -68,8 +67,8 @@ impl Format for R2qSpec {
         codec::row_layout(self, cols)
     }
     /// An iterative fit, scalar on every ISA: the fit, not memory, bounds its speed.
-    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
-        codec::quantize_row(self, x, out.codes, out.scales, out.zeros, acc)
+    unsafe fn quantize_row(&self, _: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, y: &mut [f32]) -> std::result::Result<(), usize> {
+        codec::quantize_row(self, x, out.codes, out.scales, out.zeros, y)
     }
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], _: f32, out: &mut [f32]) {
         codec::dequantize_row(self, codes, scales, zeros, out)

@@ -20,7 +20,6 @@ use super::{Blocking, Format, FormatInfo, RowContext, RowLayout, RowOut, Scheme}
 use crate::error::{KernelError, Result};
 use crate::gptq::{GptqOptions, Prepared};
 use crate::pack::{packed_len, unpack_one};
-use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
 use crate::simd::Isa;
 
@@ -86,11 +85,11 @@ impl Format for RtnSpec {
         let g = self.groups_per_row(cols);
         RowLayout { code_bytes: self.row_code_bytes(cols), scales: g, zeros: if self.symmetric { 0 } else { g } }
     }
-    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, acc: &mut QualityAcc) -> std::result::Result<(), usize> {
+    unsafe fn quantize_row(&self, isa: Isa, x: &[f32], out: RowOut<'_>, _: &RowContext<'_>, y: &mut [f32]) -> std::result::Result<(), usize> {
         if isa == Isa::Scalar {
-            return quantize_row_ref(self, x, out.codes, out.scales, out.zeros, acc);
+            return quantize_row_ref(self, x, out.codes, out.scales, out.zeros, y);
         }
-        row_simd(isa, self.bits, self.group, self.symmetric, x, out.codes, out.scales, out.zeros, acc)
+        row_simd(isa, self.bits, self.group, self.symmetric, x, out.codes, out.scales, out.zeros, y)
     }
     fn dequantize_row(&self, codes: &[u8], scales: &[f32], zeros: &[u8], _: f32, out: &mut [f32]) {
         dequantize_row(self, codes, scales, zeros, out)
@@ -115,7 +114,7 @@ pub(crate) fn row_simd(
     codes: &mut [u8],
     scales: &mut [f32],
     zeros: &mut [u8],
-    acc: &mut QualityAcc,
+    y: &mut [f32],
 ) -> std::result::Result<(), usize> {
     match isa {
         // No AVX-512 kernel: an AVX-512 CPU runs the AVX2 one.
@@ -123,28 +122,28 @@ pub(crate) fn row_simd(
         Isa::Avx2 | Isa::Avx512 => unsafe {
             use crate::simd::avx2::rtn_row;
             match bits {
-                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, acc),
-                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, acc),
-                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, acc),
+                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, y),
+                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, y),
+                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, y),
             }
         },
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => unsafe {
             use crate::simd::neon::rtn_row;
             match bits {
-                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, acc),
-                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, acc),
-                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, acc),
+                2 => rtn_row::<2>(x, group, symmetric, codes, scales, zeros, y),
+                4 => rtn_row::<4>(x, group, symmetric, codes, scales, zeros, y),
+                _ => rtn_row::<8>(x, group, symmetric, codes, scales, zeros, y),
             }
         },
-        _ => codec_ref(bits, group, symmetric, x, codes, scales, zeros, acc),
+        _ => codec_ref(bits, group, symmetric, x, codes, scales, zeros, y),
     }
 }
 
 /// The scalar rule for an ISA without an RTN kernel.
 #[allow(clippy::too_many_arguments)]
-fn codec_ref(bits: u32, group: usize, symmetric: bool, x: &[f32], codes: &mut [u8], scales: &mut [f32], zeros: &mut [u8], acc: &mut QualityAcc) -> std::result::Result<(), usize> {
-    super::codec::quantize_row(&RtnSpec { bits, group, symmetric }, x, codes, scales, zeros, acc)
+fn codec_ref(bits: u32, group: usize, symmetric: bool, x: &[f32], codes: &mut [u8], scales: &mut [f32], zeros: &mut [u8], y: &mut [f32]) -> std::result::Result<(), usize> {
+    super::codec::quantize_row(&RtnSpec { bits, group, symmetric }, x, codes, scales, zeros, y)
 }
 
 pub const GROUP_SIZES: [usize; 4] = [32, 64, 128, 256];
@@ -280,17 +279,11 @@ pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
 }
 
 /// Scalar reference: quantize one row. `scales`/`zeros` get one entry per group
-/// (`zeros` is empty for the symmetric variant). Returns the offset of a non-finite input.
-/// It is the group-codec rule (`GroupCodec for RtnSpec` above) applied group by group.
-pub fn quantize_row_ref(
-    spec: &RtnSpec,
-    x: &[f32],
-    codes: &mut [u8],
-    scales: &mut [f32],
-    zeros: &mut [u8],
-    acc: &mut QualityAcc,
-) -> std::result::Result<(), usize> {
-    super::codec::quantize_row(spec, x, codes, scales, zeros, acc)
+/// (`zeros` is empty for the symmetric variant), `y` the decoded values. Returns the offset of a
+/// non-finite input. It is the group-codec rule (`GroupCodec for RtnSpec` above) applied group
+/// by group.
+pub fn quantize_row_ref(spec: &RtnSpec, x: &[f32], codes: &mut [u8], scales: &mut [f32], zeros: &mut [u8], y: &mut [f32]) -> std::result::Result<(), usize> {
+    super::codec::quantize_row(spec, x, codes, scales, zeros, y)
 }
 
 /// Dequantize one row produced by any RTN kernel.
@@ -311,16 +304,11 @@ pub fn dequantize_row(spec: &RtnSpec, codes: &[u8], scales: &[f32], zeros: &[u8]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quality::QualityAcc;
 
+    /// The decoded row (`roundtrip` checks it is what the quantizer handed over) and its quality.
     fn run(spec: RtnSpec, x: &[f32]) -> (Vec<f32>, QualityAcc) {
-        let g = spec.groups_per_row(x.len());
-        let mut codes = vec![0; spec.row_code_bytes(x.len())];
-        let (mut scales, mut zeros) = (vec![0.0; g], vec![0; if spec.symmetric { 0 } else { g }]);
-        let mut acc = QualityAcc::default();
-        quantize_row_ref(&spec, x, &mut codes, &mut scales, &mut zeros, &mut acc).unwrap();
-        let mut out = vec![0.0; x.len()];
-        dequantize_row(&spec, &codes, &scales, &zeros, &mut out);
-        (out, acc)
+        crate::formats::codec::roundtrip(&spec, x)
     }
 
     #[test]
@@ -373,7 +361,7 @@ mod tests {
         let spec = RtnSpec::new(8, 32, false).unwrap();
         let mut codes = vec![0; spec.row_code_bytes(100)];
         let (mut s, mut z) = (vec![0.0; 4], vec![0; 4]);
-        let err = quantize_row_ref(&spec, &bad, &mut codes, &mut s, &mut z, &mut QualityAcc::default());
+        let err = quantize_row_ref(&spec, &bad, &mut codes, &mut s, &mut z, &mut [0.0; 100]);
         assert_eq!(err, Err(70));
     }
 

@@ -1,14 +1,13 @@
 //! AVX2 kernels (x86-64, picked at run time). Each follows its scalar reference step for step with
-//! the same f32 operations in the same order (no FMA on any path that feeds a code), so codes and
-//! scales are bit-identical to the reference; only the quality sums are accumulated in a different
-//! order (f32 lanes per group), which changes them by rounding.
+//! the same f32 operations in the same order (no FMA on any path that feeds a code or a decoded
+//! value), so codes, scales and the decoded row it hands over are bit-identical to the
+//! reference's.
 
 #![allow(clippy::missing_safety_doc)]
 
 use std::arch::x86_64::*;
 
 use crate::pack::{pack, packed_len};
-use crate::quality::{BlockSums, QualityAcc};
 use crate::{q4_0, q8_0, rtn};
 
 /// f32 → f16 bits (round to nearest even, as `half::f16::from_f32`) and back, with F16C.
@@ -32,103 +31,6 @@ unsafe fn hmax(v: __m256) -> f32 {
     let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     let m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
     _mm_cvtss_f32(m)
-}
-
-#[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    _mm_cvtss_f32(s)
-}
-
-/// Running quality sums in f32 lanes (plus a scalar part for tails), folded into the f64
-/// accumulator every [`FLUSH_EVERY`] elements and at the end of a row: often enough to keep f32
-/// rounding negligible, rarely enough that the horizontal sums cost nothing.
-struct LaneQuality {
-    xx: __m256,
-    yy: __m256,
-    xy: __m256,
-    ee: __m256,
-    emax: __m256,
-    tail: BlockSums,
-    n: usize,
-}
-
-const FLUSH_EVERY: usize = 256;
-
-impl LaneQuality {
-    #[inline(always)]
-    unsafe fn new() -> Self {
-        let z = _mm256_setzero_ps();
-        LaneQuality { xx: z, yy: z, xy: z, ee: z, emax: z, tail: BlockSums::default(), n: 0 }
-    }
-
-    #[inline(always)]
-    unsafe fn add(&mut self, x: __m256, y: __m256) {
-        // FMA is fine here: these sums only have to agree with the reference to rounding.
-        let e = _mm256_sub_ps(x, y);
-        self.xx = _mm256_fmadd_ps(x, x, self.xx);
-        self.yy = _mm256_fmadd_ps(y, y, self.yy);
-        self.xy = _mm256_fmadd_ps(x, y, self.xy);
-        self.ee = _mm256_fmadd_ps(e, e, self.ee);
-        self.emax = _mm256_max_ps(self.emax, _mm256_andnot_ps(_mm256_set1_ps(-0.0), e));
-    }
-
-    /// Count `n` more elements (already checked for NaN/Inf); flush once enough have gathered.
-    #[inline(always)]
-    unsafe fn counted(&mut self, n: usize, acc: &mut QualityAcc) {
-        self.n += n;
-        if self.n >= FLUSH_EVERY {
-            self.flush(acc);
-        }
-    }
-
-    /// Fold lanes and the scalar part into the f64 accumulator, and start again. Returns false
-    /// when Σx² is not finite: the elements since the last flush held a NaN or Inf (or a value
-    /// beyond 1.8e19, whose square overflows f32).
-    #[inline(always)]
-    unsafe fn flush(&mut self, acc: &mut QualityAcc) -> bool {
-        if self.n == 0 {
-            return true;
-        }
-        let t = &self.tail;
-        let xx = hsum(self.xx) + t.xx;
-        acc.add_partial(
-            self.n,
-            xx,
-            hsum(self.yy) + t.yy,
-            hsum(self.xy) + t.xy,
-            hsum(self.ee) + t.ee,
-            hmax(self.emax).max(t.emax),
-        );
-        *self = Self::new();
-        xx.is_finite()
-    }
-
-    /// Block kernels check for NaN/Inf lazily: after `n` more elements ending at `end`, flush
-    /// when due (or when `last`), and if the sums went non-finite, find the culprit in
-    /// `x[*region..end]`. Costs nothing on clean data, which is all data but once.
-    #[inline(always)]
-    unsafe fn settle(&mut self, n: usize, x: &[f32], region: &mut usize, end: usize, last: bool, acc: &mut QualityAcc) -> Result<(), usize> {
-        self.n += n;
-        if self.n >= FLUSH_EVERY || last {
-            if !self.flush(acc) {
-                if let Some(bad) = rtn::first_non_finite(&x[*region..end]) {
-                    return Err(*region + bad);
-                }
-            }
-            *region = end;
-        }
-        Ok(())
-    }
-}
-
-/// Non-zero lanes where `v` is NaN or ±Inf (v·0 is NaN exactly then).
-#[inline(always)]
-unsafe fn non_finite_mask(v: __m256) -> __m256 {
-    let t = _mm256_mul_ps(v, _mm256_setzero_ps());
-    _mm256_cmp_ps::<_CMP_UNORD_Q>(t, t)
 }
 
 /// 32 i32 codes (four vectors, each 0..=255) → 32 bytes in element order.
@@ -165,7 +67,9 @@ unsafe fn store_packed<const BITS: u32>(bytes: __m256i, out: *mut u8) {
 }
 
 /// RTN over one row: groups of `group` elements (any length; the last may be shorter). Same
-/// contract as `rtn::quantize_row_ref`; `zeros` is written only when not symmetric.
+/// contract as `rtn::quantize_row_ref`, `zeros` written only when not symmetric, except that NaN
+/// and infinities are not checked for (nothing here depends on finiteness): their codes mean
+/// nothing, and `quantize()` reports them from the row's Σx².
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn rtn_row<const BITS: u32>(
     x: &[f32],
@@ -174,49 +78,37 @@ pub unsafe fn rtn_row<const BITS: u32>(
     codes: &mut [u8],
     scales: &mut [f32],
     zeros: &mut [u8],
-    acc: &mut QualityAcc,
+    y: &mut [f32],
 ) -> Result<(), usize> {
-    let mut lq = LaneQuality::new();
+    // The groups' stores into `y` go through raw pointers.
+    assert_eq!(y.len(), x.len(), "decoded row of the row's length");
     let mut off = 0;
-    for (g, grp) in x.chunks(group).enumerate() {
+    for (g, (grp, yg)) in x.chunks(group).zip(y.chunks_mut(group)).enumerate() {
         let nb = packed_len(grp.len(), BITS);
-        let (scale, zero) =
-            rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], &mut lq).map_err(|bad| g * group + bad)?;
-        lq.counted(grp.len(), acc);
+        let (scale, zero) = rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], yg);
         scales[g] = scale;
         if !symmetric {
             zeros[g] = zero;
         }
         off += nb;
     }
-    lq.flush(acc); // groups were checked for NaN/Inf eagerly in rtn_group
     Ok(())
 }
 
-/// RTN, one group of any length: writes `packed_len(x.len(), BITS)` code bytes, returns
-/// (scale, zero) or the offset of a non-finite input.
+/// RTN, one group of any length: writes `packed_len(x.len(), BITS)` code bytes and the decoded
+/// values `(q − zero)·scale` into `y`, returns (scale, zero).
 #[inline(always)]
-unsafe fn rtn_group<const BITS: u32>(
-    x: &[f32],
-    symmetric: bool,
-    codes: &mut [u8],
-    lq: &mut LaneQuality,
-) -> Result<(f32, u8), usize> {
+unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8], y: &mut [f32]) -> (f32, u8) {
     let n = x.len();
     let n8 = n & !7;
     let p = x.as_ptr();
     let (mut vmin, mut vmax) = (_mm256_set1_ps(f32::INFINITY), _mm256_set1_ps(f32::NEG_INFINITY));
-    let mut bad = _mm256_setzero_ps();
     let mut i = 0;
     while i < n8 {
         let v = _mm256_loadu_ps(p.add(i));
         vmin = _mm256_min_ps(vmin, v);
         vmax = _mm256_max_ps(vmax, v);
-        bad = _mm256_or_ps(bad, non_finite_mask(v));
         i += 8;
-    }
-    if _mm256_movemask_ps(bad) != 0 || x[n8..].iter().any(|v| !v.is_finite()) {
-        return Err(rtn::first_non_finite(x).unwrap_or(0));
     }
     let (mut min, mut max) = (hmin(vmin), hmax(vmax));
     for &v in &x[n8..] {
@@ -233,7 +125,7 @@ unsafe fn rtn_group<const BITS: u32>(
         _mm256_set1_ps(gp.scale),
     );
     let n32 = n & !31;
-    let out = codes.as_mut_ptr();
+    let (out, yp) = (codes.as_mut_ptr(), y.as_mut_ptr());
     let mut i = 0;
     while i < n32 {
         let mut q = [_mm256_setzero_si256(); 4];
@@ -241,7 +133,7 @@ unsafe fn rtn_group<const BITS: u32>(
             let v = _mm256_loadu_ps(p.add(i + 8 * k));
             let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v, inv));
             let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, zero), lo), hi);
-            lq.add(v, _mm256_mul_ps(_mm256_sub_ps(c, zero), scale));
+            _mm256_storeu_ps(yp.add(i + 8 * k), _mm256_mul_ps(_mm256_sub_ps(c, zero), scale));
             *qk = _mm256_cvtps_epi32(c);
         }
         store_packed::<BITS>(pack_i32x32_to_u8(q), out.add(i * BITS as usize / 8));
@@ -249,16 +141,16 @@ unsafe fn rtn_group<const BITS: u32>(
     }
     if n32 < n {
         let mut q = [0u8; 32];
-        for (qi, &v) in q.iter_mut().zip(&x[n32..]) {
+        for ((qi, o), &v) in q.iter_mut().zip(&mut y[n32..]).zip(&x[n32..]) {
             let c = rtn::quantize_one(&gp, v);
-            lq.tail.add(v, rtn::dequantize_one(gp.scale, gp.zero, c));
+            *o = rtn::dequantize_one(gp.scale, gp.zero, c);
             *qi = c as u8;
         }
         let start = n32 * BITS as usize / 8;
         let end = start + packed_len(n - n32, BITS);
         pack(BITS, &q[..n - n32], &mut codes[start..end]);
     }
-    Ok((gp.scale, gp.zero as u8))
+    (gp.scale, gp.zero as u8)
 }
 
 /// Lane k = max over the lanes of `a[k]` (eight horizontal reductions sharing their shuffles).
@@ -333,10 +225,10 @@ unsafe fn q8_0_scales8(blocks: &[f32]) -> ([u16; 8], __m256, __m256) {
     (bits, _mm256_cvtph_ps(h), _mm256_and_ps(id, usable))
 }
 
-/// Quantize one Q8_0 block given its scale, accumulating quality.
+/// Quantize one Q8_0 block given its scale; its decoded values `d·q` into `y`.
 #[inline(always)]
-unsafe fn q8_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8], lq: &mut LaneQuality) {
-    let p = blk.as_ptr();
+unsafe fn q8_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8], y: &mut [f32]) {
+    let (p, yp) = (blk.as_ptr(), y.as_mut_ptr());
     o[..2].copy_from_slice(&dh.to_le_bytes());
     let sign = _mm256_set1_ps(-0.0);
     // roundf(s) == trunc(s + copysign(0.49999997, s)) for every f32: the largest float below ½
@@ -350,21 +242,23 @@ unsafe fn q8_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8
             s,
             _mm256_or_ps(below_half, _mm256_and_ps(s, sign)),
         ));
-        lq.add(v, _mm256_mul_ps(dsv, r));
         *qk = _mm256_cvtps_epi32(r);
+        // From the integer code, as the reader converts it: `r` is −0 where a negative value
+        // rounds to 0, the reader's code 0 is +0.
+        _mm256_storeu_ps(yp.add(8 * k), _mm256_mul_ps(dsv, _mm256_cvtepi32_ps(*qk)));
     }
     let w = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(o.as_mut_ptr().add(2) as *mut __m256i, w);
 }
 
-/// Q8_0, one row (length a multiple of 32), scales eight blocks at a time.
+/// Q8_0, one row (length a multiple of 32), scales eight blocks at a time; the decoded values
+/// into `y`. NaN and infinities are not checked for (nothing here depends on finiteness): their
+/// codes mean nothing, and `quantize()` reports them from the row's Σx².
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     const B: usize = q8_0::BLOCK;
     const BYTES: usize = q8_0::BLOCK_BYTES;
-    let mut lq = LaneQuality::new();
-    let mut region = 0;
     let n_blocks = x.len() / B;
     let mut b = 0;
     while b < n_blocks {
@@ -375,26 +269,25 @@ pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
                 let sel = _mm256_set1_epi32(k as i32);
                 let (idv, dsv) = (_mm256_permutevar8x32_ps(id, sel), _mm256_permutevar8x32_ps(ds, sel));
                 let i = b + k;
-                q8_0_block(&x[i * B..(i + 1) * B], bits[k], idv, dsv, &mut out[i * BYTES..(i + 1) * BYTES], &mut lq);
+                q8_0_block(&x[i * B..(i + 1) * B], bits[k], idv, dsv, &mut out[i * BYTES..(i + 1) * BYTES], &mut y[i * B..(i + 1) * B]);
             }
         } else {
             for i in b..b + batch {
                 let blk = &x[i * B..(i + 1) * B];
                 let (d, id) = q8_0::block_scale(blk.iter().fold(0.0f32, |m, v| m.max(v.abs())));
                 let (dh, ds) = f32_to_f16(d);
-                q8_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[i * BYTES..(i + 1) * BYTES], &mut lq);
+                q8_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[i * BYTES..(i + 1) * BYTES], &mut y[i * B..(i + 1) * B]);
             }
         }
         b += batch;
-        lq.settle(batch * B, x, &mut region, b * B, b == n_blocks, acc)?;
     }
     Ok(())
 }
 
-/// Quantize one Q4_0 block given its scale; returns nothing, accumulates quality.
+/// Quantize one Q4_0 block given its scale; its decoded values `d·(q − 8)` into `y`.
 #[inline(always)]
-unsafe fn q4_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8], lq: &mut LaneQuality) {
-    let p = blk.as_ptr();
+unsafe fn q4_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8], y: &mut [f32]) {
+    let (p, yp) = (blk.as_ptr(), y.as_mut_ptr());
     o[..2].copy_from_slice(&dh.to_le_bytes());
     let (bias, eight, fifteen) = (_mm256_set1_ps(8.5), _mm256_set1_epi32(8), _mm256_set1_epi32(15));
     let mut q = [_mm256_setzero_si256(); 4];
@@ -402,7 +295,7 @@ unsafe fn q4_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8
         let v = _mm256_loadu_ps(p.add(8 * k));
         // cvttps gives INT_MIN where the reference's cast keeps a low byte of 0: clamp to 0..15.
         let c = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v, idv), bias)), fifteen), _mm256_setzero_si256());
-        lq.add(v, _mm256_mul_ps(dsv, _mm256_cvtepi32_ps(_mm256_sub_epi32(c, eight))));
+        _mm256_storeu_ps(yp.add(8 * k), _mm256_mul_ps(dsv, _mm256_cvtepi32_ps(_mm256_sub_epi32(c, eight))));
         *qk = c;
     }
     let bytes = pack_i32x32_to_u8(q);
@@ -411,12 +304,11 @@ unsafe fn q4_0_block(blk: &[f32], dh: u16, idv: __m256, dsv: __m256, o: &mut [u8
 }
 
 /// Q4_0, one row (length a multiple of 32): scales eight blocks at a time, so the divisions and
-/// f16 conversions run as vectors and their latency overlaps the quantization of other blocks.
+/// f16 conversions run as vectors and their latency overlaps the quantization of other blocks;
+/// the decoded values into `y`. NaN and infinities as in [`q8_0_row`].
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     const B: usize = q4_0::BLOCK;
-    let mut lq = LaneQuality::new();
-    let mut region = 0;
     let n_blocks = x.len() / B;
     let mut b = 0;
     while b < n_blocks {
@@ -427,18 +319,17 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
                 let sel = _mm256_set1_epi32(k as i32);
                 let (idv, dsv) = (_mm256_permutevar8x32_ps(id, sel), _mm256_permutevar8x32_ps(ds, sel));
                 let blk = &x[(b + k) * B..(b + k + 1) * B];
-                q4_0_block(blk, bits[k], idv, dsv, &mut out[(b + k) * q4_0::BLOCK_BYTES..(b + k + 1) * q4_0::BLOCK_BYTES], &mut lq);
+                q4_0_block(blk, bits[k], idv, dsv, &mut out[(b + k) * q4_0::BLOCK_BYTES..(b + k + 1) * q4_0::BLOCK_BYTES], &mut y[(b + k) * B..(b + k + 1) * B]);
             }
         } else {
             for k in b..b + batch {
                 let blk = &x[k * B..(k + 1) * B];
                 let (d, id) = q4_0::block_scale(q4_0::signed_absmax(blk));
                 let (dh, ds) = f32_to_f16(d);
-                q4_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[k * q4_0::BLOCK_BYTES..(k + 1) * q4_0::BLOCK_BYTES], &mut lq);
+                q4_0_block(blk, dh, _mm256_set1_ps(id), _mm256_set1_ps(ds), &mut out[k * q4_0::BLOCK_BYTES..(k + 1) * q4_0::BLOCK_BYTES], &mut y[k * B..(k + 1) * B]);
             }
         }
         b += batch;
-        lq.settle(batch * B, x, &mut region, b * B, b == n_blocks, acc)?;
     }
     Ok(())
 }

@@ -1,76 +1,11 @@
 //! NEON kernels (aarch64; NEON is part of the base architecture). Same contract as the AVX2
-//! kernels: codes bit-identical to the scalar references, quality sums equal to rounding.
+//! kernels: codes, scales and the decoded row bit-identical to the scalar references'.
 
 use std::arch::aarch64::*;
 
 use crate::pack::{pack, packed_len};
-use crate::quality::{BlockSums, QualityAcc};
 use crate::{q4_0, q8_0, rtn};
 use half::f16;
-
-/// Quality sums in f32 lanes plus a scalar part for tails, folded into
-/// the f64 accumulator every `FLUSH_EVERY` elements and at the end of a row (as on AVX2).
-struct LaneQuality {
-    xx: float32x4_t,
-    yy: float32x4_t,
-    xy: float32x4_t,
-    ee: float32x4_t,
-    emax: float32x4_t,
-    tail: BlockSums,
-    n: usize,
-}
-
-const FLUSH_EVERY: usize = 256;
-
-impl LaneQuality {
-    #[inline(always)]
-    unsafe fn new() -> Self {
-        let z = vdupq_n_f32(0.0);
-        LaneQuality { xx: z, yy: z, xy: z, ee: z, emax: z, tail: BlockSums::default(), n: 0 }
-    }
-
-    #[inline(always)]
-    unsafe fn counted(&mut self, n: usize, acc: &mut QualityAcc) {
-        self.n += n;
-        if self.n >= FLUSH_EVERY {
-            self.flush(acc);
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn add(&mut self, x: float32x4_t, y: float32x4_t) {
-        let e = vsubq_f32(x, y);
-        self.xx = vaddq_f32(self.xx, vmulq_f32(x, x));
-        self.yy = vaddq_f32(self.yy, vmulq_f32(y, y));
-        self.xy = vaddq_f32(self.xy, vmulq_f32(x, y));
-        self.ee = vaddq_f32(self.ee, vmulq_f32(e, e));
-        self.emax = vmaxq_f32(self.emax, vabsq_f32(e));
-    }
-
-    #[inline(always)]
-    unsafe fn flush(&mut self, acc: &mut QualityAcc) {
-        if self.n == 0 {
-            return;
-        }
-        let t = self.tail;
-        acc.add_partial(
-            self.n,
-            vaddvq_f32(self.xx) + t.xx,
-            vaddvq_f32(self.yy) + t.yy,
-            vaddvq_f32(self.xy) + t.xy,
-            vaddvq_f32(self.ee) + t.ee,
-            vmaxvq_f32(self.emax).max(t.emax),
-        );
-        *self = Self::new();
-    }
-}
-
-/// All-ones lanes where `v` is finite (v·0 equals itself only then).
-#[inline(always)]
-unsafe fn finite_mask(v: float32x4_t) -> uint32x4_t {
-    let t = vmulq_f32(v, vdupq_n_f32(0.0));
-    vceqq_f32(t, t)
-}
 
 /// Four f32x4 of integral values 0..=255 → 16 bytes in order.
 #[inline(always)]
@@ -98,7 +33,8 @@ unsafe fn store_packed<const BITS: u32>(c0: uint8x16_t, c1: uint8x16_t, out: *mu
     }
 }
 
-/// RTN over one row in groups of `group` (any length; the last may be shorter).
+/// RTN over one row in groups of `group` (any length; the last may be shorter). NaN and
+/// infinities are not checked for, as on AVX2 (`quantize()` reports them from the row's Σx²).
 #[target_feature(enable = "neon")]
 pub unsafe fn rtn_row<const BITS: u32>(
     x: &[f32],
@@ -107,47 +43,36 @@ pub unsafe fn rtn_row<const BITS: u32>(
     codes: &mut [u8],
     scales: &mut [f32],
     zeros: &mut [u8],
-    acc: &mut QualityAcc,
+    y: &mut [f32],
 ) -> Result<(), usize> {
-    let mut lq = LaneQuality::new();
+    // The groups' stores into `y` go through raw pointers.
+    assert_eq!(y.len(), x.len(), "decoded row of the row's length");
     let mut off = 0;
-    for (g, grp) in x.chunks(group).enumerate() {
+    for (g, (grp, yg)) in x.chunks(group).zip(y.chunks_mut(group)).enumerate() {
         let nb = packed_len(grp.len(), BITS);
-        let (scale, zero) =
-            rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], &mut lq).map_err(|bad| g * group + bad)?;
-        lq.counted(grp.len(), acc);
+        let (scale, zero) = rtn_group::<BITS>(grp, symmetric, &mut codes[off..off + nb], yg);
         scales[g] = scale;
         if !symmetric {
             zeros[g] = zero;
         }
         off += nb;
     }
-    lq.flush(acc);
     Ok(())
 }
 
+/// One group: codes, the decoded values `(q − zero)·scale` into `y`, (scale, zero).
 #[inline(always)]
-unsafe fn rtn_group<const BITS: u32>(
-    x: &[f32],
-    symmetric: bool,
-    codes: &mut [u8],
-    lq: &mut LaneQuality,
-) -> Result<(f32, u8), usize> {
+unsafe fn rtn_group<const BITS: u32>(x: &[f32], symmetric: bool, codes: &mut [u8], y: &mut [f32]) -> (f32, u8) {
     let n = x.len();
     let n4 = n & !3;
     let p = x.as_ptr();
     let (mut vmin, mut vmax) = (vdupq_n_f32(f32::INFINITY), vdupq_n_f32(f32::NEG_INFINITY));
-    let mut ok = vdupq_n_u32(u32::MAX);
     let mut i = 0;
     while i < n4 {
         let v = vld1q_f32(p.add(i));
         vmin = vminq_f32(vmin, v);
         vmax = vmaxq_f32(vmax, v);
-        ok = vandq_u32(ok, finite_mask(v));
         i += 4;
-    }
-    if vminvq_u32(ok) == 0 || x[n4..].iter().any(|v| !v.is_finite()) {
-        return Err(rtn::first_non_finite(x).unwrap_or(0));
     }
     let (mut min, mut max) = (vminvq_f32(vmin), vmaxvq_f32(vmax));
     for &v in &x[n4..] {
@@ -158,7 +83,7 @@ unsafe fn rtn_group<const BITS: u32>(
     let (inv, zero, lo, hi, scale) =
         (vdupq_n_f32(gp.inv), vdupq_n_f32(gp.zero), vdupq_n_f32(gp.lo_code), vdupq_n_f32(gp.hi_code), vdupq_n_f32(gp.scale));
     let n32 = n & !31;
-    let out = codes.as_mut_ptr();
+    let (out, yp) = (codes.as_mut_ptr(), y.as_mut_ptr());
     let mut i = 0;
     while i < n32 {
         let mut c = [vdupq_n_f32(0.0); 8];
@@ -166,7 +91,7 @@ unsafe fn rtn_group<const BITS: u32>(
             let v = vld1q_f32(p.add(i + 4 * k));
             let r = vrndnq_f32(vmulq_f32(v, inv));
             let q = vminq_f32(vmaxq_f32(vaddq_f32(r, zero), lo), hi);
-            lq.add(v, vmulq_f32(vsubq_f32(q, zero), scale));
+            vst1q_f32(yp.add(i + 4 * k), vmulq_f32(vsubq_f32(q, zero), scale));
             *ck = q;
         }
         let c0 = narrow16([c[0], c[1], c[2], c[3]]);
@@ -176,15 +101,15 @@ unsafe fn rtn_group<const BITS: u32>(
     }
     if n32 < n {
         let mut q = [0u8; 32];
-        for (qi, &v) in q.iter_mut().zip(&x[n32..]) {
+        for ((qi, o), &v) in q.iter_mut().zip(&mut y[n32..]).zip(&x[n32..]) {
             let c = rtn::quantize_one(&gp, v);
-            lq.tail.add(v, rtn::dequantize_one(gp.scale, gp.zero, c));
+            *o = rtn::dequantize_one(gp.scale, gp.zero, c);
             *qi = c as u8;
         }
         let start = n32 * BITS as usize / 8;
         pack(BITS, &q[..n - n32], &mut codes[start..start + packed_len(n - n32, BITS)]);
     }
-    Ok((gp.scale, gp.zero as u8))
+    (gp.scale, gp.zero as u8)
 }
 
 #[inline(always)]
@@ -196,23 +121,13 @@ unsafe fn load_block(p: *const f32) -> [float32x4_t; 8] {
     v
 }
 
-#[inline(always)]
-unsafe fn block_is_finite(v: &[float32x4_t; 8]) -> bool {
-    let mut ok = vdupq_n_u32(u32::MAX);
-    for vk in v {
-        ok = vandq_u32(ok, finite_mask(*vk));
-    }
-    vminvq_u32(ok) != 0
-}
-
+/// Q8_0, one row (length a multiple of 32); the decoded values into `y`. NaN and infinities are
+/// not checked for (nothing here depends on finiteness): their codes mean nothing, and
+/// `quantize()` reports them from the row's Σx².
 #[target_feature(enable = "neon")]
-pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    let mut lq = LaneQuality::new();
-    for (b, (blk, o)) in x.chunks_exact(q8_0::BLOCK).zip(out.chunks_exact_mut(q8_0::BLOCK_BYTES)).enumerate() {
+pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    for ((blk, o), yb) in x.chunks_exact(q8_0::BLOCK).zip(out.chunks_exact_mut(q8_0::BLOCK_BYTES)).zip(y.chunks_exact_mut(q8_0::BLOCK)) {
         let v = load_block(blk.as_ptr());
-        if !block_is_finite(&v) {
-            return Err(b * q8_0::BLOCK + rtn::first_non_finite(blk).unwrap_or(0));
-        }
         let mut a = vdupq_n_f32(0.0);
         for vk in &v {
             a = vmaxq_f32(a, vabsq_f32(*vk));
@@ -224,8 +139,10 @@ pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         let mut q = [0i8; 32];
         for (k, vk) in v.iter().enumerate() {
             let r = vrndaq_f32(vmulq_f32(*vk, idv)); // round half away from zero = C roundf
-            lq.add(*vk, vmulq_f32(dsv, r));
             let qi = vcvtq_s32_f32(r);
+            // From the integer code, as the reader converts it (`r` is −0 where a negative value
+            // rounds to 0, the reader's code 0 is +0).
+            vst1q_f32(yb.as_mut_ptr().add(4 * k), vmulq_f32(dsv, vcvtq_f32_s32(qi)));
             let n16 = vmovn_s32(qi);
             let n8 = vmovn_s16(vcombine_s16(n16, n16));
             vst1_lane_s32::<0>(q.as_mut_ptr().add(4 * k) as *mut i32, vreinterpret_s32_s8(n8));
@@ -233,20 +150,16 @@ pub unsafe fn q8_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
         for (dst, &s) in o[2..].iter_mut().zip(&q) {
             *dst = s as u8;
         }
-        lq.counted(q8_0::BLOCK, acc);
     }
-    lq.flush(acc);
     Ok(())
 }
 
+/// Q4_0, one row (length a multiple of 32); the decoded values into `y`. NaN and infinities as
+/// in [`q8_0_row`].
 #[target_feature(enable = "neon")]
-pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    let mut lq = LaneQuality::new();
-    for (b, (blk, o)) in x.chunks_exact(q4_0::BLOCK).zip(out.chunks_exact_mut(q4_0::BLOCK_BYTES)).enumerate() {
+pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    for ((blk, o), yb) in x.chunks_exact(q4_0::BLOCK).zip(out.chunks_exact_mut(q4_0::BLOCK_BYTES)).zip(y.chunks_exact_mut(q4_0::BLOCK)) {
         let v = load_block(blk.as_ptr());
-        if !block_is_finite(&v) {
-            return Err(b * q4_0::BLOCK + rtn::first_non_finite(blk).unwrap_or(0));
-        }
         let mut a = vdupq_n_f32(0.0);
         for vk in &v {
             a = vmaxq_f32(a, vabsq_f32(*vk));
@@ -265,14 +178,12 @@ pub unsafe fn q4_0_row(x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Resul
             let t = vaddq_f32(vmulq_f32(*vk, idv), bias);
             let qi = vandq_u32(vminq_u32(vcvtq_u32_f32(t), fifteen), vcaltq_f32(t, vdupq_n_f32(2147483648.0)));
             let qf = vcvtq_f32_u32(qi);
-            lq.add(*vk, vmulq_f32(dsv, vsubq_f32(qf, eight)));
+            vst1q_f32(yb.as_mut_ptr().add(4 * k), vmulq_f32(dsv, vsubq_f32(qf, eight)));
             c[k] = qf;
         }
         let lo = narrow16([c[0], c[1], c[2], c[3]]);
         let hi = narrow16([c[4], c[5], c[6], c[7]]);
         vst1q_u8(o.as_mut_ptr().add(2), vorrq_u8(lo, vshlq_n_u8::<4>(hi)));
-        lq.counted(q4_0::BLOCK, acc);
     }
-    lq.flush(acc);
     Ok(())
 }

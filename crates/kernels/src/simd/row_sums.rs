@@ -9,7 +9,7 @@
 //! NEON's 8-lane vectors: two), so each lane performs exactly the reference's additions. A
 //! block's 16 lane sums are then reduced by the reference's fixed tree and folded into f64.
 
-use crate::quality::{reduce_lanes, QualityAcc, CANONICAL_BLOCK, CANONICAL_LANES};
+use crate::quality::{max8, reduce_lanes, tree8, QualityAcc, CANONICAL_BLOCK, CANONICAL_LANES};
 use crate::simd::lanes::F32s;
 
 /// Accumulators of 16 canonical lanes as `16 / V::N` vectors (`V::N` is 8 or 16).
@@ -51,6 +51,23 @@ impl<V: F32s, const K: usize> Sums<V, K> {
         }
         out
     }
+
+    /// Fold the block's `n` elements into `acc` by the canonical tree (`quality::reduce_lanes`).
+    /// With two vectors of 8 lanes its first step, lane `j` + lane `j + 8`, is one vector
+    /// addition (and the maxima one vector maximum), which leaves 8 lanes for [`tree8`].
+    #[inline(always)]
+    unsafe fn reduce(&self, n: usize, acc: &mut QualityAcc) {
+        if K != 2 {
+            return reduce_lanes(n, &Self::lanes(&self.xx), &Self::lanes(&self.yy), &Self::lanes(&self.xy), &Self::lanes(&self.ee), &Self::lanes(&self.emax), acc);
+        }
+        let eight = |v: V| {
+            let mut a = [0f32; 8];
+            v.store(a.as_mut_ptr());
+            a
+        };
+        let half = |v: &[V; K]| tree8(&eight(v[0] + v[1]));
+        acc.add_partial(n, half(&self.xx), half(&self.yy), half(&self.xy), half(&self.ee), max8(&eight(self.emax[0].max_c(self.emax[1]))));
+    }
 }
 
 /// The canonical sums of `x` against `y` (same length) on lanes `V` (8 or 16 of them).
@@ -75,7 +92,7 @@ pub(crate) unsafe fn row_sums<V: F32s, const K: usize>(x: &[f32], y: &[f32]) -> 
             ty[..n - whole].copy_from_slice(&yb[whole..]);
             s.add16(tx.as_ptr(), ty.as_ptr());
         }
-        reduce_lanes(n, &Sums::lanes(&s.xx), &Sums::lanes(&s.yy), &Sums::lanes(&s.xy), &Sums::lanes(&s.ee), &Sums::lanes(&s.emax), &mut acc);
+        s.reduce(n, &mut acc);
     }
     acc
 }

@@ -22,11 +22,10 @@ pub fn close(a: f64, b: f64, rel: f64) -> bool {
 
 pub fn assert_quality_close(a: &Quality, b: &Quality, what: &str) {
     assert_eq!(a.elements, b.elements, "{what}: element count");
-    // The kernels sum a block (the reference) or a lane's share of a few blocks (SIMD) in f32
-    // before folding into f64, in different orders: each sum carries a relative error of about
-    // ε·√m (ε = 6e-8, m up to a few hundred terms), i.e. ~1e-6, and the cosine inherits it. A
-    // q3_k 3x256 case differed by 1.06e-6 (seed 2226483056275816985, kept below as a test);
-    // 1e-5 is ten times the typical spread and still far below any difference a wrong code makes.
+    // `quantize()` sums each row's blocks in f32 lanes (the canonical order) before folding into
+    // f64; figures recomputed in f64 differ from those by the f32 rounding, a relative error of
+    // about ε·√m per sum (ε = 6e-8, m = the terms a lane adds), ~1e-6 at worst, which the cosine
+    // inherits. 1e-5 is ten times that and still far below any difference a wrong code makes.
     assert!((a.cosine - b.cosine).abs() <= 1e-5, "{what}: cosine {} vs {}", a.cosine, b.cosine);
     assert!(close(a.rel_mse, b.rel_mse, 1e-4), "{what}: rel_mse {} vs {}", a.rel_mse, b.rel_mse);
     assert!(
@@ -36,4 +35,9 @@ pub fn assert_quality_close(a: &Quality, b: &Quality, what: &str) {
         b.sqnr_db
     );
     assert!(close(a.max_abs_err, b.max_abs_err, 1e-5), "{what}: max err {} vs {}", a.max_abs_err, b.max_abs_err);
+}
+
+/// The same f32 bits, or both NaN (a NaN's payload depends on the operations that made it).
+pub fn same_value(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }

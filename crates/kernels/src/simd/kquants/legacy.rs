@@ -7,12 +7,11 @@
 
 use super::q45k::IMP;
 use super::search::{qkx_levels, qkx_search, qx_levels, qx_search, signed_absmax, Qx};
-use super::{check_finite, lane_offsets, mark_blocks, no_lanes, store_lanes, transpose, transpose_checked, Lanes2, QLanes};
+use super::{check_finite, lane_offsets, mark_blocks, no_lanes, store_lanes, transpose, transpose_checked, Lanes2};
 use crate::formats::ggml_blocks::{fifth_bits, pack_nibbles_32};
 use crate::formats::ggml_search::{fp16_bits, fp16_value};
 use crate::formats::ggml_blocks::{block_weights, row_sigma2};
 use crate::formats::{q4_0, q4_1, q5_0, q5_1};
-use crate::quality::QualityAcc;
 use crate::simd::lanes::{F32s, Mask};
 
 const NE: usize = 32;
@@ -47,63 +46,48 @@ impl Legacy {
     fn with_min(self) -> bool {
         matches!(self, Legacy::Q4_1 | Legacy::Q5_1)
     }
-    /// The reference's block without importance, its quality.
-    fn reference_block_plain(self, xb: &[f32], yb: &mut [u8], acc: &mut QualityAcc) {
-        let dequantize = match self {
-            Legacy::Q4_0 => {
-                let mut q = QualityAcc::default();
-                q4_0::quantize_row_ref(xb, yb, &mut q).expect("finite");
-                q4_0::dequantize_row as fn(&[u8], &mut [f32])
-            }
+    /// The reference's block without importance (bytes `ob`), its decoded values into `yb`.
+    fn reference_block_plain(self, xb: &[f32], ob: &mut [u8], yb: &mut [f32]) {
+        match self {
+            Legacy::Q4_0 => q4_0::quantize_row_ref(xb, ob, yb).expect("finite"),
             Legacy::Q4_1 => {
-                q4_1::quantize_block_ref(xb, yb);
-                q4_1::dequantize_block
+                q4_1::quantize_block_ref(xb, ob);
+                q4_1::dequantize_block(ob, yb);
             }
             Legacy::Q5_0 => {
-                q5_0::quantize_block_ref(xb, yb);
-                q5_0::dequantize_block
+                q5_0::quantize_block_ref(xb, ob);
+                q5_0::dequantize_block(ob, yb);
             }
             Legacy::Q5_1 => {
-                q5_1::quantize_block_ref(xb, yb);
-                q5_1::dequantize_block
+                q5_1::quantize_block_ref(xb, ob);
+                q5_1::dequantize_block(ob, yb);
             }
-        };
-        block_quality(xb, yb, dequantize, acc);
+        }
     }
-    /// The reference's block (`quantize_block_weighted` with the reference's weights), its quality.
-    fn reference_block(self, xb: &[f32], qw: &[f32], sigma2: f32, yb: &mut [u8], acc: &mut QualityAcc) {
+    /// The reference's block (`quantize_block_weighted` with the reference's weights), its
+    /// decoded values into `yb`.
+    fn reference_block(self, xb: &[f32], qw: &[f32], sigma2: f32, ob: &mut [u8], yb: &mut [f32]) {
         let w = block_weights(xb, qw, sigma2);
         let dequantize = match self {
             Legacy::Q4_0 => {
-                q4_0::quantize_block_weighted(xb, &w, yb);
+                q4_0::quantize_block_weighted(xb, &w, ob);
                 q4_0::dequantize_row as fn(&[u8], &mut [f32])
             }
             Legacy::Q4_1 => {
-                q4_1::quantize_block_weighted(xb, &w, yb);
+                q4_1::quantize_block_weighted(xb, &w, ob);
                 q4_1::dequantize_block
             }
             Legacy::Q5_0 => {
-                q5_0::quantize_block_weighted(xb, &w, yb);
+                q5_0::quantize_block_weighted(xb, &w, ob);
                 q5_0::dequantize_block
             }
             Legacy::Q5_1 => {
-                q5_1::quantize_block_weighted(xb, &w, yb);
+                q5_1::quantize_block_weighted(xb, &w, ob);
                 q5_1::dequantize_block
             }
         };
-        block_quality(xb, yb, dequantize, acc);
+        dequantize(ob, yb);
     }
-}
-
-/// The reference's quality of one block from its bytes.
-fn block_quality(xb: &[f32], yb: &[u8], dequantize: fn(&[u8], &mut [f32]), acc: &mut QualityAcc) {
-    let mut y = [0f32; NE];
-    dequantize(yb, &mut y);
-    let mut sums = crate::quality::BlockSums::default();
-    for (&a, &r) in xb.iter().zip(&y) {
-        sums.add(a, r);
-    }
-    sums.fold_into(NE, acc);
 }
 
 /// Store a block's levels (`lv`) after its parameters.
@@ -130,7 +114,7 @@ fn store_levels(kind: Legacy, lv: &[u8; NE], yb: &mut [u8]) {
 /// the C's `int8_t`/`uint8_t` and `MIN`. A value the conversion could wrap (impossible with a
 /// finite `id`, which bounds `v` by 16, 32 or 33) sends its block to the reference.
 #[inline(always)]
-pub(crate) unsafe fn row_ref<V: F32s>(kind: Legacy, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub(crate) unsafe fn row_ref<V: F32s>(kind: Legacy, x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     type P<V> = Lanes2<V>;
     let nblk = x.len() / NE;
     let bytes = kind.bytes();
@@ -165,23 +149,22 @@ pub(crate) unsafe fn row_ref<V: F32s>(kind: Legacy, x: &[f32], out: &mut [u8], a
         _ => (0.5, 32.0, None),
     };
     let (bias, top, floor) = (V::splat(bias), V::splat(top), V::splat(-1.0));
-    let mut q = QLanes::<V>::new();
     let mut lv = [0u8; NE];
     for b in 0..nblk {
         let xb = &x[b * NE..(b + 1) * NE];
-        let yb = &mut out[b * bytes..(b + 1) * bytes];
+        let ob = &mut out[b * bytes..(b + 1) * bytes];
+        let yb = &mut y[b * NE..(b + 1) * NE];
         let d_bits = fp16_bits(d[b]);
-        yb[0..2].copy_from_slice(&d_bits.to_le_bytes());
+        ob[0..2].copy_from_slice(&d_bits.to_le_bytes());
         let dh = V::splat(fp16_value(d_bits));
         let mh = if kind == Legacy::Q5_0 {
             z
         } else {
             let m_bits = fp16_bits(mn[b]);
-            yb[2..4].copy_from_slice(&m_bits.to_le_bytes());
+            ob[2..4].copy_from_slice(&m_bits.to_le_bytes());
             V::splat(fp16_value(m_bits))
         };
         let (mv, iv) = (V::splat(mn[b]), V::splat(id[b]));
-        let mut lq = QLanes::<V>::new();
         let mut wraps = false;
         for c in (0..NE).step_by(V::N) {
             let xv = V::load(xb.as_ptr().add(c));
@@ -197,23 +180,21 @@ pub(crate) unsafe fn row_ref<V: F32s>(kind: Legacy, x: &[f32], out: &mut [u8], a
                 l = l.min_c(V::splat(cap));
             }
             l.store_u8(lv.as_mut_ptr().add(c));
-            let y = if kind == Legacy::Q5_0 { (l - V::splat(16.0)) * dh } else { l * dh + mh };
-            lq.add(xv, y);
+            // The dequantizers: (q − 16)·d, or q·d + m.
+            let yv = if kind == Legacy::Q5_0 { (l - V::splat(16.0)) * dh } else { l * dh + mh };
+            yv.store(yb.as_mut_ptr().add(c));
         }
         if wraps {
-            kind.reference_block_plain(xb, yb, acc);
+            kind.reference_block_plain(xb, ob, yb);
             continue;
         }
-        q.merge(lq);
-        store_levels(kind, &lv, yb);
-        q.flush(acc, 256);
+        store_levels(kind, &lv, ob);
     }
-    q.flush(acc, 0);
     Ok(())
 }
 
 #[inline(always)]
-pub(crate) unsafe fn row<V: F32s>(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub(crate) unsafe fn row<V: F32s>(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     type P<V> = Lanes2<V>;
     let nblk = x.len() / NE;
     let bytes = kind.bytes();
@@ -254,24 +235,24 @@ pub(crate) unsafe fn row<V: F32s>(kind: Legacy, x: &[f32], qw: &[f32], out: &mut
     }
     check_finite(bad.any(), x)?;
 
-    // Levels as the search left them, bytes, quality.
+    // Levels as the search left them, bytes, decoded values.
     let zero = V::zero();
     let nm = V::splat(nmax as f32);
-    let mut q = QLanes::<V>::new();
     let mut lv = [0u8; NE];
     for b in 0..nblk {
         let xb = &x[b * NE..(b + 1) * NE];
-        let yb = &mut out[b * bytes..(b + 1) * bytes];
+        let ob = &mut out[b * bytes..(b + 1) * bytes];
+        let yb = &mut y[b * NE..(b + 1) * NE];
         if fallback[b] {
-            kind.reference_block(xb, &qw[b * NE..(b + 1) * NE], sigma2, yb, acc);
+            kind.reference_block(xb, &qw[b * NE..(b + 1) * NE], sigma2, ob, yb);
             continue;
         }
         let d_bits = fp16_bits(scale[b]);
         let d = fp16_value(d_bits);
-        yb[0..2].copy_from_slice(&d_bits.to_le_bytes());
+        ob[0..2].copy_from_slice(&d_bits.to_le_bytes());
         let (dv, mv, off) = if kind.with_min() {
             let m_bits = fp16_bits(-the_min[b]);
-            yb[2..4].copy_from_slice(&m_bits.to_le_bytes());
+            ob[2..4].copy_from_slice(&m_bits.to_le_bytes());
             (V::splat(d), V::splat(fp16_value(m_bits)), zero)
         } else {
             (V::splat(d), zero, nm)
@@ -286,12 +267,10 @@ pub(crate) unsafe fn row<V: F32s>(kind: Legacy, x: &[f32], qw: &[f32], out: &mut
             };
             l.store_u8(lv.as_mut_ptr().add(c));
             // The dequantizers: q·d + m, or (q − nmax)·d.
-            let y = if kind.with_min() { l * dv + mv } else { (l - off) * dv };
-            q.add(xv, y);
+            let yv = if kind.with_min() { l * dv + mv } else { (l - off) * dv };
+            yv.store(yb.as_mut_ptr().add(c));
         }
-        store_levels(kind, &lv, yb);
-        q.flush(acc, 256);
+        store_levels(kind, &lv, ob);
     }
-    q.flush(acc, 0);
     Ok(())
 }

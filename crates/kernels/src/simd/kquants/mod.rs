@@ -14,8 +14,8 @@
 //!    4-bit codes, f16 rounding); with importance, `make_qp_quants`/`make_qx_quants` over each
 //!    super-block's scales run in lanes too (one super-block per lane).
 //! 3. **Levels and bytes**: each value re-rounded with the stored parameters (contiguous values
-//!    of one sub-block per vector), packed, and the quality figures summed in lanes from the
-//!    values the bytes decode to (folded into f64 every super-block).
+//!    of one sub-block per vector), packed, and the values the bytes decode to stored into the
+//!    row's `y` (the dequantizer's operations, so its bits).
 //!
 //! A super-block whose search could leave the exact range of the fast rounding (`bad` lanes; only
 //! absurd inputs) is redone with the scalar reference. The algorithms are written once over
@@ -29,7 +29,6 @@ mod q45k;
 mod q6k;
 mod search;
 
-use crate::quality::{BlockSums, QualityAcc};
 use crate::simd::lanes::{F32s, Mask, Pair};
 use crate::simd::Isa;
 
@@ -44,18 +43,19 @@ pub enum KQuant {
 }
 
 /// Quantize one row (a whole number of 256-value super-blocks) of `kind` with the kernel for
-/// `isa`, as `formats::q*_k::quantize_row_ref` would. `None` where `isa` has no kernel (scalar).
+/// `isa`, as `formats::q*_k::quantize_row_ref` would (bytes and decoded values `y`, bit for bit).
+/// `None` where `isa` has no kernel (scalar).
 ///
 /// # Safety
 /// `isa.is_available()` must hold.
-pub unsafe fn quantize_row(kind: KQuant, isa: Isa, x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Option<Result<(), usize>> {
+pub unsafe fn quantize_row(kind: KQuant, isa: Isa, x: &[f32], importance: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Option<Result<(), usize>> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(unsafe { entry::avx2(kind, x, importance, out, acc) }),
+        Isa::Avx2 => Some(unsafe { entry::avx2(kind, x, importance, out, y) }),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(unsafe { entry::avx512(kind, x, importance, out, acc) }),
+        Isa::Avx512 => Some(unsafe { entry::avx512(kind, x, importance, out, y) }),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Some(unsafe { entry::neon(kind, x, importance, out, acc) }),
+        Isa::Neon => Some(unsafe { entry::neon(kind, x, importance, out, y) }),
         _ => None,
     }
 }
@@ -67,14 +67,14 @@ pub use legacy::Legacy;
 ///
 /// # Safety
 /// `isa.is_available()` must hold.
-pub unsafe fn quantize_row_legacy(kind: Legacy, isa: Isa, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Option<Result<(), usize>> {
+pub unsafe fn quantize_row_legacy(kind: Legacy, isa: Isa, x: &[f32], qw: &[f32], out: &mut [u8], y: &mut [f32]) -> Option<Result<(), usize>> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(unsafe { entry::avx2_legacy(kind, x, qw, out, acc) }),
+        Isa::Avx2 => Some(unsafe { entry::avx2_legacy(kind, x, qw, out, y) }),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(unsafe { entry::avx512_legacy(kind, x, qw, out, acc) }),
+        Isa::Avx512 => Some(unsafe { entry::avx512_legacy(kind, x, qw, out, y) }),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Some(unsafe { entry::neon_legacy(kind, x, qw, out, acc) }),
+        Isa::Neon => Some(unsafe { entry::neon_legacy(kind, x, qw, out, y) }),
         _ => None,
     }
 }
@@ -84,48 +84,48 @@ pub unsafe fn quantize_row_legacy(kind: Legacy, isa: Isa, x: &[f32], qw: &[f32],
 ///
 /// # Safety
 /// `isa.is_available()` must hold.
-pub unsafe fn quantize_row_legacy_plain(kind: Legacy, isa: Isa, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Option<Result<(), usize>> {
+pub unsafe fn quantize_row_legacy_plain(kind: Legacy, isa: Isa, x: &[f32], out: &mut [u8], y: &mut [f32]) -> Option<Result<(), usize>> {
     if kind == Legacy::Q4_0 {
         return None;
     }
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(unsafe { entry::avx2_legacy_plain(kind, x, out, acc) }),
+        Isa::Avx2 => Some(unsafe { entry::avx2_legacy_plain(kind, x, out, y) }),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(unsafe { entry::avx512_legacy_plain(kind, x, out, acc) }),
+        Isa::Avx512 => Some(unsafe { entry::avx512_legacy_plain(kind, x, out, y) }),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Some(unsafe { entry::neon_legacy_plain(kind, x, out, acc) }),
+        Isa::Neon => Some(unsafe { entry::neon_legacy_plain(kind, x, out, y) }),
         _ => None,
     }
 }
 
 /// [`quantize_row_legacy_plain`] on portable lanes (tests).
 #[doc(hidden)]
-pub fn quantize_row_legacy_plain_portable(kind: Legacy, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    unsafe { legacy::row_ref::<crate::simd::lanes::Portable>(kind, x, out, acc) }
+pub fn quantize_row_legacy_plain_portable(kind: Legacy, x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    unsafe { legacy::row_ref::<crate::simd::lanes::Portable>(kind, x, out, y) }
 }
 
 /// [`quantize_row_legacy`] on portable lanes (tests).
 #[doc(hidden)]
-pub fn quantize_row_legacy_portable(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    unsafe { legacy::row::<crate::simd::lanes::Portable>(kind, x, qw, out, acc) }
+pub fn quantize_row_legacy_portable(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    unsafe { legacy::row::<crate::simd::lanes::Portable>(kind, x, qw, out, y) }
 }
 
 /// The same algorithms on [`crate::simd::lanes::Portable`] lanes (plain f32 arithmetic): lets the
 /// tests hold the lane algorithms equal to the references on any machine.
 #[doc(hidden)]
-pub fn quantize_row_portable(kind: KQuant, x: &[f32], importance: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-    unsafe { row::<crate::simd::lanes::Portable>(kind, x, importance, out, acc) }
+pub fn quantize_row_portable(kind: KQuant, x: &[f32], importance: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+    unsafe { row::<crate::simd::lanes::Portable>(kind, x, importance, out, y) }
 }
 
 #[inline(always)]
-unsafe fn row<V: F32s>(kind: KQuant, x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+unsafe fn row<V: F32s>(kind: KQuant, x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     match kind {
-        KQuant::Q2K => q2k::row::<V>(x, imp, out, acc),
-        KQuant::Q3K => q3k::row::<V>(x, imp, out, acc),
-        KQuant::Q4K => q45k::row::<V, false>(x, imp, out, acc),
-        KQuant::Q5K => q45k::row::<V, true>(x, imp, out, acc),
-        KQuant::Q6K => q6k::row::<V>(x, imp, out, acc),
+        KQuant::Q2K => q2k::row::<V>(x, imp, out, y),
+        KQuant::Q3K => q3k::row::<V>(x, imp, out, y),
+        KQuant::Q4K => q45k::row::<V, false>(x, imp, out, y),
+        KQuant::Q5K => q45k::row::<V, true>(x, imp, out, y),
+        KQuant::Q6K => q6k::row::<V>(x, imp, out, y),
     }
 }
 
@@ -137,34 +137,34 @@ mod entry {
 
     macro_rules! entries {
         ($name:ident, $feat:literal, $v:ty) => {
-            pub unsafe fn $name(kind: KQuant, x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+            pub unsafe fn $name(kind: KQuant, x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
                 #[target_feature(enable = $feat)]
-                unsafe fn q2(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-                    unsafe { row::<$v>(KQuant::Q2K, x, imp, out, acc) }
+                unsafe fn q2(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q2K, x, imp, out, y) }
                 }
                 #[target_feature(enable = $feat)]
-                unsafe fn q3(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-                    unsafe { row::<$v>(KQuant::Q3K, x, imp, out, acc) }
+                unsafe fn q3(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q3K, x, imp, out, y) }
                 }
                 #[target_feature(enable = $feat)]
-                unsafe fn q4(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-                    unsafe { row::<$v>(KQuant::Q4K, x, imp, out, acc) }
+                unsafe fn q4(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q4K, x, imp, out, y) }
                 }
                 #[target_feature(enable = $feat)]
-                unsafe fn q5(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-                    unsafe { row::<$v>(KQuant::Q5K, x, imp, out, acc) }
+                unsafe fn q5(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q5K, x, imp, out, y) }
                 }
                 #[target_feature(enable = $feat)]
-                unsafe fn q6(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-                    unsafe { row::<$v>(KQuant::Q6K, x, imp, out, acc) }
+                unsafe fn q6(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+                    unsafe { row::<$v>(KQuant::Q6K, x, imp, out, y) }
                 }
                 unsafe {
                     match kind {
-                        KQuant::Q2K => q2(x, imp, out, acc),
-                        KQuant::Q3K => q3(x, imp, out, acc),
-                        KQuant::Q4K => q4(x, imp, out, acc),
-                        KQuant::Q5K => q5(x, imp, out, acc),
-                        KQuant::Q6K => q6(x, imp, out, acc),
+                        KQuant::Q2K => q2(x, imp, out, y),
+                        KQuant::Q3K => q3(x, imp, out, y),
+                        KQuant::Q4K => q4(x, imp, out, y),
+                        KQuant::Q5K => q5(x, imp, out, y),
+                        KQuant::Q6K => q6(x, imp, out, y),
                     }
                 }
             }
@@ -174,8 +174,8 @@ mod entry {
     macro_rules! legacy_entry {
         ($name:ident, $feat:literal, $v:ty) => {
             #[target_feature(enable = $feat)]
-            pub unsafe fn $name(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-                unsafe { legacy::row::<$v>(kind, x, qw, out, acc) }
+            pub unsafe fn $name(kind: Legacy, x: &[f32], qw: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+                unsafe { legacy::row::<$v>(kind, x, qw, out, y) }
             }
         };
     }
@@ -183,8 +183,8 @@ mod entry {
     macro_rules! legacy_plain_entry {
         ($name:ident, $feat:literal, $v:ty) => {
             #[target_feature(enable = $feat)]
-            pub unsafe fn $name(kind: Legacy, x: &[f32], out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
-                unsafe { legacy::row_ref::<$v>(kind, x, out, acc) }
+            pub unsafe fn $name(kind: Legacy, x: &[f32], out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
+                unsafe { legacy::row_ref::<$v>(kind, x, out, y) }
             }
         };
     }
@@ -316,72 +316,11 @@ pub(crate) fn mark_blocks<M: Mask>(m: M, first: usize, n: usize, per_block: usiz
     }
 }
 
-/// Quality sums in lanes, folded into the f64 accumulator every few super-blocks.
-pub(crate) struct QLanes<V: F32s> {
-    xx: V,
-    yy: V,
-    xy: V,
-    ee: V,
-    emax: V,
-    n: usize,
-}
-
-impl<V: F32s> QLanes<V> {
-    #[inline(always)]
-    pub(crate) unsafe fn new() -> Self {
-        let z = V::zero();
-        QLanes { xx: z, yy: z, xy: z, ee: z, emax: z, n: 0 }
-    }
-
-    #[inline(always)]
-    pub(crate) fn add(&mut self, x: V, y: V) {
-        let e = x - y;
-        self.xx = self.xx + x * x;
-        self.yy = self.yy + y * y;
-        self.xy = self.xy + x * y;
-        self.ee = self.ee + e * e;
-        // NaN errors are skipped, as `f32::max` in the reference's sums does.
-        self.emax = e.abs().max_c(self.emax);
-        self.n += V::N;
-    }
-
-    /// Add another set of lane sums.
-    #[inline(always)]
-    pub(crate) fn merge(&mut self, o: Self) {
-        self.xx = self.xx + o.xx;
-        self.yy = self.yy + o.yy;
-        self.xy = self.xy + o.xy;
-        self.ee = self.ee + o.ee;
-        self.emax = o.emax.max_c(self.emax);
-        self.n += o.n;
-    }
-
-    /// Fold into `acc` once `at_least` elements have gathered (0: always).
-    #[inline(always)]
-    pub(crate) unsafe fn flush(&mut self, acc: &mut QualityAcc, at_least: usize) {
-        if self.n == 0 || self.n < at_least {
-            return;
-        }
-        acc.add_partial(self.n, self.xx.hsum(), self.yy.hsum(), self.xy.hsum(), self.ee.hsum(), self.emax.hmax());
-        *self = Self::new();
-    }
-}
-
-/// Fold the quality of super-block `xb` from its bytes `yb` as the scalar reference measures it.
-pub(crate) fn reference_quality(xb: &[f32], yb: &[u8], dequantize: impl Fn(&[u8], &mut [f32]), acc: &mut QualityAcc) {
-    let mut y = [0f32; QK];
-    dequantize(yb, &mut y);
-    let mut sums = BlockSums::default();
-    for (&a, &r) in xb.iter().zip(&y) {
-        sums.add(a, r);
-    }
-    sums.fold_into(QK, acc);
-}
-
-/// Redo one super-block with the scalar reference (`quantize(values, bytes)`), quality included.
-pub(crate) fn reference_block(xb: &[f32], yb: &mut [u8], quantize: impl FnOnce(&[f32], &mut [u8]), dequantize: impl Fn(&[u8], &mut [f32]), acc: &mut QualityAcc) {
-    quantize(xb, yb);
-    reference_quality(xb, yb, dequantize, acc);
+/// Redo one super-block with the scalar reference (`quantize(values, bytes)`), its decoded values
+/// (`dequantize`'s) into `y`.
+pub(crate) fn reference_block(xb: &[f32], bytes: &mut [u8], yb: &mut [f32], quantize: impl FnOnce(&[f32], &mut [u8]), dequantize: impl Fn(&[u8], &mut [f32])) {
+    quantize(xb, bytes);
+    dequantize(bytes, yb);
 }
 
 /// The lane type of the searches: two vectors side by side.

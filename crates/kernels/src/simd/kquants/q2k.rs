@@ -3,17 +3,16 @@
 
 use super::q45k::{qkx_phase, qp_phase, Weights, IMP};
 use super::search::qkx_levels;
-use super::{block_sigma2, check_finite, pack_2bit, reference_block, Lanes2, QLanes, QK};
+use super::{block_sigma2, check_finite, pack_2bit, reference_block, Lanes2, QK};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, nearest_int, MinSearch};
 use crate::formats::q2_k;
-use crate::quality::QualityAcc;
 use crate::simd::lanes::F32s;
 
 const NE: usize = 16;
 const REF: MinSearch = MinSearch { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
 
 #[inline(always)]
-pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     let nsb = x.len() / QK;
     let bytes = q2_k::BLOCK_BYTES;
     let s = match imp {
@@ -35,24 +34,24 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
 
     let zero = V::zero();
     let nm = V::splat(3.0);
-    let mut q = QLanes::<V>::new();
     let mut lv = [0u8; QK];
     for b in 0..nsb {
         let xb = &x[b * QK..(b + 1) * QK];
-        let y = &mut out[b * bytes..(b + 1) * bytes];
+        let ob = &mut out[b * bytes..(b + 1) * bytes];
+        let yb = &mut y[b * QK..(b + 1) * QK];
         if s.fallback[b] {
             match imp {
-                None => reference_block(xb, y, q2_k::quantize_block_ref, q2_k::dequantize_block, acc),
-                Some(qw) => reference_block(xb, y, |x, y| q2_k::quantize_block_imp(x, &qw[b * QK..(b + 1) * QK], y), q2_k::dequantize_block, acc),
+                None => reference_block(xb, ob, yb, q2_k::quantize_block_ref, q2_k::dequantize_block),
+                Some(qw) => reference_block(xb, ob, yb, |x, o| q2_k::quantize_block_imp(x, &qw[b * QK..(b + 1) * QK], o), q2_k::dequantize_block),
             }
             continue;
         }
         let (scales, mins) = (&s.scale[16 * b..16 * b + 16], &s.the_min[16 * b..16 * b + 16]);
         if imp.is_some() {
-            y[80..82].copy_from_slice(&fp16_bits(dm[b]).to_le_bytes());
-            y[82..84].copy_from_slice(&fp16_bits(mm[b]).to_le_bytes());
+            ob[80..82].copy_from_slice(&fp16_bits(dm[b]).to_le_bytes());
+            ob[82..84].copy_from_slice(&fp16_bits(mm[b]).to_le_bytes());
             for j in 0..16 {
-                y[j] = ls[16 * b + j] | (lm[16 * b + j] << 4);
+                ob[j] = ls[16 * b + j] | (lm[16 * b + j] << 4);
             }
         } else {
             let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
@@ -68,28 +67,28 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
             if max_scale > 0.0 {
                 let iscale = Q4SCALE / max_scale;
                 for j in 0..16 {
-                    y[j] = nearest_int(iscale * scales[j]) as u8;
+                    ob[j] = nearest_int(iscale * scales[j]) as u8;
                 }
-                y[80..82].copy_from_slice(&fp16_bits(max_scale / Q4SCALE).to_le_bytes());
+                ob[80..82].copy_from_slice(&fp16_bits(max_scale / Q4SCALE).to_le_bytes());
             } else {
-                y[..16].fill(0);
-                y[80..82].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
+                ob[..16].fill(0);
+                ob[80..82].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
             }
             if max_min > 0.0 {
                 let iscale = Q4SCALE / max_min;
                 for j in 0..16 {
-                    y[j] |= (nearest_int(iscale * mins[j]) << 4) as u8;
+                    ob[j] |= (nearest_int(iscale * mins[j]) << 4) as u8;
                 }
-                y[82..84].copy_from_slice(&fp16_bits(max_min / Q4SCALE).to_le_bytes());
+                ob[82..84].copy_from_slice(&fp16_bits(max_min / Q4SCALE).to_le_bytes());
             } else {
-                y[82..84].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
+                ob[82..84].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
             }
         }
-        let dd = fp16_value(u16::from_le_bytes([y[80], y[81]]));
-        let dmin = fp16_value(u16::from_le_bytes([y[82], y[83]]));
+        let dd = fp16_value(u16::from_le_bytes([ob[80], ob[81]]));
+        let dmin = fp16_value(u16::from_le_bytes([ob[82], ob[83]]));
         for j in 0..16 {
-            let d = dd * (y[j] & 0xF) as f32;
-            let m = dmin * (y[j] >> 4) as f32;
+            let d = dd * (ob[j] & 0xF) as f32;
+            let m = dmin * (ob[j] >> 4) as f32;
             let (dv, mv) = (V::splat(d), V::splat(m));
             let sub = 16 * b + j;
             let (isc, minu) = (V::splat(s.iscale[sub]), V::splat(s.min_used[sub]));
@@ -98,12 +97,10 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 // A sub-block whose scale reads 0 keeps the search's levels.
                 let l = if d == 0.0 { qkx_levels(xv, isc, minu, zero, nm) } else { ((xv + mv) / dv).nearest().clamp_c(zero, nm) };
                 l.store_u8(lv.as_mut_ptr().add(16 * j + c));
-                q.add(xv, dv * l - mv);
+                (dv * l - mv).store(yb.as_mut_ptr().add(16 * j + c));
             }
         }
-        pack_2bit(&lv, &mut y[16..80]);
-        q.flush(acc, QK);
+        pack_2bit(&lv, &mut ob[16..80]);
     }
-    q.flush(acc, 0);
     Ok(())
 }

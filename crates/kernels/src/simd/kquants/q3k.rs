@@ -3,10 +3,9 @@
 //! over the sub-block scales (importance).
 
 use super::search::{q3_search, q3_search_first_pass, qx_levels, qx_search, Qx};
-use super::{block_sigma2, check_finite, lane_offsets, no_lanes, pack_2bit, store_lanes, transpose, transpose_checked, Lanes2, Lanes4, QLanes, QK};
+use super::{block_sigma2, check_finite, lane_offsets, no_lanes, pack_2bit, store_lanes, transpose, transpose_checked, Lanes2, Lanes4, QK};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, make_q3_quants, nearest_int};
 use crate::formats::q3_k;
-use crate::quality::QualityAcc;
 use crate::simd::lanes::{F32s, Mask};
 
 const NE: usize = 16;
@@ -36,7 +35,7 @@ enum SearchLevels {
 }
 
 #[inline(always)]
-pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     let nsb = x.len() / QK;
     let nsub = x.len() / NE;
     let bytes = q3_k::BLOCK_BYTES;
@@ -137,9 +136,9 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                 }
             }
             for b in 0..nsb {
-                let y = &mut out[b * bytes..(b + 1) * bytes];
-                y[SCALES].copy_from_slice(&scale_bytes(&codes[16 * b..16 * b + 16]));
-                y[108..110].copy_from_slice(&fp16_bits(d_block[b]).to_le_bytes());
+                let ob = &mut out[b * bytes..(b + 1) * bytes];
+                ob[SCALES].copy_from_slice(&scale_bytes(&codes[16 * b..16 * b + 16]));
+                ob[108..110].copy_from_slice(&fp16_bits(d_block[b]).to_le_bytes());
             }
             imp_codes = codes;
             SearchLevels::Qx { iscale, live }
@@ -147,12 +146,12 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
     };
 
     let (lo, hi, off) = (V::splat(-4.0), V::splat(3.0), V::splat(4.0));
-    let mut q = QLanes::<V>::new();
     let mut lv = [0u8; QK];
     let mut stored = [0f32; 16];
     for b in 0..nsb {
         let xb = &x[b * QK..(b + 1) * QK];
-        let y = &mut out[b * bytes..(b + 1) * bytes];
+        let ob = &mut out[b * bytes..(b + 1) * bytes];
+        let yb = &mut y[b * QK..(b + 1) * QK];
         let mut codes = [0u8; 16];
         if imp.is_none() {
             let scales = &scale[16 * b..16 * b + 16];
@@ -169,15 +168,15 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                     // `int8_t l = nearest_int(...)` wraps, then is clamped and offset.
                     codes[j] = ((nearest_int(iscale * scales[j]) as i8 as i32).clamp(-32, 31) + 32) as u8;
                 }
-                y[108..110].copy_from_slice(&fp16_bits(1.0 / iscale).to_le_bytes());
+                ob[108..110].copy_from_slice(&fp16_bits(1.0 / iscale).to_le_bytes());
             } else {
-                y[108..110].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
+                ob[108..110].copy_from_slice(&fp16_bits(0.0).to_le_bytes());
             }
-            y[SCALES].copy_from_slice(&scale_bytes(&codes));
+            ob[SCALES].copy_from_slice(&scale_bytes(&codes));
         } else {
             codes.copy_from_slice(&imp_codes[16 * b..16 * b + 16]);
         }
-        let dd = fp16_value(u16::from_le_bytes([y[108], y[109]]));
+        let dd = fp16_value(u16::from_le_bytes([ob[108], ob[109]]));
         for j in 0..16 {
             let d = dd * (codes[j] as i32 - 32) as f32;
             let dv = V::splat(d);
@@ -204,11 +203,11 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
                     }
                 };
                 l.store_u8(lv.as_mut_ptr().add(16 * j + c));
-                q.add(xv, dv * (l - off));
+                (dv * (l - off)).store(yb.as_mut_ptr().add(16 * j + c));
             }
         }
         // The third bit into hmask (value 32·k + m at bit k of byte m), the low two bits packed.
-        let hmask = &mut y[..32];
+        let hmask = &mut ob[..32];
         hmask.fill(0);
         for k in 0..8 {
             for m in 0..32 {
@@ -218,9 +217,7 @@ pub(crate) unsafe fn row<V: F32s>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]
         for l in lv.iter_mut() {
             *l &= 3;
         }
-        pack_2bit(&lv, &mut y[32..96]);
-        q.flush(acc, QK);
+        pack_2bit(&lv, &mut ob[32..96]);
     }
-    q.flush(acc, 0);
     Ok(())
 }

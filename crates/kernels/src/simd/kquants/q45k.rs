@@ -3,11 +3,10 @@
 //! (importance). Also the sub-block search and super-block `make_qp_quants` phases Q2_K shares.
 
 use super::search::{qkx_levels, qkx_search, qp_search};
-use super::{block_sigma2, check_finite, lane_offsets, mark_blocks, no_lanes, reference_block, store_lanes, transpose, transpose_checked, Lanes2, QLanes, QK};
+use super::{block_sigma2, check_finite, lane_offsets, mark_blocks, no_lanes, reference_block, store_lanes, transpose, transpose_checked, Lanes2, QK};
 use crate::formats::ggml_blocks::{pack_scale_min_k4, scale_min_k4};
 use crate::formats::ggml_search::{fp16_bits, fp16_value, make_qp_quants, nearest_int, MinSearch};
 use crate::formats::{q4_k, q5_k};
-use crate::quality::QualityAcc;
 use crate::simd::lanes::{F32s, Mask};
 
 /// How the sub-block search weighs its elements.
@@ -144,7 +143,7 @@ const Q5_REF: MinSearch = MinSearch { rmin: -0.5, rdelta: 0.1, nstep: 15, use_ma
 pub(crate) const IMP: MinSearch = MinSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
 
 #[inline(always)]
-pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], acc: &mut QualityAcc) -> Result<(), usize> {
+pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>, out: &mut [u8], y: &mut [f32]) -> Result<(), usize> {
     let nsb = x.len() / QK;
     let (nmax, bytes) = if Q5 { (31, q5_k::BLOCK_BYTES) } else { (15, q4_k::BLOCK_BYTES) };
     let sigma2 = if imp.is_some() { Some(block_sigma2::<Lanes2<V>>(x, nsb, 2.0)) } else { None };
@@ -188,31 +187,31 @@ pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>
         }
     }
 
-    // Levels with the stored parameters, bytes, quality.
+    // Levels with the stored parameters, bytes, decoded values.
     let zero = V::zero();
     let nm = V::splat(nmax as f32);
-    let mut q = QLanes::<V>::new();
     let mut lv = [0u8; QK];
     for b in 0..nsb {
         let xb = &x[b * QK..(b + 1) * QK];
-        let yb = &mut out[b * bytes..(b + 1) * bytes];
+        let ob = &mut out[b * bytes..(b + 1) * bytes];
+        let yb = &mut y[b * QK..(b + 1) * QK];
         if s.fallback[b] {
-            match (imp, Q5) {
-                (None, false) => reference_block(xb, yb, q4_k::quantize_block_ref, q4_k::dequantize_block, acc),
-                (None, true) => reference_block(xb, yb, q5_k::quantize_block_ref, q5_k::dequantize_block, acc),
-                (Some(qw), false) => reference_block(xb, yb, |x, y| q4_k::quantize_block_imp(x, &qw[b * QK..(b + 1) * QK], y), q4_k::dequantize_block, acc),
-                (Some(qw), true) => reference_block(xb, yb, |x, y| q5_k::quantize_block_imp(x, &qw[b * QK..(b + 1) * QK], y), q5_k::dequantize_block, acc),
+            match (imp.map(|qw| &qw[b * QK..(b + 1) * QK]), Q5) {
+                (None, false) => reference_block(xb, ob, yb, q4_k::quantize_block_ref, q4_k::dequantize_block),
+                (None, true) => reference_block(xb, ob, yb, q5_k::quantize_block_ref, q5_k::dequantize_block),
+                (Some(qw), false) => reference_block(xb, ob, yb, |x, o| q4_k::quantize_block_imp(x, qw, o), q4_k::dequantize_block),
+                (Some(qw), true) => reference_block(xb, ob, yb, |x, o| q5_k::quantize_block_imp(x, qw, o), q5_k::dequantize_block),
             }
             continue;
         }
         let lsb: &[u8; 8] = ls[8 * b..8 * b + 8].try_into().unwrap();
         let lmb: &[u8; 8] = lm[8 * b..8 * b + 8].try_into().unwrap();
-        yb[0..2].copy_from_slice(&fp16_bits(d[b]).to_le_bytes());
-        yb[2..4].copy_from_slice(&fp16_bits(dmin[b]).to_le_bytes());
-        yb[4..16].copy_from_slice(&pack_scale_min_k4(lsb, lmb));
-        let (dd, dm_all) = (fp16_value(u16::from_le_bytes([yb[0], yb[1]])), fp16_value(u16::from_le_bytes([yb[2], yb[3]])));
+        ob[0..2].copy_from_slice(&fp16_bits(d[b]).to_le_bytes());
+        ob[2..4].copy_from_slice(&fp16_bits(dmin[b]).to_le_bytes());
+        ob[4..16].copy_from_slice(&pack_scale_min_k4(lsb, lmb));
+        let (dd, dm_all) = (fp16_value(u16::from_le_bytes([ob[0], ob[1]])), fp16_value(u16::from_le_bytes([ob[2], ob[3]])));
         for j in 0..8 {
-            let (sc, m) = scale_min_k4(j, &yb[4..16]);
+            let (sc, m) = scale_min_k4(j, &ob[4..16]);
             let dj = dd * sc as f32;
             let dm = dm_all * m as f32;
             let (dv, dmv) = (V::splat(dj), V::splat(dm));
@@ -223,11 +222,11 @@ pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>
                 // A sub-block whose scale reads 0 keeps the search's levels.
                 let l = if dj == 0.0 { qkx_levels(xv, isc, minu, zero, nm) } else { ((xv + dmv) / dv).nearest().clamp_c(zero, nm) };
                 l.store_u8(lv.as_mut_ptr().add(32 * j + c));
-                q.add(xv, dv * l - dmv);
+                (dv * l - dmv).store(yb.as_mut_ptr().add(32 * j + c));
             }
         }
         if Q5 {
-            let (qh, ql) = yb[16..].split_at_mut(32);
+            let (qh, ql) = ob[16..].split_at_mut(32);
             qh.fill(0);
             for c in 0..4 {
                 for l in 0..32 {
@@ -237,15 +236,13 @@ pub(crate) unsafe fn row<V: F32s, const Q5: bool>(x: &[f32], imp: Option<&[f32]>
                 }
             }
         } else {
-            let qs = &mut yb[16..];
+            let qs = &mut ob[16..];
             for c in 0..4 {
                 for l in 0..32 {
                     qs[32 * c + l] = lv[64 * c + l] | (lv[64 * c + 32 + l] << 4);
                 }
             }
         }
-        q.flush(acc, QK);
     }
-    q.flush(acc, 0);
     Ok(())
 }
