@@ -7,10 +7,13 @@
  *   `first_stage_model.`, CLIP-L under `cond_stage_model.transformer.`, SDXL's CLIP-G under
  *   `cond_stage_model.1.transformer.` (Hugging Face names, stable-diffusion.cpp's own; an original
  *   checkpoint's text encoders pass through as they are). ComfyUI-GGUF loads its UNet part.
- * - `--component unet`: the UNet alone, bare original names (ComfyUI-GGUF's "Unet Loader (GGUF)";
- *   `sd-cli --diffusion-model`, which then needs `--clip_l` to tell the version).
- * - `--component vae` / `text_encoder` / `text_encoder_2`: for `sd-cli --vae` / `--clip_l` /
- *   `--clip_g` (original VAE names; text encoders keep their names).
+ * - `--component unet`: the UNet alone, bare original names (ComfyUI-GGUF's "Unet Loader (GGUF)").
+ *   stable-diffusion.cpp (the pinned 90e87bc) does not run it as `--diffusion-model`: it decides
+ *   whether the model is a UNet before it reads `--clip_l`, from names that for a UNet include the
+ *   text encoder's token embedding, so SD1/SDXL load there only as the whole checkpoint.
+ * - `--component vae`: original VAE names, what `sd-cli --vae` takes (it replaces a checkpoint's
+ *   VAE); `text_encoder` / `text_encoder_2`: Hugging Face names (what `--clip_l` / `--clip_g`
+ *   take for Flux and SD3; ComfyUI-GGUF's CLIP loaders read only llama.cpp-named T5/LLM files).
  * `general.architecture` is `sd1` or `sdxl` on files with the UNet (ComfyUI-GGUF requires one of
  * its names); stable-diffusion.cpp reads no metadata and tells the version from the names.
  */
@@ -76,7 +79,9 @@ function layoutOf(input: GgufArchInput, arch: 'sd1' | 'sdxl'): ImageLayout {
   if (arch === 'sdxl' && comps.includes('text_encoder_2')) groups.push(textEncoderGroup('text_encoder_2', componentTensors(f, 'text_encoder_2'), CLIP_G, clipG));
   const used = new Set(groups.map((g) => g.label));
   const missing = ['vae', 'text_encoder', ...(arch === 'sdxl' ? ['text_encoder_2'] : [])].filter((x) => !used.has(x));
-  if (missing.length > 0) notes.push(`the pipeline has no ${missing.join(', ')}: give stable-diffusion.cpp ${missing.map((m) => (m === 'vae' ? '--vae' : m === 'text_encoder' ? '--clip_l' : '--clip_g')).join(', ')} beside -m`);
+  if (missing.includes('vae')) notes.push('the pipeline has no vae: give stable-diffusion.cpp one with --vae beside -m');
+  const noText = missing.filter((m) => m !== 'vae');
+  if (noText.length > 0) notes.push(`the pipeline has no ${noText.join(', ')}: stable-diffusion.cpp tells a UNet checkpoint's version from its text encoder(s) in the same file, so it will not load this one (ComfyUI-GGUF loads its UNet)`);
   const left = comps.filter((x) => !used.has(x));
   if (left.length > 0) notes.push(`left out component(s) ${left.join(', ')} (not part of a ${arch} checkpoint)`);
   return { architecture: arch, groups, notes };
