@@ -4,9 +4,9 @@
 #   fast   tests/python/test_sdcpp.py: tiny SD1/SDXL pipelines, a small Flux and a tiny SD3 transformer
 #          and arrowquant-synth's flux pipeline, each file compared tensor for tensor with sd-cli's own
 #          -M convert of the same checkpoint at the same types, and Flux images pixel for pixel
-#          (~7 min on this 2-core machine beside another job).
+#          (25 tests: 4.5 min on this 2-core machine, 13 beside another job).
 #   sd15   tests/python/test_sdcpp_sd15.py: a random SD1.5 pipeline at its real size (2.1 GB f16) at q8_0
-#          and q4_K, the checkpoint and its images against sd-cli's (~13 min, 9 GB of temporary files
+#          and q4_K, the checkpoint and its images against sd-cli's (6-13 min, 9 GB of temporary files
 #          in pytest's temporary folder, 8.8 GB peak RSS).
 #   all    both (the default).
 # Not part of scripts/test-all.sh (the CI run's time); the docs test runs docs/RUN-SD-CPP.md's

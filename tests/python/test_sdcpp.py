@@ -1,6 +1,7 @@
 """`arrowquant export --to gguf --arch sd1|sdxl|flux|sd3` against stable-diffusion.cpp (issue 15),
-the fast part (5 minutes on this 2-core machine, most of it building the models and sd-cli's
-conversions; `npm run test:runtimes` runs it with the SD1.5 part, test_sdcpp_sd15.py):
+the fast part (4.5 minutes on this 2-core machine, 13 beside another job; most of it building the
+models and sd-cli's conversions; `npm run test:runtimes` runs it with the SD1.5 part,
+test_sdcpp_sd15.py):
 
 - The reference for every file is stable-diffusion.cpp's own `sd-cli -M convert` of the same
   checkpoint, told (`--tensor-type-rules`) to give each tensor the type it has in our file: per
