@@ -28,7 +28,7 @@ export function exportCommand(): Command {
     .argument('<file>', 'an ArrowQuant .parquet file')
     .addOption(new Option('--to <format>', 'output format').choices(['gguf', 'safetensors']).makeOptionMandatory())
     .requiredOption('-o, --output <path>', 'gguf: the .gguf file; safetensors: a directory')
-    .option('--component <name>', 'pipeline component to export (gguf: required for a pipeline)')
+    .option('--component <name>', 'pipeline component to export (gguf: required for a pipeline, except with --arch sd1|sdxl: the whole checkpoint)')
     .addOption(new Option('--reencode <type>', 'gguf: write tensors GGUF cannot hold as this type (dequantized first)').choices(REENCODINGS))
     .option(
       '--arch <name>',
@@ -42,6 +42,7 @@ export function exportCommand(): Command {
         '  arrowquant export flux.q4_0.parquet --to gguf --component transformer -o flux-q4_0.gguf\n' +
         '  arrowquant export dit.int4.parquet --to gguf --reencode f16 -o dit.gguf\n' +
         '  arrowquant export dream.q4_k_m.parquet --to gguf --arch dream --model ./Dream-v0-Instruct-7B -o dream-Q4_K_M.gguf   # docs/RUN-LLAMA-CPP.md\n' +
+        '  arrowquant export flux.q4_k.parquet --to gguf --arch flux --component transformer -o flux1-Q4_K.gguf   # docs/RUN-SD-CPP.md\n' +
         '  arrowquant export dit.int4.parquet --to safetensors -o dit-dequantized/',
     )
     .action(async (file: string, flags: ExportFlags, cmd: Command) => {

@@ -25,6 +25,7 @@ interface QuantizeFlags {
   mix?: string;
   gptqFormat?: string;
   imatrix?: string;
+  uniformImportance?: boolean;
   targetMemoryGb?: string;
   report?: string;
   reportHtml?: string;
@@ -50,6 +51,7 @@ const FLAG_NAMES = {
   mix: '--mix',
   gptq_format: '--gptq-format',
   imatrix: '--imatrix',
+  uniform_importance: '--uniform-importance',
   target_memory_gb: '--target-memory-gb',
 } as const;
 
@@ -78,6 +80,7 @@ export function quantizeCommand(): Command {
     .addOption(new Option('--mix <name>', "a llama.cpp quantization mix: each tensor's GGUF format by its role (q4_k_m: q4_k with q6_k where llama.cpp uses more bits; q4_0: q4_0 with a q6_k output head)").choices(MIXES))
     .option('--gptq-format <format>', 'the grid --method gptq quantizes onto (default: rtn at --bits; q2_k..q6_k: GPTQ inside the K-quant search, an ordinary GGUF tensor)')
     .option('--imatrix <file>', 'a llama.cpp importance matrix (imatrix.gguf or .dat) for the K-quants and q4_0/q4_1/q5_0/q5_1')
+    .option('--uniform-importance', "importance 1 for every column where no imatrix or Hessian gives one (stable-diffusion.cpp's convert: docs/RUN-SD-CPP.md)")
     .option('--report <file>', 'write a JSON report (paths, timings, per-tensor figures)')
     .option('--report-html <file>', 'write a self-contained HTML report (error per layer, bits allocation, fallbacks, timings)')
     .option('--coordinator <host:port>', 'run on a cluster: submit to this coordinator (paths are resolved on its side)');
@@ -110,6 +113,7 @@ export function quantizeCommand(): Command {
         mix: flags.mix,
         gptq_format: flags.gptqFormat,
         imatrix: flags.imatrix,
+        uniform_importance: flags.uniformImportance,
         target_memory_gb: flags.targetMemoryGb,
       };
       const resolution = resolveConfig({ cli, cliFlags: FLAG_NAMES, ...(flags.config !== undefined ? { yamlPath: flags.config } : {}) });

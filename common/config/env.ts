@@ -47,6 +47,7 @@ const TEXT_KINDS = {
   mix: 'nullable',
   gptq_format: 'nullable',
   imatrix: 'nullable',
+  uniform_importance: 'bool',
   target_memory_gb: 'nullable-number',
   gptq_damp: 'number',
   gptq_act_order: 'bool',

@@ -71,6 +71,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedConfig, ProfileKey>> = Object.freez
   mix: null,
   gptq_format: null,
   imatrix: null,
+  uniform_importance: false,
   target_memory_gb: null,
   gptq_damp: 0.01,
   gptq_act_order: false,

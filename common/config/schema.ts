@@ -52,6 +52,7 @@ export const RULES = {
   mix: `${oneOf([...MIXES, 'null'])}`,
   gptq_format: `null or a format GPTQ can target (${oneOf(FORMAT_FAMILIES.filter((f) => f.gptqTarget).flatMap((f) => f.methods))})`,
   imatrix: 'a path to a llama.cpp importance matrix (imatrix.gguf or legacy .dat), or null',
+  uniform_importance: 'true or false',
   target_memory_gb: 'a number greater than 0, or null',
   gptq_damp: 'a number from 0 to 1',
   gptq_act_order: 'true or false',
@@ -216,6 +217,9 @@ export const ConfigSchema = z.strictObject({
     .describe(
       'A llama.cpp importance matrix (what llama-imatrix writes: imatrix.gguf or the legacy .dat) for the formats whose search weighs input columns by importance (the K-quants and q4_0/q4_1/q5_0/q5_1). Without it, a calibration file\'s Hessian diagonals serve the same purpose where present. An imatrix of another model is an error. A relative path is relative to the working directory.',
     ),
+  uniform_importance: bool().describe(
+    "Quantize the formats that weigh their search by importance (the K-quants and q4_0/q4_1/q5_0/q5_1) with an importance of 1 for every column where neither imatrix nor a calibration Hessian gives one, instead of llama.cpp's unweighted reference search. This is what stable-diffusion.cpp's `sd-cli -M convert` does (it passes a dummy all-ones importance matrix to ggml), so its bytes for these formats are this option's (docs/RUN-SD-CPP.md); Q8_0 is the same either way.",
+  ),
   gptq_damp: z
     .number(must(RULES.gptq_damp))
     .min(0, must(RULES.gptq_damp))

@@ -45,9 +45,16 @@ export interface LayerUse {
 /**
  * Per-column importance for formats that weigh their search by it (the K-quants and
  * q4_0/q4_1/q5_0/q5_1), where no GPTQ runs: an imatrix entry, or the calibration Hessian's
- * diagonal.
+ * diagonal, or (`uniform_importance`, where neither gives one) 1 for every column, as
+ * stable-diffusion.cpp's convert quantizes.
  */
-export type ImportanceUse = { source: 'imatrix'; values: Float32Array } | { source: 'hessian'; stats: LayerStats };
+export type ImportanceUse = { source: 'imatrix'; values: Float32Array } | { source: 'hessian'; stats: LayerStats } | { source: 'uniform' };
+
+const IMPORTANCE_SOURCES: Record<ImportanceUse['source'], string> = {
+  imatrix: 'the imatrix',
+  hessian: 'the calibration Hessian',
+  uniform: "uniform (1 per column, stable-diffusion.cpp's convert)",
+};
 
 export type TensorAction =
   | { kind: 'keep'; storeDtype: PreserveDtype; rule: string; reason: string }
@@ -204,7 +211,7 @@ function decide(
     const importance = hessian || ctx.imatrix !== undefined;
     autoRow = rowLabel(ctx.modality, bitWidth, hessian, groupSize, importance);
     reason += `; ${autoRow}`;
-    const fit = rowEntry(ctx.modality, bitWidth, hessian, groupSize, cols);
+    const fit = rowEntry(ctx.modality, bitWidth, hessian, groupSize, cols, ggmlRow(shape));
     if (fit === undefined) return keep({ kind: 'keep', storeDtype: 'source', rule: 'row-length', reason: `${reason}; no format of the row fits rows of ${cols}: kept` });
     if (fit.index > 0) reason += `; rows of ${cols}: ${entryLabel(fit.entry, bitWidth, groupSize, importance)}`;
     method = fit.entry.method;
@@ -233,12 +240,17 @@ function decide(
   let first = schemeFor(method, methodBits(method, bitWidth), groupSize, hessian, gptqTarget);
   // Rows that do not split into the format's blocks take the format the registry names for them
   // (llama.cpp's: Q4_K → Q5_0, ...), and are kept where none fits.
-  while (!fitsRow(first, cols)) {
+  // A GGUF format's blocks must also be ggml rows (the last axis: a conv kernel [O, I, 3, 3] has
+  // rows of 3), or the tensor could not be exported; such tensors are kept, as llama.cpp's and
+  // stable-diffusion.cpp's converters keep them.
+  const rowOf = (c: SchemeChoice) => (describeFormat(c.scheme).gguf != null ? ggmlRow(shape) : cols);
+  while (!fitsRow(first, rowOf(first))) {
     const d = describeFormat(first.scheme);
+    const what = rowOf(first) === cols ? `row length ${cols}` : `ggml row: the last axis, ${rowOf(first)}`;
     if (d.rowFallback == null) {
-      return keep({ kind: 'keep', storeDtype: 'source', rule: 'row-length', reason: `${reason}; ${first.scheme} needs rows divisible by ${d.rowMultiple} (row length ${cols}): kept` });
+      return keep({ kind: 'keep', storeDtype: 'source', rule: 'row-length', reason: `${reason}; ${first.scheme} needs rows divisible by ${d.rowMultiple} (${what}): kept` });
     }
-    reason += `; ${first.scheme} needs rows divisible by ${d.rowMultiple} (row length ${cols}): ${d.rowFallback}`;
+    reason += `; ${first.scheme} needs rows divisible by ${d.rowMultiple} (${what}): ${d.rowFallback}`;
     first = schemeFor(d.rowFallback, methodBits(d.rowFallback, bitWidth), groupSize);
   }
   // Said once the row fit is known, with the format the tensor really gets.
@@ -263,8 +275,8 @@ function decide(
       }
     : undefined;
   const uses = layer && (layer.hessian || layer.smoothing || layer.timeAware || layer.measure);
-  const importance = importanceOf(name, cols, first, stats, ctx);
-  if (importance) reason += `; importance from ${importance.source === 'imatrix' ? 'the imatrix' : 'the calibration Hessian'}`;
+  const importance = importanceOf(name, cols, first, stats, ctx, config.uniform_importance);
+  if (importance) reason += `; importance from ${IMPORTANCE_SOURCES[importance.source]}`;
   const action: TensorAction = {
     kind: 'quantize',
     ladder: fallbackLadder(first),
@@ -280,16 +292,19 @@ function decide(
 
 /**
  * Importance for the first rung, where its format weighs its search by it and no GPTQ runs: the
- * imatrix's entry when a file is given, else the calibration Hessian's diagonal.
+ * imatrix's entry when a file is given, else the calibration Hessian's diagonal; where neither
+ * gives one, 1 per column with `uniform`.
  */
-function importanceOf(name: string, cols: number, first: SchemeChoice, stats: LayerStats | undefined, ctx: PlanContext): ImportanceUse | undefined {
+function importanceOf(name: string, cols: number, first: SchemeChoice, stats: LayerStats | undefined, ctx: PlanContext, uniform: boolean): ImportanceUse | undefined {
   if (first.calibrated || !describeFormat(first.scheme).importance) return undefined;
-  if (ctx.imatrix) {
-    const values = importanceFor(ctx.imatrix, name, cols);
-    return values ? { source: 'imatrix', values } : undefined;
-  }
-  return stats?.hessian ? { source: 'hessian', stats } : undefined;
+  const values = ctx.imatrix ? importanceFor(ctx.imatrix, name, cols) : undefined;
+  if (values) return { source: 'imatrix', values };
+  if (!ctx.imatrix && stats?.hessian) return { source: 'hessian', stats };
+  return uniform ? { source: 'uniform' } : undefined;
 }
+
+/** ggml's row: the last axis (what a GGUF block format's blocks run along). */
+const ggmlRow = (shape: readonly number[]) => (shape.length === 0 ? 1 : shape[shape.length - 1]!);
 
 /**
  * Each tensor's role and its place among its component's tensors of that role, counted as

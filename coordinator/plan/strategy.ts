@@ -132,10 +132,15 @@ export function rowLabel(modality: Modality, bits: BitWidth, hessian: boolean, g
 
 /**
  * The entry a tensor with rows of `cols` takes: the first that fits, and its place in the row
- * (0: the primary format). Undefined: none fits.
+ * (0: the primary format). A GGUF format must also fit the ggml row, `lastAxis` (a conv kernel
+ * [O, I, 3, 3] has rows of 3 there): its blocks must be ggml rows for the file to export.
+ * Undefined: none fits.
  */
-export function rowEntry(modality: Modality, bits: BitWidth, hessian: boolean, groupSize: number, cols: number): { entry: StrategyFormat; index: number } | undefined {
+export function rowEntry(modality: Modality, bits: BitWidth, hessian: boolean, groupSize: number, cols: number, lastAxis: number = cols): { entry: StrategyFormat; index: number } | undefined {
   const entries = STRATEGY_TABLE[modality].rows[bits][hessian ? 'hessian' : 'plain'];
-  const index = entries.findIndex((f) => cols % entryFormat(f, bits, groupSize).rowMultiple === 0);
+  const index = entries.findIndex((f) => {
+    const d = entryFormat(f, bits, groupSize);
+    return (d.gguf != null ? lastAxis : cols) % d.rowMultiple === 0;
+  });
   return index < 0 ? undefined : { entry: entries[index]!, index };
 }

@@ -95,6 +95,7 @@ async function importanceValues(t: TensorPlan, reader: CalibrationReader | undef
   if (t.action.kind !== 'quantize' || !t.action.importance) return undefined;
   const imp = t.action.importance;
   if (imp.source === 'imatrix') return imp.values;
+  if (imp.source === 'uniform') return new Float32Array(t.cols).fill(1);
   if (!reader || !imp.stats.hessian) throw new Error(`internal: ${t.name} planned with Hessian importance but no calibration is open`);
   const h = await reader.chunk(imp.stats.hessian);
   try {

@@ -65,17 +65,17 @@ const TABLE = {
 } as const;
 const REST = {
   modality: null, fail_fast: false, num_threads: 0, method: 'auto', keep_default_rules: true, preserve: {}, overrides: [], chunk_mib: 16,
-  calibration: null, gptq_damp: 0.01, gptq_act_order: false, components: {}, target_memory_gb: null, mix: null, gptq_format: null, imatrix: null,
+  calibration: null, gptq_damp: 0.01, gptq_act_order: false, components: {}, target_memory_gb: null, mix: null, gptq_format: null, imatrix: null, uniform_importance: false,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Schema and profiles
 
-test('the schema has the 25 keys, a description on each, and every method of the format registry', () => {
+test('the schema has the 26 keys, a description on each, and every method of the format registry', () => {
   assert.deepEqual([...CONFIG_KEYS].sort(), [
     'bit_width', 'calibration', 'calibration_samples', 'chunk_mib', 'components', 'deployment_profile', 'enable_spatial', 'enable_streaming', 'enable_time_aware', 'fail_fast',
     'gptq_act_order', 'gptq_damp', 'gptq_format', 'group_size', 'imatrix', 'keep_default_rules', 'method', 'min_accuracy', 'mix', 'modality', 'num_threads', 'num_time_groups', 'overrides', 'preserve',
-    'target_memory_gb',
+    'target_memory_gb', 'uniform_importance',
   ]);
   for (const key of CONFIG_KEYS) assert.ok((ConfigSchema.shape[key].description ?? '').length > 20, `${key} has no description`);
   // The format methods come from the kernels' registry (common/formats.ts), then the algorithms.
@@ -450,7 +450,7 @@ test('describeConfig lists every key with its value and source', () => {
   const file = yamlFile('\nmethod: nf4\n');
   const text = describeConfig(resolveConfig({ yamlPath: file, env: { ARROW_QUANT_BIT_WIDTH: '8' } }));
   const lines = text.split('\n');
-  assert.equal(lines.length, 25);
+  assert.equal(lines.length, 26);
   assert.match(lines.find((l) => l.startsWith('method '))!, /^method +"nf4" +\(.*line 2\)$/);
   assert.match(lines.find((l) => l.startsWith('bit_width '))!, /^bit_width +8 +\(environment variable ARROW_QUANT_BIT_WIDTH\)$/);
   assert.match(lines.find((l) => l.startsWith('group_size '))!, /^group_size +128 +\(profile "local"\)$/);

@@ -164,6 +164,48 @@ test('rows that do not split into blocks take the registry row fallback, else ar
   }
 });
 
+test("a GGUF format's blocks are ggml rows: conv kernels (last axis 3 or 1) are kept, 3-D tensors with whole blocks on their last axis are not", () => {
+  const tensors: [string, string, number[]][] = [
+    ['conv.weight', 'F16', [320, 320, 3, 3]], // 2-D view [320, 2880]: whole 32s, but ggml rows of 3
+    ['proj_in.weight', 'F16', [320, 320, 1, 1]],
+    ['lin.weight', 'F16', [320, 320]],
+    ['pos.weight', 'F16', [1, 64, 512]],
+  ];
+  for (const method of ['q8_0', 'q4_0', 'q4_k']) {
+    const p = plan(tensors, { method, keep_default_rules: false });
+    assert.equal(scheme(p['conv.weight']), 'keep:row-length', method);
+    assert.match(p['conv.weight']!.action.reason, /needs rows divisible by 32 \(ggml row: the last axis, 3\): kept/, method);
+    assert.equal(scheme(p['proj_in.weight']), 'keep:row-length', method);
+    assert.equal(scheme(p['lin.weight']), method === 'q4_k' ? 'q5_0' : method);
+    assert.equal(scheme(p['pos.weight']), method);
+  }
+  // Formats that are not GGUF's keep the flattened rows (GPTQ and HQQ quantize whole kernels),
+  // and auto takes its row's first format that fits both.
+  assert.equal(scheme(plan(tensors, { method: 'rtn', bit_width: 4, group_size: 32 })['conv.weight']), 'rtn_int4_g32_asym');
+  const auto = plan(tensors, { method: 'auto', bit_width: 4, keep_default_rules: false }, { modality: 'image' });
+  assert.equal(scheme(auto['conv.weight']), 'hqq_int4_g128');
+  assert.equal(scheme(auto['lin.weight']), 'q4_0');
+});
+
+test("uniform_importance: 1 per column where neither an imatrix nor a Hessian gives importance (stable-diffusion.cpp's convert)", () => {
+  const values = new Float32Array(512).fill(2);
+  const imatrix: ImportanceMatrix = { path: 'x.imatrix', format: 'gguf', datasets: [], entries: new Map([['blk.0.attn_q.weight', values]]) };
+  for (const method of ['q4_k', 'q4_0', 'q5_0', 'q3_k']) {
+    const a = plan(dream(1), { method, keep_default_rules: false, uniform_importance: true })['model.layers.0.self_attn.k_proj.weight']!.action;
+    assert.ok(a.kind === 'quantize' && a.importance?.source === 'uniform', method);
+    assert.match(a.reason, /importance from uniform/);
+  }
+  const q8 = plan(dream(1), { method: 'q8_0', uniform_importance: true })['model.layers.0.self_attn.k_proj.weight']!.action;
+  assert.ok(q8.kind === 'quantize' && q8.importance === undefined, 'q8_0 weighs nothing');
+  const p = plan(dream(1), { method: 'q4_k', keep_default_rules: false, uniform_importance: true }, { imatrix });
+  const q = p['model.layers.0.self_attn.q_proj.weight']!.action;
+  assert.ok(q.kind === 'quantize' && q.importance?.source === 'imatrix', 'an imatrix entry wins');
+  const k = p['model.layers.0.self_attn.k_proj.weight']!.action;
+  assert.ok(k.kind === 'quantize' && k.importance?.source === 'uniform', 'uniform where the imatrix has no entry');
+  const off = plan(dream(1), { method: 'q4_k', keep_default_rules: false })['model.layers.0.self_attn.k_proj.weight']!.action;
+  assert.ok(off.kind === 'quantize' && off.importance === undefined, 'off by default');
+});
+
 test('the quality-gate ladders stay in the GGUF family', () => {
   const p = plan([['a.weight', 'BF16', [64, 512]]], { method: 'q2_k' });
   assert.deepEqual(ladder(p['a.weight']), ['q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k', 'q8_0']);

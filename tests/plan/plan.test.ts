@@ -35,11 +35,22 @@ test('default keep rules: dtype, 1-D, tiny, embedders, adaLN, top-level output l
     ['down_blocks.1.attentions.0.proj_out.weight', 'F32', [640, 640]],
     ['encoder.layer.3.output.dense.weight', 'F16', [768, 3072]],
     ['transformer_blocks.3.attn.to_q.weight', 'BF16', [1152, 1152]],
+    ['add_embedding.linear_2.weight', 'F16', [1280, 1280]],
+    // FLUX.1's and Stable Diffusion's original (single-file) names for the same tensors
+    ['img_in.weight', 'BF16', [3072, 64]],
+    ['model.diffusion_model.guidance_in.in_layer.weight', 'BF16', [3072, 256]],
+    ['double_blocks.0.txt_mod.lin.weight', 'BF16', [18432, 3072]],
+    ['single_blocks.0.modulation.lin.weight', 'BF16', [9216, 3072]],
+    ['model.diffusion_model.final_layer.linear.weight', 'BF16', [64, 3072]],
+    ['model.diffusion_model.out.2.weight', 'F16', [4, 320, 3, 3]],
+    ['model.diffusion_model.output_blocks.2.1.conv.weight', 'F16', [1280, 1280, 3, 3]],
+    ['double_blocks.0.img_attn.qkv.weight', 'BF16', [9216, 3072]],
   ]);
   assert.equal(action(p['position_ids']), 'keep:dtype');
   assert.equal(action(p['blocks.0.norm.weight']), 'keep:1-d');
   assert.equal(action(p['tiny.weight']), 'keep:tiny');
   assert.equal(action(p['x_embedder.proj.weight']), 'keep:embedder');
+  assert.equal(action(p['add_embedding.linear_2.weight']), 'keep:embedder'); // SDXL's label embedder (LDM label_emb)
   assert.equal(action(p['transformer_blocks.3.norm1.linear.weight']), 'keep:adaln');
   assert.equal(action(p['scale_shift_table']), 'keep:adaln');
   assert.equal(action(p['proj_out.weight']), 'keep:output');
@@ -48,6 +59,14 @@ test('default keep rules: dtype, 1-D, tiny, embedders, adaLN, top-level output l
   assert.equal(action(p['down_blocks.1.attentions.0.proj_out.weight']), 'quantize:default');
   assert.equal(action(p['encoder.layer.3.output.dense.weight']), 'quantize:default');
   assert.equal(action(p['transformer_blocks.3.attn.to_q.weight']), 'quantize:default');
+  assert.equal(action(p['img_in.weight']), 'keep:embedder');
+  assert.equal(action(p['model.diffusion_model.guidance_in.in_layer.weight']), 'keep:embedder');
+  assert.equal(action(p['double_blocks.0.txt_mod.lin.weight']), 'keep:adaln');
+  assert.equal(action(p['single_blocks.0.modulation.lin.weight']), 'keep:adaln');
+  assert.equal(action(p['model.diffusion_model.final_layer.linear.weight']), 'keep:output');
+  assert.equal(action(p['model.diffusion_model.out.2.weight']), 'keep:output');
+  assert.equal(action(p['model.diffusion_model.output_blocks.2.1.conv.weight']), 'quantize:default');
+  assert.equal(action(p['double_blocks.0.img_attn.qkv.weight']), 'quantize:default');
 });
 
 test('overrides change how tensors are quantized; only quantize: true overrides a keep rule', () => {

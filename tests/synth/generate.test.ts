@@ -16,6 +16,7 @@ import {
 import { generateModel, type GenerateOptions } from '../../tools/synth/generate.js';
 import { ditTensors, dreamTensors } from '../../tools/synth/presets.js';
 import { lladaTensors } from '../../tools/synth/llm.js';
+import { clipLComponent, FLUX_DIMS, fluxTensors, fluxVaeComponent } from '../../tools/synth/flux.js';
 import { tokenizerJson } from '../../tools/synth/tokenizer.js';
 import { buildProgram } from '../../tools/synth/cli.js';
 
@@ -415,6 +416,46 @@ test('dit preset: mixed dtypes, odd row lengths, a tiny tensor, sin-cos pos_embe
   assert.ok(chunkRms[0]! > 2 * chunkRms[1]!, 'adaLN shift chunk louder than the mlp gate chunk');
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(cfg['_class_name'], 'FluxTransformer2DModel');
+});
+
+test('flux preset: FLUX.1\'s diffusers names and shapes (heads of 128, guidance), bf16; its pipeline\'s Flux VAE and real-size CLIP-L', async () => {
+  const dir = freshDir();
+  const r = await generateModel({ preset: 'flux', scale: 'tiny', layout: 'single', outDir: dir });
+  assert.deepEqual(listFiles(dir), ['config.json', 'diffusion_pytorch_model.safetensors']);
+  const p = parse(join(dir, 'diffusion_pytorch_model.safetensors'));
+  assert.equal(p.tensors.size, r.tensors);
+  assert.deepEqual([...new Set([...p.tensors.values()].map((t) => t.dtype))], ['BF16']);
+  const shape = (n: string) => p.tensors.get(n)?.shape;
+  assert.deepEqual(shape('x_embedder.weight'), [256, 64]);
+  assert.deepEqual(shape('context_embedder.weight'), [256, 4096]);
+  assert.deepEqual(shape('time_text_embed.guidance_embedder.linear_1.weight'), [256, 256]);
+  assert.deepEqual(shape('time_text_embed.text_embedder.linear_1.weight'), [256, 768]);
+  assert.deepEqual(shape('transformer_blocks.0.norm1_context.linear.weight'), [6 * 256, 256]);
+  assert.deepEqual(shape('transformer_blocks.0.attn.norm_added_k.weight'), [128]);
+  assert.deepEqual(shape('single_transformer_blocks.0.proj_out.weight'), [256, 5 * 256]);
+  assert.deepEqual(shape('single_transformer_blocks.0.norm.linear.weight'), [3 * 256, 256]);
+  assert.deepEqual(shape('proj_out.weight'), [64, 256]);
+  assert.ok(!p.tensors.has('transformer_blocks.1.attn.to_q.weight') && !p.tensors.has('single_transformer_blocks.1.proj_mlp.weight'));
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual([cfg['_class_name'], cfg['num_attention_heads'], cfg['attention_head_dim'], cfg['num_layers'], cfg['num_single_layers'], cfg['guidance_embeds']], ['FluxTransformer2DModel', 2, 128, 1, 1, true]);
+  const bytes = (t: readonly { shape: readonly number[]; dtype: string }[]) => t.reduce((a, x) => a + x.shape.reduce((q, d) => q * d, 1) * ({ BF16: 2, F16: 2, F32: 4, I64: 8 } as Record<string, number>)[x.dtype]!, 0);
+  assert.ok(bytes(fluxTensors('7b')) > 13e9 && bytes(fluxTensors('7b')) < 16e9);
+  assert.ok(bytes(fluxTensors('1.5gb')) > 1.2e9 && bytes(fluxTensors('1.5gb')) < 1.8e9);
+  assert.ok(bytes(fluxTensors('small')) > 50e6 && bytes(fluxTensors('small')) < 100e6);
+  for (const s of ['tiny', '7b'] as const) assert.equal(FLUX_DIMS[s].hidden % 128, 0);
+  // The pipeline's other parts: CLIP-L at its real size whatever the scale, a Flux VAE (16 latent channels, no quant convs).
+  const clip = clipLComponent();
+  assert.deepEqual(clip.tensors.find((t) => t.name === 'text_model.embeddings.token_embedding.weight')!.shape, [49408, 768]);
+  assert.equal(clip.tensors.filter((t) => t.name.endsWith('mlp.fc1.weight')).length, 12);
+  const vae = fluxVaeComponent('tiny');
+  const vshape = (n: string) => vae.tensors.find((t) => t.name === n)?.shape;
+  assert.deepEqual(vshape('decoder.conv_in.weight'), [128, 16, 3, 3]);
+  assert.deepEqual(vshape('encoder.conv_out.weight'), [32, 128, 3, 3]);
+  assert.deepEqual(vshape('decoder.mid_block.attentions.0.to_q.weight'), [128, 128]);
+  assert.deepEqual(vshape('decoder.up_blocks.3.resnets.0.conv_shortcut.weight'), [32, 64, 1, 1]);
+  assert.ok(!vae.tensors.some((t) => t.name.includes('quant_conv')));
+  assert.deepEqual(fluxVaeComponent('7b').config['block_out_channels'], [128, 256, 512, 512]);
+  await assert.rejects(generateModel({ preset: 'llada', scale: 'tiny', layout: 'diffusers', outDir: freshDir() }), /diffusers/);
 });
 
 test('presets at full size: Dream-7B shapes and sizes for every scale', () => {

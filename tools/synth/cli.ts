@@ -40,7 +40,7 @@ export function buildProgram(): Command {
     .description('Write a deterministic synthetic model (safetensors + configs) with realistic weight statistics')
     .addOption(new Option('--preset <name>', 'architecture').choices(PRESETS).makeOptionMandatory())
     .addOption(new Option('--scale <scale>', 'size').choices(SCALES).default('tiny'))
-    .addOption(new Option('--layout <layout>', 'file layout (diffusers: dit only)').choices(LAYOUTS).default('single'))
+    .addOption(new Option('--layout <layout>', 'file layout (diffusers: dit and flux)').choices(LAYOUTS).default('single'))
     .option('--seed <n>', 'seed (non-negative integer)', parseSeed, 0)
     .option('--shard-size <size>', 'max data bytes per shard, e.g. 2GB, 500MiB', parseSize)
     .requiredOption('-o, --out <dir>', 'output directory (created; existing files overwritten)')

@@ -5,7 +5,7 @@
  *              presets' tokenizer.json and tokenizer_config.json, in every layout)
  *   sharded    outDir/<base>-00001-of-0000N.safetensors … + <base>.safetensors.index.json
  *              ({"metadata": {"total_size"}, "weight_map": {name: file}}) + config.json
- *   diffusers  (dit only) a FluxPipeline folder: model_index.json, transformer/ (sharded if
+ *   diffusers  (dit, flux) a FluxPipeline folder: model_index.json, transformer/ (sharded if
  *              shardBytes is given and exceeded), text_encoder/, vae/, scheduler/
  *
  * Same arguments → byte-identical files (values depend only on seed and tensor name; JSON is
@@ -14,7 +14,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-import { dataBytesOf, MODEL_INDEX, modelComponent, SCHEDULER_CONFIG, textEncoderComponent, vaeComponent, type Component, type PresetName, type Scale } from './presets.js';
+import { dataBytesOf, MODEL_INDEX, modelComponent, pipelineComponents, SCHEDULER_CONFIG, type Component, type PresetName, type Scale } from './presets.js';
 import { encodeHeader, planHeader, tensorBytes, writeSafetensors, type WriteResult } from '../../common/safetensors/writer.js';
 import { tensorSpec, type TensorDef } from './weights.js';
 
@@ -79,7 +79,7 @@ export function splitShards(tensors: readonly TensorDef[], maxBytes: number): Te
 export async function generateModel(options: GenerateOptions): Promise<GenerateResult> {
   const { preset, scale, outDir, layout } = options;
   const seed = options.seed ?? 0;
-  if (layout === 'diffusers' && preset !== 'dit') throw new RangeError(`layout 'diffusers' is a diffusion pipeline; preset ${preset} has none`);
+  if (layout === 'diffusers' && preset !== 'dit' && preset !== 'flux') throw new RangeError(`layout 'diffusers' is a diffusion pipeline; preset ${preset} has none`);
   if (options.shardBytes !== undefined && !(options.shardBytes > 0)) throw new RangeError('shardBytes must be positive');
   const started = performance.now();
   const model = modelComponent(preset, scale);
@@ -112,10 +112,7 @@ export async function generateModel(options: GenerateOptions): Promise<GenerateR
     const sb = options.shardBytes !== undefined && dataBytesOf(model.tensors) > options.shardBytes ? options.shardBytes : undefined;
     plans.push({ rel: 'model_index.json', kind: 'json', body: json(MODEL_INDEX) });
     weights(model, model.folder, sb);
-    const te = textEncoderComponent();
-    weights(te, te.folder, undefined);
-    const vae = vaeComponent();
-    weights(vae, vae.folder, undefined);
+    for (const c of pipelineComponents(preset, scale)) weights(c, c.folder, undefined);
     plans.push({ rel: 'scheduler/scheduler_config.json', kind: 'json', body: json(SCHEDULER_CONFIG) });
   }
 

@@ -11,13 +11,17 @@
  *         dim 72). 1152 (1.5gb) is 9·128: a multiple of 128 but not of 256.
  *  dream  Dream 7B, a diffusion LM with Qwen2 naming: q/k/v biases, GQA, untied lm_head, bf16.
  *  llada  LLaDA 8B (scale 7b), a diffusion LM with OLMo-style naming, bf16 (llm.ts).
+ *  flux   FLUX.1's FluxTransformer2DModel as diffusers names it (double and single blocks, heads of
+ *         128, guidance embedder), bf16; in the diffusers layout with a Flux VAE and a real-size
+ *         CLIP-L: a pipeline stable-diffusion.cpp runs once exported (flux.ts).
  * The LLM presets also write a small BPE tokenizer (tokenizer.json, tokenizer_config.json).
  */
 import type { TensorDef } from './weights.js';
 import { numel, DTYPE_SIZE } from '../../common/safetensors/writer.js';
+import { clipLComponent, fluxTransformerComponent, fluxVaeComponent } from './flux.js';
 import { dreamTokenizerFiles, lladaConfig, lladaTensors, lladaTokenizerFiles, LLADA_DIMS } from './llm.js';
 
-export const PRESETS = ['dit', 'dream', 'llada'] as const;
+export const PRESETS = ['dit', 'dream', 'llada', 'flux'] as const;
 export type PresetName = (typeof PRESETS)[number];
 export const SCALES = ['tiny', 'small', '1.5gb', '7b'] as const;
 export type Scale = (typeof SCALES)[number];
@@ -286,8 +290,14 @@ export const MODEL_INDEX = {
 /** The main model of a preset as a component (folder 'transformer' inside a pipeline). */
 export function modelComponent(preset: PresetName, scale: Scale): Component {
   if (preset === 'dit') return { folder: 'transformer', weightsBase: 'diffusion_pytorch_model', config: ditConfig(scale), tensors: ditTensors(scale), stream: 'transformer' };
+  if (preset === 'flux') return fluxTransformerComponent(scale);
   if (preset === 'llada') return { folder: '', weightsBase: 'model', config: lladaConfig(scale), files: lladaTokenizerFiles(LLADA_DIMS[scale].vocab), tensors: lladaTensors(scale), stream: 'model' };
   return { folder: '', weightsBase: 'model', config: dreamConfig(scale), files: dreamTokenizerFiles(DREAM_DIMS[scale].vocab), tensors: dreamTensors(scale), stream: 'model' };
+}
+
+/** The other components of a preset's diffusers pipeline (dit: small stand-ins; flux: ones stable-diffusion.cpp loads). */
+export function pipelineComponents(preset: PresetName, scale: Scale): Component[] {
+  return preset === 'flux' ? [clipLComponent(), fluxVaeComponent(scale)] : [textEncoderComponent(), vaeComponent()];
 }
 
 /** Data bytes of a tensor list (what an index's total_size counts). */

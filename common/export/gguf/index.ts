@@ -45,7 +45,7 @@ export async function exportGguf(f: QuantizedFile, outPath: string, opts: GgufEx
     if (opts.modelDir === undefined) throw new ExportError(`--arch ${arch.name} needs the model folder the file was quantized from (--model DIR): its config.json and tokenizer files`);
     if (!existsSync(opts.modelDir) || !statSync(opts.modelDir).isDirectory()) throw new ExportError(`--model ${opts.modelDir}: not a directory`);
   }
-  const tensors = selectTensors(f, opts.component);
+  const tensors = arch.select ? arch.select(f, opts.component) : selectTensors(f, opts.component);
   const plan = await arch.plan({
     file: f,
     tensors,

@@ -56,7 +56,7 @@ export function planJob(model: InspectedModel, calibration: JobCalibration, conf
     const without = new Set(missing);
     for (const t of plan.tensors) {
       if (t.action.kind === 'quantize' && without.has(t.name) && t.action.ladder.some((c) => describeFormat(c.scheme).importance)) {
-        plan.calibrationWarnings.push({ tensor: t.component !== undefined ? `${t.component}/${t.name}` : t.name, message: `no entry in the importance matrix ${imatrix.path}; quantized without importance` });
+        plan.calibrationWarnings.push({ tensor: t.component !== undefined ? `${t.component}/${t.name}` : t.name, message: `no entry in the importance matrix ${imatrix.path}; quantized ${t.action.importance?.source === 'uniform' ? 'with uniform importance' : 'without importance'}` });
       }
     }
   }

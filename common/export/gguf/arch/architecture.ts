@@ -38,5 +38,10 @@ export interface GgufArchitecture {
   summary: string;
   /** Whether `--model` (config.json, tokenizer files) is required. */
   needsModelDir: boolean;
+  /**
+   * The tensors `plan` gets, where the layout chooses them itself (an image checkpoint is a whole
+   * pipeline); absent: the chosen component's, and a pipeline needs `--component`.
+   */
+  select?(file: QuantizedFile, component: string | undefined): TensorInfo[];
   plan(input: GgufArchInput): Promise<GgufPlan>;
 }
