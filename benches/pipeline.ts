@@ -1,9 +1,12 @@
 /**
- * Pipeline benchmark (issue #3 targets): peak RSS of streaming mode on a 1.5 GB and (with --7b)
- * a 7B-shaped model, the streaming/threaded memory ratio, and threaded INT4 time against `cat`
- * reading the same files from the page cache, measured in the same run.
+ * Pipeline benchmark (issue #3 and #16 targets): peak RSS of streaming mode on a 1.5 GB and (with
+ * --7b) a 7B-shaped model, the streaming/threaded memory ratio, and threaded INT4 time against
+ * `cat` reading the same files from the page cache, measured in the same run. `--deep`: a ~5 GB
+ * model of the 1.5 GB one's widths with 150 layers (1,803 tensors), so memory that grows with the
+ * tensor count shows. `--gptq`: streaming GPTQ on the 1.5 GB model with synthetic calibration,
+ * against its target of 400 MB plus the largest Hessian.
  *
- *   npm run build && node dist/benches/pipeline.js [--7b] [--runs 3]
+ *   npm run build && node dist/benches/pipeline.js [--7b] [--deep] [--gptq] [--runs 3]
  *
  * Models are generated once into benches/out/ (git-ignored) by the synthetic generator.
  */
@@ -12,12 +15,15 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
+import { writeSyntheticCalibration } from '../coordinator/calibration/synthetic-stats.js';
 import { CLI, OUT, SYNTH, median, runsArg } from './paths.js';
 
 
 const args = process.argv.slice(2);
 const runs = runsArg(args);
 const with7b = args.includes('--7b');
+const withDeep = args.includes('--deep');
+const withGptq = args.includes('--gptq');
 
 function files(dir: string): string[] {
   return readdirSync(dir)
@@ -25,13 +31,23 @@ function files(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-function ensureModel(name: string, scale: string, layout: string): string {
+function ensureModel(name: string, scale: string, layout: string, extra: string[] = []): string {
   const dir = join(OUT, name);
   if (!existsSync(join(dir, 'config.json'))) {
-    process.stderr.write(`generating ${name} (${scale}, ${layout}) ...\n`);
-    execFileSync(process.execPath, [SYNTH, '--preset', 'dream', '--scale', scale, '--layout', layout, '--seed', '3', '-o', dir], { stdio: 'inherit' });
+    process.stderr.write(`generating ${name} (${scale}, ${layout}${extra.length ? `, ${extra.join(' ')}` : ''}) ...\n`);
+    execFileSync(process.execPath, [SYNTH, '--preset', 'dream', '--scale', scale, '--layout', layout, '--seed', '3', ...extra, '-o', dir], { stdio: 'inherit' });
   }
   return dir;
+}
+
+/** Synthetic calibration for a generated model (written once beside it; as `arrowquant-synth --calibration` writes it). */
+async function ensureCalibration(dir: string): Promise<string> {
+  const file = `${dir}.calib.safetensors`;
+  if (!existsSync(file)) {
+    process.stderr.write(`generating calibration for ${dir} ...\n`);
+    await writeSyntheticCalibration({ modelPath: dir, outPath: file, samples: 128, groups: 10, seed: 3 });
+  }
+  return file;
 }
 
 /** Wall seconds and peak RSS (MiB) of a command, from GNU time. */
@@ -46,7 +62,7 @@ function timed(cmd: string, argv: string[]): { seconds: number; rssMiB: number }
 /** Output on tmpfs (memory, like cat's page-cache reads) and on the benchmark folder's disk. */
 const TARGETS: readonly (readonly [string, string])[] = [...(existsSync('/dev/shm') ? [['tmpfs', '/dev/shm'] as const] : []), ['disk', OUT] as const];
 
-function bench(dir: string, label: string, modes: ('threaded' | 'streaming')[], targets: readonly (readonly [string, string])[] = TARGETS) {
+function bench(dir: string, label: string, modes: ('threaded' | 'streaming')[], targets: readonly (readonly [string, string])[] = TARGETS, extra: string[] = ['--bits', '4']) {
   const fs = files(dir);
   const bytes = fs.reduce((s, f) => s + statSync(f).size, 0);
   // Warm the page cache, then time cat reading the same files.
@@ -57,7 +73,7 @@ function bench(dir: string, label: string, modes: ('threaded' | 'streaming')[], 
   for (const mode of modes) {
     for (const [where, outDir] of targets) {
       const out = join(outDir, `aq-bench-${label}.parquet`);
-      const samples = Array.from({ length: runs }, () => timed(process.execPath, [CLI, 'quantize', dir, '-o', out, '--bits', '4', '--mode', mode, '--quiet']));
+      const samples = Array.from({ length: runs }, () => timed(process.execPath, [CLI, 'quantize', dir, '-o', out, ...extra, '--mode', mode, '--quiet']));
       rmSync(out, { force: true });
       const r = { seconds: median(samples.map((s) => s.seconds)), rssMiB: Math.max(...samples.map((s) => s.rssMiB)) };
       results[`${mode}/${where}`] = r;
@@ -82,4 +98,21 @@ if (with7b) {
   const big = bench(ensureModel('dream-7b', '7b', 'sharded'), 'dream-7b', ['streaming'], [['disk', OUT]]);
   for (const r of big.rows) console.log(r);
   console.log(`# cat from page cache: ${big.cat.toFixed(3)} s (${(big.bytes / 1e9 / big.cat).toFixed(2)} GB/s)`);
+}
+if (withDeep) {
+  // 150 layers of the 1.5 GB model's widths: ~5 GB, 1,803 tensors (the 1.5 GB one has 363).
+  const deep = bench(ensureModel('dream-deep150', '1.5gb', 'sharded', ['--layers', '150']), 'deep-150', ['streaming'], [['disk', OUT]]);
+  for (const r of deep.rows) console.log(r);
+  console.log(`# cat from page cache: ${deep.cat.toFixed(3)} s (${(deep.bytes / 1e9 / deep.cat).toFixed(2)} GB/s); streaming peak ${deep.results['streaming/disk']!.rssMiB.toFixed(0)} MiB (target ≤ 400 MB = ${(400e6 / 2 ** 20).toFixed(0)} MiB)`);
+}
+if (withGptq) {
+  const dir = ensureModel('dream-1.5gb', '1.5gb', 'single');
+  const cal = await ensureCalibration(dir);
+  // The largest Hessian the job factors: the widest input (down_proj: 4864 columns), f32.
+  const cols = 4864;
+  const hessianMiB = (cols * cols * 4) / 2 ** 20;
+  const g = bench(dir, 'gptq-1.5g', ['streaming', 'threaded'], [['disk', OUT]], ['--method', 'gptq', '--calibration', cal]);
+  for (const r of g.rows) console.log(r);
+  const target = 400e6 / 2 ** 20 + hessianMiB;
+  console.log(`# GPTQ streaming peak ${g.results['streaming/disk']!.rssMiB.toFixed(0)} MiB; target 400 MB + one Hessian (${cols}² f32 = ${hessianMiB.toFixed(0)} MiB) = ${target.toFixed(0)} MiB`);
 }

@@ -490,3 +490,25 @@ test('cli: --help lists the options, a run writes the model, bad choices are ref
   const shards = listFiles(dir).filter((f) => f.endsWith('.safetensors'));
   assert.ok(shards.length >= 3, shards.join());
 });
+
+test('--layers: a deeper model at the same widths (dit, dream, llada), refused for flux and for non-positive counts', async () => {
+  const dir = freshDir();
+  let out = '';
+  const program = () => buildProgram().exitOverride().configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
+  await program().parseAsync(['node', 'cli', '--preset', 'dream', '--layers', '5', '-o', dir, '-q']);
+  const p = parse(join(dir, 'model.safetensors'));
+  const layerIds = new Set(p.order.filter((n) => n.startsWith('model.layers.')).map((n) => Number(n.split('.')[2])));
+  assert.deepEqual([...layerIds].sort((a, b) => a - b), [0, 1, 2, 3, 4]);
+  assert.equal(p.order.length, 5 * 12 + 3, 'twelve tensors per Dream layer, plus embeddings, norm and head');
+  assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))['num_hidden_layers'], 5);
+  // Widths stay the scale's.
+  assert.deepEqual(p.tensors.get('model.layers.4.mlp.down_proj.weight')!.shape, dreamTensors('tiny').find((t) => t.name === 'model.layers.0.mlp.down_proj.weight')!.shape);
+  assert.equal(dreamTensors('7b', 3).filter((t) => t.name.endsWith('mlp.down_proj.weight')).length, 3);
+  assert.equal(lladaTensors('tiny', 7).filter((t) => /blocks\.\d+\.ff_out\.weight$/.test(t.name)).length, 7);
+  assert.equal(ditTensors('tiny', 4).filter((t) => /^transformer_blocks\.3\./.test(t.name)).length > 0, true);
+  assert.equal(ditTensors('tiny', 4).some((t) => /^transformer_blocks\.4\./.test(t.name)), false);
+  await assert.rejects(generateModel({ preset: 'flux', scale: 'tiny', layout: 'single', outDir: freshDir(), layers: 3 }), /flux has double and single blocks/);
+  assert.throws(() => dreamTensors('tiny', 0), /positive integer/);
+  await assert.rejects(program().parseAsync(['node', 'cli', '--preset', 'dream', '--layers', '0', '-o', freshDir()]), { code: 'commander.invalidArgument' });
+  assert.match(out, /positive integer/);
+});

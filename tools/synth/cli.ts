@@ -33,6 +33,12 @@ function parseSeed(text: string): number {
   return v;
 }
 
+function parsePositive(text: string): number {
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError('must be a positive integer');
+  return v;
+}
+
 const human = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
 
 export function buildProgram(): Command {
@@ -42,19 +48,21 @@ export function buildProgram(): Command {
     .addOption(new Option('--scale <scale>', 'size').choices(SCALES).default('tiny'))
     .addOption(new Option('--layout <layout>', 'file layout (diffusers: dit and flux)').choices(LAYOUTS).default('single'))
     .option('--seed <n>', 'seed (non-negative integer)', parseSeed, 0)
+    .option('--layers <n>', "layer count instead of the scale's (dit, dream, llada), e.g. a deeper model with more tensors", parsePositive)
     .option('--shard-size <size>', 'max data bytes per shard, e.g. 2GB, 500MiB', parseSize)
     .requiredOption('-o, --out <dir>', 'output directory (created; existing files overwritten)')
     .option('-q, --quiet', 'no progress or summary')
     .option('--calibration <file>', 'also write synthetic calibration statistics for the model (docs/CALIBRATION.md)')
     .option('--calibration-samples <n>', 'input rows per layer for --calibration', parseSeed, 128)
     .option('--time-groups <n>', 'timestep groups for --calibration', parseSeed, 10)
-    .action(async (o: { preset: PresetName; scale: Scale; layout: Layout; seed: number; shardSize?: number; out: string; quiet?: boolean; calibration?: string; calibrationSamples: number; timeGroups: number }) => {
+    .action(async (o: { preset: PresetName; scale: Scale; layout: Layout; seed: number; layers?: number; shardSize?: number; out: string; quiet?: boolean; calibration?: string; calibrationSamples: number; timeGroups: number }) => {
       let last = 0;
       const r = await generateModel({
         preset: o.preset,
         scale: o.scale,
         layout: o.layout,
         seed: o.seed,
+        ...(o.layers !== undefined ? { layers: o.layers } : {}),
         outDir: o.out,
         ...(o.shardSize !== undefined ? { shardBytes: o.shardSize } : {}),
         onProgress: (done, total) => {

@@ -28,6 +28,8 @@ export interface GenerateOptions {
   layout: Layout;
   /** Non-negative safe integer (default 0). */
   seed?: number;
+  /** Replaces the scale's layer count (dit, dream, llada): more tensors at the same widths. */
+  layers?: number;
   /**
    * Maximum data bytes per shard. `sharded` default: a third of the model, at most 5 GB (so
    * every scale gets several shards). `diffusers`: the transformer is sharded only if given.
@@ -82,7 +84,7 @@ export async function generateModel(options: GenerateOptions): Promise<GenerateR
   if (layout === 'diffusers' && preset !== 'dit' && preset !== 'flux') throw new RangeError(`layout 'diffusers' is a diffusion pipeline; preset ${preset} has none`);
   if (options.shardBytes !== undefined && !(options.shardBytes > 0)) throw new RangeError('shardBytes must be positive');
   const started = performance.now();
-  const model = modelComponent(preset, scale);
+  const model = modelComponent(preset, scale, options.layers);
 
   // Plan every file first, so progress knows the total.
   type Plan = { rel: string; kind: 'json'; body: string } | { rel: string; kind: 'st'; component: Component; tensors: TensorDef[] };

@@ -7,7 +7,7 @@
  */
 import type { TensorDef } from './weights.js';
 import { tokenizerJson } from './tokenizer.js';
-import type { Scale } from './presets.js';
+import { withLayers, type Scale } from './presets.js';
 
 interface LladaDims { hidden: number; layers: number; heads: number; intermediate: number; vocab: number }
 /** tiny ≈ 1 MB, small ≈ 60 MB, 1.5gb ≈ 1.5 GB, 7b = LLaDA-8B (4096 × 32, vocab 126464) ≈ 16 GB. */
@@ -18,8 +18,8 @@ export const LLADA_DIMS: Record<Scale, LladaDims> = {
   '7b': { hidden: 4096, layers: 32, heads: 32, intermediate: 12288, vocab: 126464 },
 };
 
-export function lladaTensors(scale: Scale): TensorDef[] {
-  const { hidden: h, layers, intermediate: f, vocab } = LLADA_DIMS[scale];
+export function lladaTensors(scale: Scale, layerCount?: number): TensorDef[] {
+  const { hidden: h, layers, intermediate: f, vocab } = withLayers(LLADA_DIMS[scale], layerCount);
   const t: TensorDef[] = [{ name: 'model.transformer.wte.weight', dtype: 'BF16', shape: [vocab, h], kind: 'embedding' }];
   const w = (name: string, shape: number[], kind: TensorDef['kind'] = 'linear') => t.push({ name, dtype: 'BF16', shape, kind });
   for (let i = 0; i < layers; i++) {
@@ -41,8 +41,8 @@ const LLADA_8B_IDS = [126080, 126081, 126336, 126346, 126347, 126348];
 const lladaSpecials = (vocab: number): [string, number][] =>
   LLADA_SPECIALS.map((s, i) => [s, vocab >= 126464 ? LLADA_8B_IDS[i]! : vocab - LLADA_SPECIALS.length + i]);
 
-export function lladaConfig(scale: Scale): Record<string, unknown> {
-  const d = LLADA_DIMS[scale];
+export function lladaConfig(scale: Scale, layers?: number): Record<string, unknown> {
+  const d = withLayers(LLADA_DIMS[scale], layers);
   const id = Object.fromEntries(lladaSpecials(d.vocab));
   return {
     activation_type: 'silu',

@@ -55,8 +55,15 @@ export const DIT_DIMS: Record<Scale, DitDims> = {
 const DIT_IN_CHANNELS = 64; // 16 latent channels packed 2×2, patch_size 1 (Flux)
 const DIT_FREQ_DIM = 256;
 
-export function ditTensors(scale: Scale): TensorDef[] {
-  const { hidden: h, layers, heads, captionDim, grid } = DIT_DIMS[scale];
+/** A scale's dimensions with its layer count replaced (`--layers`), e.g. a deeper model of the same widths. */
+export function withLayers<D extends { layers: number }>(dims: D, layers: number | undefined): D {
+  if (layers === undefined) return dims;
+  if (!Number.isSafeInteger(layers) || layers < 1) throw new RangeError(`layers must be a positive integer, got ${layers}`);
+  return { ...dims, layers };
+}
+
+export function ditTensors(scale: Scale, layerCount?: number): TensorDef[] {
+  const { hidden: h, layers, heads, captionDim, grid } = withLayers(DIT_DIMS[scale], layerCount);
   const t: TensorDef[] = [];
   const linear = (name: string, out: number, inn: number, kind: 'linear' | 'adaln' = 'linear', chunks?: number) => {
     t.push({ name: `${name}.weight`, dtype: 'BF16', shape: [out, inn], kind, ...(chunks ? { chunks } : {}) });
@@ -84,8 +91,8 @@ export function ditTensors(scale: Scale): TensorDef[] {
   return t;
 }
 
-export function ditConfig(scale: Scale): Record<string, unknown> {
-  const d = DIT_DIMS[scale];
+export function ditConfig(scale: Scale, layers?: number): Record<string, unknown> {
+  const d = withLayers(DIT_DIMS[scale], layers);
   return {
     _class_name: 'FluxTransformer2DModel',
     _diffusers_version: DIFFUSERS_VERSION,
@@ -115,8 +122,8 @@ export const DREAM_DIMS: Record<Scale, DreamDims> = {
   '7b': { hidden: 3584, layers: 28, heads: 28, kvHeads: 4, intermediate: 18944, vocab: 152064 },
 };
 
-export function dreamTensors(scale: Scale): TensorDef[] {
-  const { hidden: h, layers, heads, kvHeads, intermediate: f, vocab } = DREAM_DIMS[scale];
+export function dreamTensors(scale: Scale, layerCount?: number): TensorDef[] {
+  const { hidden: h, layers, heads, kvHeads, intermediate: f, vocab } = withLayers(DREAM_DIMS[scale], layerCount);
   const kv = kvHeads * (h / heads);
   const t: TensorDef[] = [{ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [vocab, h], kind: 'embedding' }];
   const w = (name: string, shape: number[], kind: TensorDef['kind'] = 'linear') => t.push({ name, dtype: 'BF16', shape, kind });
@@ -140,8 +147,8 @@ export function dreamTensors(scale: Scale): TensorDef[] {
   return t;
 }
 
-export function dreamConfig(scale: Scale): Record<string, unknown> {
-  const d = DREAM_DIMS[scale];
+export function dreamConfig(scale: Scale, layers?: number): Record<string, unknown> {
+  const d = withLayers(DREAM_DIMS[scale], layers);
   const special = d.vocab >= 152064 ? { bos: 151643, mask: 151666 } : { bos: d.vocab - 2, mask: d.vocab - 1 };
   return {
     architectures: ['DreamModel'],
@@ -287,12 +294,17 @@ export const MODEL_INDEX = {
   vae: ['diffusers', 'AutoencoderKL'],
 };
 
-/** The main model of a preset as a component (folder 'transformer' inside a pipeline). */
-export function modelComponent(preset: PresetName, scale: Scale): Component {
-  if (preset === 'dit') return { folder: 'transformer', weightsBase: 'diffusion_pytorch_model', config: ditConfig(scale), tensors: ditTensors(scale), stream: 'transformer' };
+/**
+ * The main model of a preset as a component (folder 'transformer' inside a pipeline). `layers`
+ * replaces the scale's layer count (dit, dream, llada: a model with more tensors at the same
+ * widths; flux has two block kinds and keeps its own).
+ */
+export function modelComponent(preset: PresetName, scale: Scale, layers?: number): Component {
+  if (layers !== undefined && preset === 'flux') throw new RangeError('layers applies to the dit, dream and llada presets (flux has double and single blocks)');
+  if (preset === 'dit') return { folder: 'transformer', weightsBase: 'diffusion_pytorch_model', config: ditConfig(scale, layers), tensors: ditTensors(scale, layers), stream: 'transformer' };
   if (preset === 'flux') return fluxTransformerComponent(scale);
-  if (preset === 'llada') return { folder: '', weightsBase: 'model', config: lladaConfig(scale), files: lladaTokenizerFiles(LLADA_DIMS[scale].vocab), tensors: lladaTensors(scale), stream: 'model' };
-  return { folder: '', weightsBase: 'model', config: dreamConfig(scale), files: dreamTokenizerFiles(DREAM_DIMS[scale].vocab), tensors: dreamTensors(scale), stream: 'model' };
+  if (preset === 'llada') return { folder: '', weightsBase: 'model', config: lladaConfig(scale, layers), files: lladaTokenizerFiles(LLADA_DIMS[scale].vocab), tensors: lladaTensors(scale, layers), stream: 'model' };
+  return { folder: '', weightsBase: 'model', config: dreamConfig(scale, layers), files: dreamTokenizerFiles(DREAM_DIMS[scale].vocab), tensors: dreamTensors(scale, layers), stream: 'model' };
 }
 
 /** The other components of a preset's diffusers pipeline (dit: small stand-ins; flux: ones stable-diffusion.cpp loads). */
