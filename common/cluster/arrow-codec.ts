@@ -4,7 +4,9 @@
  * stream's flow control (write() false → wait for drain) works at a useful granularity.
  *
  * - Source chunk parts: `weights: FixedSizeBinary(cols × dtype bytes)`, one record per tensor
- *   row, whole rows per part (a row larger than a part goes alone).
+ *   row, whole rows per part (a row larger than a part goes alone). The coordinator writes them
+ *   in native code, envelope included (crates/wire, `SourceChunk.dataMessages`/`layerMessages`);
+ *   the worker decodes them here.
  * - Result parts: `codes, scales, zeros: Binary`, one record per part holding the next slice of
  *   each buffer; the receiver concatenates them in order.
  *
@@ -19,23 +21,6 @@ function ipcOf(schema: Schema, length: number, children: ReturnType<typeof makeD
   const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, nullCount: 0, children }));
   const bytes = tableToIPC(new Table(batch), 'stream');
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Cut a chunk's source bytes (whole rows of `rowBytes`) into IPC parts. */
-export function encodeSourceParts(bytes: Buffer, rowBytes: number, partBytes = PART_BYTES): Buffer[] {
-  if (rowBytes <= 0 || bytes.length % rowBytes !== 0) throw new Error(`internal: ${bytes.length} source bytes are not whole rows of ${rowBytes}`);
-  const type = new FixedSizeBinary(rowBytes);
-  const schema = new Schema([new Field('weights', type, false)]);
-  const rowsPerPart = Math.max(1, Math.floor(partBytes / rowBytes));
-  const rows = bytes.length / rowBytes;
-  const parts: Buffer[] = [];
-  for (let r = 0; r < rows || parts.length === 0; r += rowsPerPart) {
-    const n = Math.min(rowsPerPart, rows - r);
-    const slice = bytes.subarray(r * rowBytes, (r + n) * rowBytes);
-    parts.push(ipcOf(schema, n, [makeData({ type, length: n, nullCount: 0, data: slice })]));
-    if (rows === 0) break;
-  }
-  return parts;
 }
 
 /** One source part's bytes (a view into the decoded IPC body). */

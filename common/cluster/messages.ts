@@ -121,6 +121,25 @@ export type JobUpdate = z.output<typeof JobUpdateSchema>;
 /** As sent (fields with a proto default may be left out). */
 export type OutgoingWorkerMessage = z.input<typeof WorkerMessageSchema>;
 export type OutgoingCoordinatorMessage = z.input<typeof CoordinatorMessageSchema>;
+
+/**
+ * A `CoordinatorMessage` the addon already encoded (a chunk's `DataPart`s or a Hessian's
+ * `LayerPart`s, written from native memory by crates/wire): its protobuf bytes, handed to the
+ * stream as they are.
+ */
+export interface EncodedCoordinatorMessage {
+  kind: 'encoded';
+  bytes: Buffer;
+  /** The Arrow IPC payload's bytes (what transfer statistics count). */
+  payloadBytes: number;
+}
+/** What the coordinator's send queue takes. */
+export type CoordinatorSend = OutgoingCoordinatorMessage | EncodedCoordinatorMessage;
+
+/** The addon's encoded messages as the send queue takes them. */
+export function encodedMessages(list: readonly { bytes: Buffer; start: number; ipcBytes: number }[]): EncodedCoordinatorMessage[] {
+  return list.map((m) => ({ kind: 'encoded', bytes: m.bytes.subarray(m.start), payloadBytes: m.ipcBytes }));
+}
 export type OutgoingJobUpdate = z.input<typeof JobUpdateSchema>;
 
 /** The first problem zod found, as one line: `assign.scheme: "q4" is not a canonical format name`. */

@@ -48,7 +48,17 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
   arrowquant: { v1: { Coordinator: grpc.ServiceClientConstructor } };
 };
 
-export const CoordinatorService = pkg.arrowquant.v1.Coordinator.service;
+const service = pkg.arrowquant.v1.Coordinator.service;
+const work = service['Work']!;
+/**
+ * The service as the coordinator serves it: `Work`'s outgoing serializer passes a Buffer through
+ * as it is — a message the addon encoded (crates/wire: a chunk's data parts, built from native
+ * memory) — and serializes everything else with proto-loader as before.
+ */
+export const CoordinatorService: grpc.ServiceDefinition = {
+  ...service,
+  Work: { ...work, responseSerialize: (m: unknown) => (Buffer.isBuffer(m) ? m : work.responseSerialize(m)) },
+};
 export const CoordinatorClient = pkg.arrowquant.v1.Coordinator;
 
 /** Channel options both sides use: large enough receive limit, keepalive to notice dead peers. */

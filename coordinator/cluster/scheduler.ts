@@ -13,11 +13,12 @@
  *   run longer than 3× the median chunk time (and at least `stealAfterMs`), MapReduce's backup
  *   tasks. Whichever copy finishes first is committed.
  */
-import { encodeSourceParts, type ResultBytes } from '../../common/cluster/arrow-codec.js';
+import type { ResultBytes } from '../../common/cluster/arrow-codec.js';
 import { resultChecksum } from '../../common/cluster/checksum.js';
 import { ChunkAttemptsError, ClusterError } from '../../common/cluster/errors.js';
 import type { Logger } from '../../common/cluster/log.js';
-import type { OutgoingCoordinatorMessage, QualityMsg, ResultPart, WorkerMessage } from '../../common/cluster/messages.js';
+import { encodedMessages, type CoordinatorSend, type QualityMsg, type ResultPart, type WorkerMessage } from '../../common/cluster/messages.js';
+import { PART_BYTES } from '../../common/cluster/proto.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import { SourceFile, type LayerOutputFigures, type QualityFigures } from '../../common/native.js';
 import type { ChunkJob } from '../../common/chunk/job.js';
@@ -43,8 +44,6 @@ interface Task {
   key: string;
   tag: string;
   job: ChunkJob;
-  /** By-value bytes, copied out of the native chunk on first need and kept for retries. */
-  bytes?: Buffer;
   attempts: Set<string>;
   failures: number;
   /** Retries because a worker lacked the chunk's layer (not failures of the chunk). */
@@ -267,7 +266,6 @@ export class Scheduler {
   private finish(t: Task): void {
     t.done = true;
     this.tasks.delete(t.id);
-    t.bytes = undefined;
     for (const w of t.attempts) {
       const s = this.workers.get(w);
       if (!s) continue;
@@ -340,7 +338,8 @@ export class Scheduler {
     const layer = spec && layerMessageOf(spec, layerKey, spec.hessian !== undefined && w.canRead(spec.hessian.path));
     // A calibrated layer's Hessian goes to a worker once, ahead of its first chunk of the layer.
     // Recorded as sent only once its parts are built, right before they are handed to the stream.
-    const layerParts = async (): Promise<OutgoingCoordinatorMessage[]> => {
+    // The Hessian's parts are encoded by the addon from the read buffer (no JS copy).
+    const layerParts = async (): Promise<CoordinatorSend[]> => {
       if (!spec?.hessian || layer?.hessianRef) return [];
       const sent = w.layersSent.get(layerKey);
       if (sent !== undefined) {
@@ -349,14 +348,17 @@ export class Scheduler {
       }
       const file = SourceFile.open(spec.hessian.path);
       const chunk = await file.read(spec.hessian.offset, spec.hessian.length, false);
-      const bytes = chunk.bytes();
-      chunk.release();
-      const parts = encodeSourceParts(bytes, spec.cols * 4);
-      this.stats.bytesSent += parts.reduce((n, p) => n + p.length, 0);
+      let parts: CoordinatorSend[];
+      try {
+        parts = encodedMessages(await chunk.layerMessages(layerKey, spec.cols * 4, PART_BYTES));
+      } finally {
+        chunk.release();
+      }
+      this.stats.bytesSent += parts.reduce((n, p) => n + (p.kind === 'encoded' ? p.payloadBytes : 0), 0);
       const generation = w.nextLayerGeneration();
       w.layersSent.set(layerKey, generation);
       w.layerGenOf.set(t.id, generation);
-      return parts.map((p, i) => ({ kind: 'layerData' as const, layerData: { key: layerKey, seq: i, last: i === parts.length - 1, arrowIpc: p } }));
+      return parts;
     };
     const failed = (err: unknown) => {
       if (t.done) return [];
@@ -377,34 +379,28 @@ export class Scheduler {
       });
       return;
     }
-    // Built when the send queue reaches it, so queued chunks do not hold IPC copies.
+    // Built when the send queue reaches it, so queued chunks hold no encoded copies; the addon
+    // writes the DataPart messages straight from the chunk's native buffer (a retry encodes
+    // them again from it: nothing is kept on the JS heap).
     void w.send(async () => {
       if (t.done || !w.attempts.has(t.id)) return [];
-      let bytes = t.bytes;
-      if (!bytes) {
-        try {
-          bytes = t.bytes = job.data.bytes();
-        } catch (err) {
-          this.finish(t);
-          t.reject(new ClusterError(`${t.key}: source bytes are gone (${(err as Error).message})`, { cause: err }));
-          return [];
-        }
+      let parts: CoordinatorSend[];
+      try {
+        parts = encodedMessages(await job.data.dataMessages(t.id, job.cols * DTYPE_BYTES[job.dtype]!, PART_BYTES));
+      } catch (err) {
+        this.finish(t);
+        t.reject(new ClusterError(`${t.key}: cannot encode the source bytes (${(err as Error).message})`, { cause: err }));
+        return [];
       }
-      const parts = encodeSourceParts(bytes, job.cols * DTYPE_BYTES[job.dtype]!);
       // Last: nothing below can fail, so a layer recorded as sent really goes out.
-      let layerMessages: OutgoingCoordinatorMessage[];
+      let layerMessages: CoordinatorSend[];
       try {
         layerMessages = await layerParts();
       } catch (err) {
         return failed(err);
       }
-      const sent = parts.reduce((s, p) => s + p.length, 0);
-      this.stats.bytesSent += sent;
-      return [
-        ...layerMessages,
-        { kind: 'assign', assign: assignmentOf(t.id, job, { byValue: { bytes: bytes.length, parts: parts.length } }, layer) },
-        ...parts.map((p, i) => ({ kind: 'data' as const, data: { taskId: t.id, seq: i, last: i === parts.length - 1, arrowIpc: p } })),
-      ];
+      this.stats.bytesSent += parts.reduce((n, p) => n + (p.kind === 'encoded' ? p.payloadBytes : 0), 0);
+      return [...layerMessages, { kind: 'assign', assign: assignmentOf(t.id, job, { byValue: { bytes: job.data.length, parts: parts.length } }, layer) }, ...parts];
     });
   }
 }

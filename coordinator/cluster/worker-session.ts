@@ -7,13 +7,17 @@ import { once } from 'node:events';
 
 import type * as grpc from '@grpc/grpc-js';
 
-import { toWire, type Hello, type OutgoingCoordinatorMessage } from '../../common/cluster/messages.js';
+import { toWire, type CoordinatorSend, type Hello } from '../../common/cluster/messages.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
 import { underRoot } from '../../common/cluster/shared-root.js';
 import type { WorkerLease } from './etcd.js';
 
-/** Messages in are checked by the server (common/cluster/messages.ts) before the scheduler sees them. */
-export type WorkStream = grpc.ServerDuplexStream<unknown, Record<string, unknown>>;
+/**
+ * Messages in are checked by the server (common/cluster/messages.ts) before the scheduler sees
+ * them. Out: a message object for proto-loader, or a Buffer the addon already encoded (proto.ts
+ * passes it through).
+ */
+export type WorkStream = grpc.ServerDuplexStream<unknown, Record<string, unknown> | Buffer>;
 
 export class WorkerSession {
   /** Task ids this worker holds (assigned, not yet answered). */
@@ -66,15 +70,17 @@ export class WorkerSession {
   }
 
   /** Queue messages to go out in order; resolves when they have been handed to the stream. */
-  send(messages: OutgoingCoordinatorMessage[] | (() => OutgoingCoordinatorMessage[] | Promise<OutgoingCoordinatorMessage[]>)): Promise<void> {
+  send(messages: CoordinatorSend[] | (() => CoordinatorSend[] | Promise<CoordinatorSend[]>)): Promise<void> {
     const run = async () => {
       if (this.closed) return;
       const list = typeof messages === 'function' ? await messages() : messages;
       for (const m of list) {
         if (this.closed) return;
+        if (m.kind === 'encoded') this.bytesSent += m.payloadBytes;
         if (m.kind === 'data') this.bytesSent += m.data.arrowIpc.length;
         if (m.kind === 'layerData') this.bytesSent += m.layerData.arrowIpc.length;
-        if (!this.stream.write(toWire(m))) {
+        // An encoded message is already protobuf (proto.ts's serializer passes it through).
+        if (!this.stream.write(m.kind === 'encoded' ? m.bytes : toWire(m))) {
           await Promise.race([once(this.stream, 'drain'), once(this.stream, 'close'), once(this.stream, 'error')]).catch(() => {});
         }
       }

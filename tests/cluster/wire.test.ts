@@ -28,7 +28,8 @@ import {
   type OutgoingCoordinatorMessage,
   type OutgoingWorkerMessage,
 } from '../../common/cluster/messages.js';
-import { CoordinatorService, definition, PROTOCOL_VERSION } from '../../common/cluster/proto.js';
+import { CoordinatorService, definition, PART_BYTES, PROTOCOL_VERSION } from '../../common/cluster/proto.js';
+import { decodeSourcePart } from '../../common/cluster/arrow-codec.js';
 import type { ChunkJob, LayerSpec } from '../../common/chunk/job.js';
 import { AssignmentSchema, ByReferenceSchema, ByValueSchema, assignmentOf, chunkJobOf, layerMessageOf, LayerSchema, channelScalesOf } from '../../common/chunk/wire.js';
 import { SourceChunk } from '../../common/native.js';
@@ -167,5 +168,55 @@ describe('the chunk contract over the wire', () => {
     expect(decodeJobUpdate({ kind: 'eventJson', eventJson: '{}' })).toEqual({ kind: 'eventJson', eventJson: '{}' });
     const hello = decodeWorkerMessage(toCoordinator(fromWorker[0]!));
     expect(() => decodeWorkerMessage({ ...hello, hello: { ...(hello.kind === 'hello' ? hello.hello : {}), mode: 'turbo' } })).toThrow(/hello\.mode/);
+  });
+});
+
+describe('bulk messages the addon encodes (crates/wire)', () => {
+  const rowsOf = (rows: number, rowBytes: number) => Buffer.from(Array.from({ length: rows * rowBytes }, (_, i) => (i * 131 + 7) % 256));
+
+  test('DataPart messages: proto-loader decodes them, apache-arrow reads their rows, parts cut as the contract says', async () => {
+    for (const [rows, rowBytes, partBytes] of [[600, 512, PART_BYTES], [3, 5000, 4096], [40, 64, 640], [1, 24, 1 << 20]] as const) {
+      const source = rowsOf(rows, rowBytes);
+      const chunk = SourceChunk.fromBytes(source);
+      const encoded = await chunk.dataMessages(2 ** 40 + 3, rowBytes, partBytes);
+      chunk.release();
+      const perPart = Math.max(1, Math.floor(partBytes / rowBytes));
+      expect(encoded.length).toBe(Math.ceil(rows / perPart));
+      const got: Uint8Array[] = [];
+      for (const [i, e] of encoded.entries()) {
+        // Through the server's serializer (passed as is) and the worker's deserializer and decoder.
+        const wire = work.responseSerialize(e.bytes.subarray(e.start));
+        expect(wire.equals(e.bytes.subarray(e.start))).toBe(true);
+        const msg = decodeCoordinatorMessage(work.responseDeserialize(wire));
+        expect(msg.kind).toBe('data');
+        if (msg.kind !== 'data') return;
+        expect(msg.data).toMatchObject({ taskId: 2 ** 40 + 3, seq: i, last: i === encoded.length - 1 });
+        expect(msg.data.arrowIpc.length).toBe(e.ipcBytes);
+        const rowsHere = decodeSourcePart(msg.data.arrowIpc);
+        expect(rowsHere.length % rowBytes).toBe(0);
+        expect(rowsHere.length <= Math.max(rowBytes, partBytes)).toBe(true);
+        got.push(rowsHere);
+      }
+      expect(Buffer.concat(got).equals(source)).toBe(true);
+    }
+  });
+
+  test('LayerPart messages carry the key; bad shapes and released chunks are clear errors', async () => {
+    const source = rowsOf(32, 32 * 4);
+    const chunk = SourceChunk.fromBytes(source);
+    const encoded = await chunk.layerMessages('job-7/3:h', 32 * 4, 1024);
+    expect(encoded.length).toBe(4);
+    const parts = encoded.map((e) => decodeCoordinatorMessage(work.responseDeserialize(work.responseSerialize(e.bytes.subarray(e.start)))));
+    expect(parts.map((p) => (p.kind === 'layerData' ? [p.layerData.key, p.layerData.seq, p.layerData.last] : p.kind))).toEqual([
+      ['job-7/3:h', 0, false],
+      ['job-7/3:h', 1, false],
+      ['job-7/3:h', 2, false],
+      ['job-7/3:h', 3, true],
+    ]);
+    expect(Buffer.concat(parts.map((p) => decodeSourcePart(p.kind === 'layerData' ? p.layerData.arrowIpc : Buffer.alloc(0)))).equals(source)).toBe(true);
+    await expect(chunk.dataMessages(1, 48, 1024)).rejects.toThrow(/4096 source bytes are not whole rows of 48 bytes/);
+    await expect(async () => chunk.dataMessages(1.5, 128, 1024)).rejects.toThrow(/task id 1.5/);
+    chunk.release();
+    await expect(async () => chunk.dataMessages(1, 128, 1024)).rejects.toThrow(/already released/);
   });
 });

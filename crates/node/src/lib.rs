@@ -20,6 +20,7 @@ mod format;
 mod registry;
 mod source;
 mod tasks;
+mod wire;
 
 use arrowquant_kernels::Isa;
 use napi_derive::napi;
