@@ -26,6 +26,9 @@ pub enum WireError {
 
 pub type Result<T> = std::result::Result<T, WireError>;
 
+/// More than one part's IPC metadata takes.
+const IPC_OVERHEAD: usize = 4096;
+
 /// One encoded message: `bytes[start..]` (the IPC stream is written after room for the largest
 /// header, and the header placed right before it, so nothing is moved).
 #[derive(Debug)]
@@ -60,7 +63,9 @@ pub fn part_messages(source: &Buffer, row_bytes: usize, part_bytes: usize, id: P
         .enumerate()
         .map(|(seq, (first, n))| {
             let rows = source.slice_with_length(first * row_bytes, n * row_bytes);
-            let mut out = Vec::with_capacity(room + n * row_bytes + 512);
+            // Room for the header, the rows, and the IPC metadata (schema and batch messages,
+            // padding, end of stream: a few hundred bytes), so the writer never reallocates.
+            let mut out = Vec::with_capacity(room + n * row_bytes + IPC_OVERHEAD);
             out.resize(room, 0);
             let mut bytes = parts::write_part_ipc(out, rows, row_bytes)?;
             let ipc_len = bytes.len() - room;

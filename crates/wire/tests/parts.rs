@@ -144,3 +144,15 @@ fn bad_shapes_are_errors() {
     let msg = part_messages(&src, 30, 4096, PartId::Task(1)).unwrap_err().to_string();
     assert!(msg.contains("100 source bytes") && msg.contains("30"), "{msg}");
 }
+
+#[test]
+fn a_message_fits_the_room_it_was_given() {
+    // The buffer never grew past its first allocation: the IPC metadata fits the room reserved.
+    for (rows, row_bytes) in [(1usize, 1usize), (4096, 512), (1, 3 << 20)] {
+        let src = source(rows * row_bytes);
+        for m in part_messages(&src, row_bytes, 2 << 20, PartId::Layer("a-long-layer-key/123:h")).unwrap() {
+            // A reallocation would have doubled the capacity, leaving about the whole part spare.
+            assert!(m.bytes.capacity() - m.bytes.len() < 4096 + 64, "{} spare", m.bytes.capacity() - m.bytes.len());
+        }
+    }
+}
