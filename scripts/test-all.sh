@@ -14,7 +14,8 @@ bash scripts/setup-ggml.sh
 export ARROWQUANT_REQUIRE_ORACLE=1
 
 step "Rust: kernels (incl. every GGUF format against ggml), Parquet format, source reads (x86-64, every ISA this CPU has)"
-cargo test --workspace --release
+# The ci profile: release without LTO (Cargo.toml says why).
+cargo test --workspace --profile ci
 
 step "Build: native addon (napi-rs, release) and TypeScript"
 npm run build

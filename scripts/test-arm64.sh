@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/cross-arm64.sh
-# The emulated profile (Cargo.toml) is release without LTO: the same code and bits, linked in a
+# The ci profile (Cargo.toml) is release without LTO: the same code and bits, linked in a
 # fraction of the time. ARROWQUANT_EMULATED trims the tests whose cost is repetition, not coverage.
-ARROWQUANT_EMULATED=1 cargo test -p arrowquant-kernels --profile emulated --target aarch64-unknown-linux-gnu
+ARROWQUANT_EMULATED=1 cargo test -p arrowquant-kernels --profile ci --target aarch64-unknown-linux-gnu
