@@ -16,6 +16,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 import { writeSyntheticCalibration } from '../coordinator/calibration/synthetic-stats.js';
+import { DREAM_DIMS } from '../tools/synth/presets.js';
 import { CLI, OUT, SYNTH, median, runsArg } from './paths.js';
 
 
@@ -108,8 +109,8 @@ if (withDeep) {
 if (withGptq) {
   const dir = ensureModel('dream-1.5gb', '1.5gb', 'single');
   const cal = await ensureCalibration(dir);
-  // The largest Hessian the job factors: the widest input (down_proj: 4864 columns), f32.
-  const cols = 4864;
+  // The largest Hessian the job factors: the widest input (down_proj's), f32.
+  const cols = Math.max(DREAM_DIMS['1.5gb'].hidden, DREAM_DIMS['1.5gb'].intermediate);
   const hessianMiB = (cols * cols * 4) / 2 ** 20;
   const g = bench(dir, 'gptq-1.5g', ['streaming', 'threaded'], [['disk', OUT]], ['--method', 'gptq', '--calibration', cal]);
   for (const r of g.rows) console.log(r);

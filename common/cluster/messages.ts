@@ -121,6 +121,7 @@ export type JobUpdate = z.output<typeof JobUpdateSchema>;
 /** As sent (fields with a proto default may be left out). */
 export type OutgoingWorkerMessage = z.input<typeof WorkerMessageSchema>;
 export type OutgoingCoordinatorMessage = z.input<typeof CoordinatorMessageSchema>;
+export type OutgoingJobUpdate = z.input<typeof JobUpdateSchema>;
 
 /**
  * A `CoordinatorMessage` the addon already encoded (a chunk's `DataPart`s or a Hessian's
@@ -140,7 +141,6 @@ export type CoordinatorSend = OutgoingCoordinatorMessage | EncodedCoordinatorMes
 export function encodedMessages(list: readonly { bytes: Buffer; start: number; ipcBytes: number }[]): EncodedCoordinatorMessage[] {
   return list.map((m) => ({ kind: 'encoded', bytes: m.bytes.subarray(m.start), payloadBytes: m.ipcBytes }));
 }
-export type OutgoingJobUpdate = z.input<typeof JobUpdateSchema>;
 
 /** The first problem zod found, as one line: `assign.scheme: "q4" is not a canonical format name`. */
 function firstIssue(error: z.ZodError): string {

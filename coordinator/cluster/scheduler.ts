@@ -17,7 +17,7 @@ import type { ResultBytes } from '../../common/cluster/arrow-codec.js';
 import { resultChecksum } from '../../common/cluster/checksum.js';
 import { ChunkAttemptsError, ClusterError } from '../../common/cluster/errors.js';
 import type { Logger } from '../../common/cluster/log.js';
-import { encodedMessages, type CoordinatorSend, type QualityMsg, type ResultPart, type WorkerMessage } from '../../common/cluster/messages.js';
+import { encodedMessages, type EncodedCoordinatorMessage, type QualityMsg, type ResultPart, type WorkerMessage } from '../../common/cluster/messages.js';
 import { PART_BYTES } from '../../common/cluster/proto.js';
 import { DTYPE_BYTES } from '../../common/format/dtypes.js';
 import { SourceFile, type LayerOutputFigures, type QualityFigures } from '../../common/native.js';
@@ -25,6 +25,8 @@ import type { ChunkJob } from '../../common/chunk/job.js';
 import { assignmentOf, layerMessageOf } from '../../common/chunk/wire.js';
 import { ResultAssembler } from '../../common/cluster/arrow-codec.js';
 import type { WorkerSession } from './worker-session.js';
+
+const payloadBytes = (parts: readonly EncodedCoordinatorMessage[]) => parts.reduce((n, p) => n + p.payloadBytes, 0);
 
 /** Resends of a missing layer a chunk gets before they count as its failures (a loop guard). */
 const MISSING_LAYER_RETRIES = 8;
@@ -339,7 +341,7 @@ export class Scheduler {
     // A calibrated layer's Hessian goes to a worker once, ahead of its first chunk of the layer.
     // Recorded as sent only once its parts are built, right before they are handed to the stream.
     // The Hessian's parts are encoded by the addon from the read buffer (no JS copy).
-    const layerParts = async (): Promise<CoordinatorSend[]> => {
+    const layerParts = async (): Promise<EncodedCoordinatorMessage[]> => {
       if (!spec?.hessian || layer?.hessianRef) return [];
       const sent = w.layersSent.get(layerKey);
       if (sent !== undefined) {
@@ -348,13 +350,13 @@ export class Scheduler {
       }
       const file = SourceFile.open(spec.hessian.path);
       const chunk = await file.read(spec.hessian.offset, spec.hessian.length, false);
-      let parts: CoordinatorSend[];
+      let parts: EncodedCoordinatorMessage[];
       try {
         parts = encodedMessages(await chunk.layerMessages(layerKey, spec.cols * 4, PART_BYTES));
       } finally {
         chunk.release();
       }
-      this.stats.bytesSent += parts.reduce((n, p) => n + (p.kind === 'encoded' ? p.payloadBytes : 0), 0);
+      this.stats.bytesSent += payloadBytes(parts);
       const generation = w.nextLayerGeneration();
       w.layersSent.set(layerKey, generation);
       w.layerGenOf.set(t.id, generation);
@@ -384,7 +386,7 @@ export class Scheduler {
     // them again from it: nothing is kept on the JS heap).
     void w.send(async () => {
       if (t.done || !w.attempts.has(t.id)) return [];
-      let parts: CoordinatorSend[];
+      let parts: EncodedCoordinatorMessage[];
       try {
         parts = encodedMessages(await job.data.dataMessages(t.id, job.cols * DTYPE_BYTES[job.dtype]!, PART_BYTES));
       } catch (err) {
@@ -393,13 +395,13 @@ export class Scheduler {
         return [];
       }
       // Last: nothing below can fail, so a layer recorded as sent really goes out.
-      let layerMessages: CoordinatorSend[];
+      let layerMessages: EncodedCoordinatorMessage[];
       try {
         layerMessages = await layerParts();
       } catch (err) {
         return failed(err);
       }
-      this.stats.bytesSent += parts.reduce((n, p) => n + (p.kind === 'encoded' ? p.payloadBytes : 0), 0);
+      this.stats.bytesSent += payloadBytes(parts);
       return [...layerMessages, { kind: 'assign', assign: assignmentOf(t.id, job, { byValue: { bytes: job.data.length, parts: parts.length } }, layer) }, ...parts];
     });
   }

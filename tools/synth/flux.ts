@@ -12,6 +12,7 @@
  */
 import type { Component, Scale } from './presets.js';
 import type { TensorDef } from './weights.js';
+import { clipTextComponent } from './clip.js';
 
 interface FluxDims { hidden: number; double: number; single: number; vaeCh: number }
 /** Transformer: tiny ≈ 10 MB, small ≈ 75 MB, 1.5gb ≈ 1.5 GB, 7b ≈ 14 GB (FLUX.1's width, 10 + 24 of its 19 + 38 blocks). */
@@ -174,46 +175,9 @@ export function fluxVaeComponent(scale: Scale): Component {
 
 /** openai/clip-vit-large-patch14's text tower (CLIPTextModel), f16, with its int64 position_ids buffer. */
 export function clipLComponent(): Component {
-  const d = 768, ff = 3072, layers = 12, vocab = 49408, ctx = 77;
-  const t: TensorDef[] = [
-    { name: 'text_model.embeddings.token_embedding.weight', dtype: 'F16', shape: [vocab, d], kind: 'embedding' },
-    { name: 'text_model.embeddings.position_embedding.weight', dtype: 'F16', shape: [ctx, d], kind: 'embedding' },
-    { name: 'text_model.embeddings.position_ids', dtype: 'I64', shape: [1, ctx], kind: 'ids' },
-  ];
-  const lin = (name: string, out: number, inn: number) => {
-    t.push({ name: `${name}.weight`, dtype: 'F16', shape: [out, inn], kind: 'linear' });
-    t.push({ name: `${name}.bias`, dtype: 'F16', shape: [out], kind: 'bias' });
-  };
-  const ln = (name: string) => {
-    t.push({ name: `${name}.weight`, dtype: 'F16', shape: [d], kind: 'norm' });
-    t.push({ name: `${name}.bias`, dtype: 'F16', shape: [d], kind: 'bias' });
-  };
-  for (let i = 0; i < layers; i++) {
-    const p = `text_model.encoder.layers.${i}`;
-    for (const x of ['k_proj', 'v_proj', 'q_proj', 'out_proj']) lin(`${p}.self_attn.${x}`, d, d);
-    ln(`${p}.layer_norm1`);
-    lin(`${p}.mlp.fc1`, ff, d);
-    lin(`${p}.mlp.fc2`, d, ff);
-    ln(`${p}.layer_norm2`);
-  }
-  ln('text_model.final_layer_norm');
-  const config = {
-    architectures: ['CLIPTextModel'],
-    model_type: 'clip_text_model',
-    hidden_size: d,
-    intermediate_size: ff,
-    num_attention_heads: 12,
-    num_hidden_layers: layers,
-    max_position_embeddings: ctx,
-    vocab_size: vocab,
-    hidden_act: 'quick_gelu',
-    layer_norm_eps: 1e-5,
-    projection_dim: d,
-    bos_token_id: 0,
-    eos_token_id: 2,
-    pad_token_id: 1,
-    torch_dtype: 'float16',
-    transformers_version: '4.46.2',
-  };
-  return { folder: 'text_encoder', weightsBase: 'model', config, tensors: t, stream: 'text_encoder' };
+  return clipTextComponent({
+    width: 768, ff: 3072, layers: 12, heads: 12, vocab: 49408,
+    attention: ['k_proj', 'v_proj', 'q_proj', 'out_proj'],
+    extraConfig: { bos_token_id: 0, eos_token_id: 2, pad_token_id: 1 },
+  });
 }

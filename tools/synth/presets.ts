@@ -18,6 +18,7 @@
  */
 import type { TensorDef } from './weights.js';
 import { numel, DTYPE_SIZE } from '../../common/safetensors/writer.js';
+import { clipTextComponent } from './clip.js';
 import { clipLComponent, fluxTransformerComponent, fluxVaeComponent } from './flux.js';
 import { dreamTokenizerFiles, lladaConfig, lladaTensors, lladaTokenizerFiles, LLADA_DIMS } from './llm.js';
 
@@ -183,45 +184,7 @@ export function dreamConfig(scale: Scale, layers?: number): Record<string, unkno
 
 /** A CLIP-like text encoder: 2 layers, width 128, f16, with CLIP's int64 position_ids buffer. */
 export function textEncoderComponent(): Component {
-  const d = 128, ff = 512, layers = 2, vocab = 1000, ctx = 77;
-  const t: TensorDef[] = [
-    { name: 'text_model.embeddings.token_embedding.weight', dtype: 'F16', shape: [vocab, d], kind: 'embedding' },
-    { name: 'text_model.embeddings.position_embedding.weight', dtype: 'F16', shape: [ctx, d], kind: 'embedding' },
-    { name: 'text_model.embeddings.position_ids', dtype: 'I64', shape: [1, ctx], kind: 'ids' },
-  ];
-  const lin = (name: string, out: number, inn: number) => {
-    t.push({ name: `${name}.weight`, dtype: 'F16', shape: [out, inn], kind: 'linear' });
-    t.push({ name: `${name}.bias`, dtype: 'F16', shape: [out], kind: 'bias' });
-  };
-  const ln = (name: string) => {
-    t.push({ name: `${name}.weight`, dtype: 'F16', shape: [d], kind: 'norm' });
-    t.push({ name: `${name}.bias`, dtype: 'F16', shape: [d], kind: 'bias' });
-  };
-  for (let i = 0; i < layers; i++) {
-    const p = `text_model.encoder.layers.${i}`;
-    for (const x of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) lin(`${p}.self_attn.${x}`, d, d);
-    ln(`${p}.layer_norm1`);
-    lin(`${p}.mlp.fc1`, ff, d);
-    lin(`${p}.mlp.fc2`, d, ff);
-    ln(`${p}.layer_norm2`);
-  }
-  ln('text_model.final_layer_norm');
-  const config = {
-    architectures: ['CLIPTextModel'],
-    model_type: 'clip_text_model',
-    hidden_size: d,
-    intermediate_size: ff,
-    num_attention_heads: 2,
-    num_hidden_layers: layers,
-    max_position_embeddings: ctx,
-    vocab_size: vocab,
-    hidden_act: 'quick_gelu',
-    layer_norm_eps: 1e-5,
-    projection_dim: d,
-    torch_dtype: 'float16',
-    transformers_version: '4.46.2',
-  };
-  return { folder: 'text_encoder', weightsBase: 'model', config, tensors: t, stream: 'text_encoder' };
+  return clipTextComponent({ width: 128, ff: 512, layers: 2, heads: 2, vocab: 1000, attention: ['q_proj', 'k_proj', 'v_proj', 'out_proj'] });
 }
 
 /** A one-level AutoencoderKL (128 channels, 16 latent channels), f32 conv weights. */
