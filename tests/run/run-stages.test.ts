@@ -22,7 +22,7 @@ import { OutputFile } from '../../coordinator/run/stages/output.js';
 import { TensorPipeline } from '../../coordinator/run/stages/pipeline.js';
 import { planJob } from '../../coordinator/run/stages/plan.js';
 import { FirstPassReader } from '../../coordinator/run/stages/read.js';
-import { concurrencyFor, ReadAheadWindow } from '../../coordinator/run/stages/read-ahead.js';
+import { concurrencyFor, heldBytes, ReadAheadWindow } from '../../coordinator/run/stages/read-ahead.js';
 import { JobTelemetry } from '../../coordinator/run/telemetry.js';
 import { config, tinyModel } from './model.js';
 
@@ -76,6 +76,18 @@ describe('read-ahead', () => {
     w.written({ index: 0, bytes: 500 });
     await next;
     expect([admitted, w.ahead]).toEqual([true, 10]);
+  });
+
+  test("a calibrated layer's Hessian counts in the window: as read when measured, twice with GPTQ's factor", () => {
+    const t = planJob(inspected, {}, config({})).plan.tensors.find((x) => x.action.kind === 'quantize')!;
+    if (t.action.kind !== 'quantize') throw new Error('unreachable');
+    expect(heldBytes(t)).toEqual({ index: t.index, bytes: t.bytes });
+    const hessian = { name: 'x.hessian', dtype: 'F32', shape: [t.cols, t.cols], begin: 1000, end: 1000 + 4 * t.cols * t.cols };
+    const use = { stats: { prefix: 'x', inFeatures: t.cols, hessian }, hessian: false, smoothing: false, timeAware: true, measure: false };
+    const withLayer = (layer: typeof use) => ({ ...t, action: { ...t.action, layer } }) as typeof t;
+    expect(heldBytes(withLayer(use)).bytes).toBe(t.bytes);
+    expect(heldBytes(withLayer({ ...use, measure: true })).bytes).toBe(t.bytes + 4 * t.cols * t.cols);
+    expect(heldBytes(withLayer({ ...use, measure: true, hessian: true })).bytes).toBe(t.bytes + 8 * t.cols * t.cols);
   });
 
   test('an abort wakes a waiting reader with the reason', async () => {

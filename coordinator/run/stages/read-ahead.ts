@@ -1,13 +1,28 @@
 /**
  * How far the reader may run ahead of the writer. Chunks in flight are bounded by a semaphore;
- * read-ahead is bounded in source bytes of tensors read but not yet written (the tensor at the
- * head may always start, however large). Streaming holds about one chunk; threaded two per
+ * read-ahead is bounded in the bytes that tensors read but not yet written hold: their source
+ * bytes and their calibrated layers' Hessians (the tensor at the head may always start, however
+ * large). Streaming holds about one chunk; threaded two per
  * thread, so reads overlap the kernels. More read-ahead was slower on the benchmark machine (2
  * cores: 3 in flight and 6 chunks ahead took 2.1 s where 2 and 4 took 1.4 s for 1.44 GB;
  * benches/RESULTS.md).
  */
 import type { ResolvedConfig } from '../../../common/config/index.js';
+import type { TensorPlan } from '../../plan/plan.js';
 import type { RunMode } from '../events.js';
+
+/**
+ * What a tensor holds from its admission until it is written: its source bytes, plus its
+ * calibrated layer's Hessian as read (`cols²` f32) when the layer uses it, plus the factor GPTQ
+ * makes of it (the same size). A 4864-input layer's two are 180 MiB: counted by layers they would
+ * let a 16 MiB window hold several.
+ */
+export function heldBytes(t: TensorPlan): { index: number; bytes: number } {
+  const layer = t.action.kind === 'quantize' ? t.action.layer : undefined;
+  const h = layer?.stats.hessian;
+  const read = h && (layer.hessian || layer.smoothing || layer.measure) ? h.end - h.begin : 0;
+  return { index: t.index, bytes: t.bytes + read + (layer?.hessian && h ? h.end - h.begin : 0) };
+}
 
 export interface Concurrency {
   /** Chunks quantizing at once. */

@@ -13,7 +13,7 @@ import type { SourceFiles } from '../source-files.js';
 import type { JobTelemetry } from '../telemetry.js';
 import type { ChunkRunner } from './execute.js';
 import type { Handoff } from './handoff.js';
-import type { ReadAheadWindow } from './read-ahead.js';
+import { heldBytes, type ReadAheadWindow } from './read-ahead.js';
 
 export interface ReaderParts {
   plan: Plan;
@@ -33,7 +33,7 @@ export class FirstPassReader {
 
   async run(): Promise<void> {
     for (const t of this.p.plan.tensors) {
-      await this.p.window.admit(t);
+      await this.p.window.admit(heldBytes(t));
       this.p.telemetry.tensorStart(t);
       this.p.handoff.begin(t.index);
       if (t.action.kind === 'keep') await this.readKept(t);

@@ -16,7 +16,7 @@ import { finishTensor, keptOutcome, keptRow, type LayerExtras, type TensorOutcom
 import type { ChunkRunner } from './execute.js';
 import type { FirstPass, Handoff } from './handoff.js';
 import type { OutputFile } from './output.js';
-import type { ReadAheadWindow } from './read-ahead.js';
+import { heldBytes, type ReadAheadWindow } from './read-ahead.js';
 
 export interface WriterParts {
   plan: Plan;
@@ -94,7 +94,7 @@ export class TensorWriter {
     this.p.telemetry.tensorEnd(t, outcome, t.action.kind === 'quantize' ? t.action.ladder : undefined);
     for (const f of outcome.fallbacks) emit({ type: 'fallback', tensor: t.name, from: f.fromScheme, to: f.toScheme, cosine: f.cosine, threshold: f.threshold });
     this.outcomes.push(outcome);
-    this.p.window.written(t);
+    this.p.window.written(heldBytes(t));
     this.bytesDone += t.bytes;
     emit({ type: 'tensor', outcome, done: t.index + 1, bytesDone: this.bytesDone });
   }

@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use arrowquant_kernels::gptq::{prepare, GptqOptions, Prepared};
+use arrowquant_kernels::gptq::{prepare_smoothed, GptqOptions, Prepared};
 use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration as KernelLayer, LayerChunk, OutputMeasure};
 use arrowquant_kernels::layer_output::stride_for;
-use arrowquant_kernels::smoothing::{smooth_hessian, SmoothingSearch as KernelSearch};
+use arrowquant_kernels::smoothing::SmoothingSearch as KernelSearch;
 use arrowquant_kernels::{KernelError, Scheme};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -32,8 +32,19 @@ struct Shared {
 
 struct OutputHessian {
     bytes: Arc<arrowquant_source::PooledBuf>,
+    /// A parsed copy, only where the bytes cannot be viewed as f32 in place (misaligned).
     values: OnceLock<Vec<f32>>,
     stride: usize,
+}
+
+/// Little-endian f32 bytes as f32 values: the bytes themselves where they are aligned (a
+/// Hessian is `cols²·4` bytes: 90 MiB at 4864 inputs), else a parsed copy.
+fn f32_values(bytes: &[u8]) -> std::borrow::Cow<'_, [f32]> {
+    #[cfg(target_endian = "little")]
+    if let Ok(v) = bytemuck::try_cast_slice::<u8, f32>(bytes) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    std::borrow::Cow::Owned(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 impl Shared {
@@ -42,7 +53,10 @@ impl Shared {
         if o.bytes.len() != self.cols * self.cols * 4 {
             return Err(KernelError::BufferSize { what: "hessian bytes", expected: self.cols * self.cols * 4, actual: o.bytes.len() });
         }
-        let h = o.values.get_or_init(|| o.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
+        let h = match f32_values(&o.bytes) {
+            std::borrow::Cow::Borrowed(v) => v,
+            std::borrow::Cow::Owned(v) => o.values.get_or_init(|| v).as_slice(),
+        };
         Ok(Some(OutputMeasure { hessian: h, stride: o.stride }))
     }
 }
@@ -69,15 +83,7 @@ impl Shared {
                     actual: bytes.len(),
                 });
             }
-            let h: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let h = match &self.channel_scales {
-                Some(s) => smooth_hessian(&h, s),
-                None => h,
-            };
-            prepare(&h, self.cols, &self.gptq)
+            prepare_smoothed(&f32_values(&bytes), self.channel_scales.as_deref(), self.cols, &self.gptq)
         });
         r.as_ref().map(Some).map_err(Clone::clone)
     }
@@ -359,25 +365,7 @@ impl SmoothingSearch {
             .map_err(|e| sync_error(&env, e))?;
         let cols = act_absmax.len();
         let diag: Vec<f32> = match hessian {
-            Some(h) => {
-                let bytes = h.shared()?;
-                if bytes.len() != cols * cols * 4 {
-                    return Err(sync_error(
-                        &env,
-                        KernelError::BufferSize {
-                            what: "hessian bytes",
-                            expected: cols * cols * 4,
-                            actual: bytes.len(),
-                        },
-                    ));
-                }
-                (0..cols)
-                    .map(|j| {
-                        let o = (j * cols + j) * 4;
-                        f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
-                    })
-                    .collect()
-            }
+            Some(h) => diagonal(&h.shared()?, cols).map_err(|e| sync_error(&env, e))?,
             None => act_absmax.iter().map(|a| a * a).collect(),
         };
         let c = self
