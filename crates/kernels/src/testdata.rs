@@ -111,3 +111,36 @@ pub fn awkward_weight(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
     }
     w
 }
+
+/// `H = XᵀX / n` (f64 sums rounded to f32) of activations `x` `[n, cols]`: what a calibration
+/// capture stores for a layer.
+pub fn hessian_of(x: &[f32], n: usize, cols: usize) -> Vec<f32> {
+    let mut h = vec![0f32; cols * cols];
+    for i in 0..cols {
+        for j in i..cols {
+            let v = ((0..n).map(|r| x[r * cols + i] as f64 * x[r * cols + j] as f64).sum::<f64>() / n as f64) as f32;
+            h[i * cols + j] = v;
+            h[j * cols + i] = v;
+        }
+    }
+    h
+}
+
+/// ‖X(W − Ŵ)ᵀ‖ / ‖XWᵀ‖ from the activations themselves (`x` `[n, cols]`, `w` and `wq`
+/// `[rows, cols]`), in f64: the figure the tests hold GPTQ and the layer-output measure to.
+pub fn layer_output_error(x: &[f32], w: &[f32], wq: &[f32], n: usize, rows: usize, cols: usize) -> f64 {
+    let (mut num, mut den) = (0f64, 0f64);
+    for r in 0..n {
+        let xr = &x[r * cols..(r + 1) * cols];
+        for o in 0..rows {
+            let (mut a, mut b) = (0f64, 0f64);
+            for c in 0..cols {
+                a += xr[c] as f64 * w[o * cols + c] as f64;
+                b += xr[c] as f64 * wq[o * cols + c] as f64;
+            }
+            num += (a - b) * (a - b);
+            den += a * a;
+        }
+    }
+    (num / den).sqrt()
+}

@@ -3,7 +3,7 @@
 //! on the layer output, is independent of the thread count, and bad input is a clear error.
 
 use arrowquant_kernels::gptq::{gptq, GptqOptions};
-use arrowquant_kernels::testdata::Rng;
+use arrowquant_kernels::testdata::{hessian_of, layer_output_error, Rng};
 use arrowquant_kernels::{dequantize, quantize, HqqSpec, KernelError, R2qSpec, RtnSpec, RunOptions, Scheme, Source};
 
 /// W [rows, cols]; X [n, cols] with correlated channels and two outlier channels; H = XᵀX/n.
@@ -18,29 +18,8 @@ fn layer(rows: usize, cols: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<f32>, 
             x[r * cols + c] = scale * (rng.normal() as f32 + 0.7 * common);
         }
     }
-    let mut h = vec![0f32; cols * cols];
-    for i in 0..cols {
-        for j in 0..cols {
-            h[i * cols + j] = ((0..n).map(|r| x[r * cols + i] as f64 * x[r * cols + j] as f64).sum::<f64>() / n as f64) as f32;
-        }
-    }
+    let h = hessian_of(&x, n, cols);
     (w, x, h)
-}
-
-fn output_error(x: &[f32], w: &[f32], wq: &[f32], n: usize, rows: usize, cols: usize) -> f64 {
-    let (mut num, mut den) = (0f64, 0f64);
-    for r in 0..n {
-        for o in 0..rows {
-            let (mut a, mut b) = (0f64, 0f64);
-            for c in 0..cols {
-                a += x[r * cols + c] as f64 * w[o * cols + c] as f64;
-                b += x[r * cols + c] as f64 * wq[o * cols + c] as f64;
-            }
-            num += (a - b) * (a - b);
-            den += a * a;
-        }
-    }
-    (num / den).sqrt()
 }
 
 #[test]
@@ -67,7 +46,7 @@ fn gptq_decodes_as_rtn_beats_rtn_and_ignores_thread_count() {
         let r = quantize(&scheme, Source::F32(&w), rows, cols, &RunOptions::default()).unwrap();
         let mut deq_rtn = vec![0f32; rows * cols];
         dequantize(&scheme, rows, cols, &r.codes, &r.scales, &r.zeros, &mut deq_rtn).unwrap();
-        let (e_gptq, e_rtn) = (output_error(&x, &w, &deq, n, rows, cols), output_error(&x, &w, &deq_rtn, n, rows, cols));
+        let (e_gptq, e_rtn) = (layer_output_error(&x, &w, &deq, n, rows, cols), layer_output_error(&x, &w, &deq_rtn, n, rows, cols));
         assert!(e_gptq < e_rtn, "{name} act={act}: gptq {e_gptq} vs plain {e_rtn}");
         // The weight-space figures it reports are those of its own reconstruction.
         let dot: f64 = w.iter().zip(&deq).map(|(a, b)| *a as f64 * *b as f64).sum();

@@ -4,7 +4,7 @@
 //! the same diag(H) the GPTQ search weighs by) and than without.
 
 use arrowquant_kernels::gptq::{gptq, GptqOptions};
-use arrowquant_kernels::testdata::{linear_weight, Rng};
+use arrowquant_kernels::testdata::{hessian_of, layer_output_error, linear_weight, Rng};
 use arrowquant_kernels::{dequantize, quantize_weighted, RunOptions, Scheme, Source};
 
 /// X [n, cols] with correlated channels and outlier channels (as DiT activations have), H = XᵀX/n.
@@ -18,33 +18,8 @@ fn activations(cols: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
             x[r * cols + c] = scale * (rng.normal() as f32 + 0.6 * common);
         }
     }
-    let mut h = vec![0f32; cols * cols];
-    for i in 0..cols {
-        for j in i..cols {
-            let v = ((0..n).map(|r| x[r * cols + i] as f64 * x[r * cols + j] as f64).sum::<f64>() / n as f64) as f32;
-            h[i * cols + j] = v;
-            h[j * cols + i] = v;
-        }
-    }
+    let h = hessian_of(&x, n, cols);
     (x, h)
-}
-
-/// ‖X(W − Ŵ)ᵀ‖ / ‖XWᵀ‖
-fn output_error(x: &[f32], w: &[f32], wq: &[f32], n: usize, rows: usize, cols: usize) -> f64 {
-    let (mut num, mut den) = (0f64, 0f64);
-    for r in 0..n {
-        let xr = &x[r * cols..(r + 1) * cols];
-        for o in 0..rows {
-            let (mut a, mut b) = (0f64, 0f64);
-            for c in 0..cols {
-                a += xr[c] as f64 * w[o * cols + c] as f64;
-                b += xr[c] as f64 * wq[o * cols + c] as f64;
-            }
-            num += (a - b) * (a - b);
-            den += a * a;
-        }
-    }
-    (num / den).sqrt()
 }
 
 fn decoded(scheme: &Scheme, codes: &[u8], rows: usize, cols: usize) -> Vec<f32> {
@@ -69,7 +44,7 @@ fn gptq_onto_k_grids_beats_the_importance_search_at_the_same_size() {
             let plain = quantize_weighted(&scheme, Source::F32(&w), rows, cols, &RunOptions::default(), None).unwrap();
             let imp = quantize_weighted(&scheme, Source::F32(&w), rows, cols, &RunOptions::default(), Some(&diag)).unwrap();
             assert_eq!(g.codes.len(), imp.codes.len(), "{name}: not the format's size");
-            let e = |codes: &[u8]| output_error(&x, &w, &decoded(&scheme, codes, rows, cols), n, rows, cols);
+            let e = |codes: &[u8]| layer_output_error(&x, &w, &decoded(&scheme, codes, rows, cols), n, rows, cols);
             let (e_gptq, e_imp, e_plain) = (e(&g.codes), e(&imp.codes), e(&plain.codes));
             eprintln!("{name} act_order={act}: layer-output error gptq {e_gptq:.5}, +importance {e_imp:.5}, plain {e_plain:.5}");
             assert!(e_gptq < e_imp, "{name} act={act}: GPTQ {e_gptq} not below the importance search's {e_imp}");

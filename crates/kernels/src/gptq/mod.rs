@@ -313,7 +313,7 @@ pub(crate) fn run<C: GroupCodec>(spec: &C, scheme: &Scheme, w: &[f32], rows: usi
 mod tests {
     use super::*;
     use crate::formats::RtnSpec;
-    use crate::testdata::Rng;
+    use crate::testdata::{hessian_of, layer_output_error, Rng};
 
     /// X `[n, cols]`: correlated channels, every 61st channel 30× larger (the outlier channels of
     /// real activations), a few nearly dead; H = XᵀX/n.
@@ -327,12 +327,7 @@ mod tests {
                 x[r * cols + c] = scale * (rng.normal() as f32 + 0.8 * common);
             }
         }
-        let mut h = vec![0f32; cols * cols];
-        for i in 0..cols {
-            for j in 0..cols {
-                h[i * cols + j] = ((0..n).map(|r| x[r * cols + i] as f64 * x[r * cols + j] as f64).sum::<f64>() / n as f64) as f32;
-            }
-        }
+        let h = hessian_of(&x, n, cols);
         (x, h)
     }
 
@@ -361,19 +356,7 @@ mod tests {
                 let q = gptq_prepared(&scheme, &w, rows, cols, p, &opts).unwrap();
                 let mut wq = vec![0f32; rows * cols];
                 crate::dequantize(&scheme, rows, cols, &q.codes, &q.scales, &q.zeros, &mut wq).unwrap();
-                let (mut num, mut den) = (0f64, 0f64);
-                for r in 0..n {
-                    for o in 0..rows {
-                        let (mut a, mut b) = (0f64, 0f64);
-                        for c in 0..cols {
-                            a += x[r * cols + c] as f64 * w[o * cols + c] as f64;
-                            b += x[r * cols + c] as f64 * wq[o * cols + c] as f64;
-                        }
-                        num += (a - b) * (a - b);
-                        den += a * a;
-                    }
-                }
-                (num / den).sqrt()
+                layer_output_error(&x, &w, &wq, n, rows, cols)
             };
             let (e32, e64) = (err(&p32), err(&p64));
             assert!((e32 - e64).abs() <= 1e-4 * e64, "damp {damp}: output error {e32} (f32) vs {e64} (f64)");
