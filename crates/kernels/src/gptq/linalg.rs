@@ -15,8 +15,8 @@
 //! where an input copy, the factor and its inverse took 3 × 180 MiB in f64.
 //!
 //! **Precision.** The factor is computed in f32, as the published GPTQ code does (torch, f32),
-//! and in f64 only when an f32 pivot is not positive (a Hessian conditioned beyond f32's reach;
-//! then 1.5 × the memory, transiently). On an outlier-heavy Hessian (30× channels, near-dead
+//! and in f64 only when an f32 pivot is not positive or the f32 inverse overflows (a Hessian
+//! conditioned beyond f32's reach; then 1.5 × the memory, transiently). On an outlier-heavy Hessian (30× channels, near-dead
 //! ones, damp 0.01 and 0.001) the f32 factor is within 3e-6 of the f64 one (relative, Frobenius)
 //! and GPTQ's layer-output error within 3e-7; `gptq::tests` holds them to 1e-4.
 
@@ -99,11 +99,11 @@ pub fn inverse_upper_factor<T: Work>(n: usize, entry: impl Fn(usize, usize) -> f
 }
 
 /// [`inverse_upper_factor`] rounded to f32 (what GPTQ stores): computed in f32, or in f64 when
-/// f32's pivots fail.
+/// an f32 pivot fails or the f32 inverse overflows.
 pub fn inverse_upper_factor_f32(n: usize, entry: impl Fn(usize, usize) -> f64) -> Result<Vec<f32>, usize> {
     match inverse_upper_factor::<f32>(n, &entry) {
-        Ok(u) => Ok(u),
-        Err(_) => inverse_upper_factor::<f64>(n, &entry).map(|u| u.into_iter().map(Work::to_f32).collect()),
+        Ok(u) if u.iter().all(|v| v.is_finite()) => Ok(u),
+        _ => inverse_upper_factor::<f64>(n, &entry).map(|u| u.into_iter().map(Work::to_f32).collect()),
     }
 }
 
