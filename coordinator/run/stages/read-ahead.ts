@@ -2,10 +2,9 @@
  * How far the reader may run ahead of the writer. Chunks in flight are bounded by a semaphore;
  * read-ahead is bounded in the bytes that tensors read but not yet written hold: their source
  * bytes and their calibrated layers' Hessians (the tensor at the head may always start, however
- * large). Streaming holds about one chunk; threaded two per
- * thread, so reads overlap the kernels. More read-ahead was slower on the benchmark machine (2
- * cores: 3 in flight and 6 chunks ahead took 2.1 s where 2 and 4 took 1.4 s for 1.44 GB;
- * benches/RESULTS.md).
+ * large). Streaming holds about one chunk; threaded two per thread, so reads overlap the kernels.
+ * More read-ahead was slower on the benchmark machine (2 cores: 3 in flight and 6 chunks ahead
+ * took 2.1 s where 2 and 4 took 1.4 s for 1.44 GB; benches/RESULTS.md).
  */
 import type { ResolvedConfig } from '../../../common/config/index.js';
 import type { TensorPlan } from '../../plan/plan.js';
@@ -14,20 +13,21 @@ import type { RunMode } from '../events.js';
 /**
  * What a tensor holds from its admission until it is written: its source bytes, plus its
  * calibrated layer's Hessian as read (`cols²` f32) when the layer uses it, plus the factor GPTQ
- * makes of it (the same size). A 4864-input layer's two are 180 MiB: counted by layers they would
- * let a 16 MiB window hold several.
+ * makes of it (the same size). A 4864-input layer's two are 180 MiB; counting source bytes only,
+ * a 16 MiB window would let several such layers be read ahead.
  */
 export function heldBytes(t: TensorPlan): { index: number; bytes: number } {
   const layer = t.action.kind === 'quantize' ? t.action.layer : undefined;
   const h = layer?.stats.hessian;
-  const read = h && (layer.hessian || layer.smoothing || layer.measure) ? h.end - h.begin : 0;
-  return { index: t.index, bytes: t.bytes + read + (layer?.hessian && h ? h.end - h.begin : 0) };
+  if (!layer || !h) return { index: t.index, bytes: t.bytes };
+  const copies = layer.hessian ? 2 : layer.smoothing || layer.measure ? 1 : 0;
+  return { index: t.index, bytes: t.bytes + copies * (h.end - h.begin) };
 }
 
 export interface Concurrency {
   /** Chunks quantizing at once. */
   inFlight: number;
-  /** Source bytes of tensors read ahead of the writer. */
+  /** Bytes held by tensors read ahead of the writer (`heldBytes`). */
   aheadBytes: number;
   /** Chunks of a kept tensor queued between reader and writer. */
   keptQueue: number;

@@ -37,14 +37,19 @@ struct OutputHessian {
     stride: usize,
 }
 
-/// Little-endian f32 bytes as f32 values: the bytes themselves where they are aligned (a
-/// Hessian is `cols²·4` bytes: 90 MiB at 4864 inputs), else a parsed copy.
-fn f32_values(bytes: &[u8]) -> std::borrow::Cow<'_, [f32]> {
-    #[cfg(target_endian = "little")]
-    if let Ok(v) = bytemuck::try_cast_slice::<u8, f32>(bytes) {
-        return std::borrow::Cow::Borrowed(v);
+/// Little-endian f32 bytes viewed as f32 values in place (a Hessian is `cols²·4` bytes: 90 MiB
+/// at 4864 inputs), or `None` where they cannot be (misaligned, or a big-endian host).
+fn f32_view(bytes: &[u8]) -> Option<&[f32]> {
+    if cfg!(target_endian = "little") {
+        bytemuck::try_cast_slice::<u8, f32>(bytes).ok()
+    } else {
+        None
     }
-    std::borrow::Cow::Owned(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+/// Little-endian f32 bytes parsed into values (where [`f32_view`] cannot view them).
+fn parse_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 impl Shared {
@@ -53,9 +58,9 @@ impl Shared {
         if o.bytes.len() != self.cols * self.cols * 4 {
             return Err(KernelError::BufferSize { what: "hessian bytes", expected: self.cols * self.cols * 4, actual: o.bytes.len() });
         }
-        let h = match f32_values(&o.bytes) {
-            std::borrow::Cow::Borrowed(v) => v,
-            std::borrow::Cow::Owned(v) => o.values.get_or_init(|| v).as_slice(),
+        let h = match f32_view(&o.bytes) {
+            Some(v) => v,
+            None => o.values.get_or_init(|| parse_f32(&o.bytes)).as_slice(),
         };
         Ok(Some(OutputMeasure { hessian: h, stride: o.stride }))
     }
@@ -83,7 +88,15 @@ impl Shared {
                     actual: bytes.len(),
                 });
             }
-            prepare_smoothed(&f32_values(&bytes), self.channel_scales.as_deref(), self.cols, &self.gptq)
+            let parsed;
+            let h = match f32_view(&bytes) {
+                Some(v) => v,
+                None => {
+                    parsed = parse_f32(&bytes);
+                    &parsed
+                }
+            };
+            prepare_smoothed(h, self.channel_scales.as_deref(), self.cols, &self.gptq)
         });
         r.as_ref().map(Some).map_err(Clone::clone)
     }

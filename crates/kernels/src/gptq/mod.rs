@@ -118,9 +118,11 @@ fn prepare_with(
         Some(s) => h[i * cols + j] / s[i] / s[j],
         None => h[i * cols + j],
     };
-    if let Some(bad) = (0..cols * cols).position(|k| !value(k / cols, k % cols).is_finite()) {
-        // Not `NonFinite`, which callers report as a bad *weight*.
-        return Err(KernelError::InvalidParameter { field: "hessian", value: format!("{} at row {}, column {}", value(bad / cols, bad % cols), bad / cols, bad % cols), allowed: "finite values" });
+    for i in 0..cols {
+        if let Some(j) = (0..cols).find(|&j| !value(i, j).is_finite()) {
+            // Not `NonFinite`, which callers report as a bad *weight*.
+            return Err(KernelError::InvalidParameter { field: "hessian", value: format!("{} at row {i}, column {j}", value(i, j)), allowed: "finite values" });
+        }
     }
     // The dead-column fix, the permutation and the dampening are applied as the matrix is read
     // into the factorisation (no f64 copies of H: at 4864 inputs each would be 190 MB).
