@@ -169,10 +169,17 @@ export type QuantizedChunk = Addon.QuantizedChunk;
 /** A calibrated layer (Hessian factored once, smoothing factors) shared by its chunks. */
 export const LayerCalibration = addon.LayerCalibration;
 export type LayerCalibration = Addon.LayerCalibration;
-/** The diagonal of a calibration Hessian (`[cols, cols]` f32): per-column importance. */
-export function hessianDiagonal(hessian: Addon.SourceChunk, cols: number): Float32Array {
+/**
+ * A layer's `[cols, cols]` f32 Hessian where it lives: `Hessian.inFile(file, offset, cols)` (a
+ * calibration file's tensor, read a block of rows at a time by the kernels, never whole) or
+ * `Hessian.held(chunk, cols)` (bytes a worker received).
+ */
+export const Hessian = addon.Hessian;
+export type Hessian = Addon.Hessian;
+/** The diagonal of a layer's Hessian: per-column importance (only `cols` values are read). */
+export function hessianDiagonal(hessian: Addon.Hessian): Float32Array {
   try {
-    return addon.hessianDiagonal(hessian, cols);
+    return addon.hessianDiagonal(hessian);
   } catch (err) {
     throw fromNative(err);
   }

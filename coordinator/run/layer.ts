@@ -6,7 +6,7 @@
  * Hessian's diagonal) and the time-aware activation parameters. Held until the tensor is written.
  */
 import type { ResolvedConfig } from '../../common/config/index.js';
-import { LayerCalibration, SmoothingSearch, SourceFile, hessianDiagonal, type SourceChunk, type TimeGroupJs } from '../../common/native.js';
+import { Hessian, LayerCalibration, SmoothingSearch, SourceFile, hessianDiagonal, type SourceChunk, type TimeGroupJs } from '../../common/native.js';
 import { fromNative } from '../../common/errors.js';
 import type { CalibrationFile } from '../calibration/file.js';
 import { CalibrationError } from '../calibration/errors.js';
@@ -69,6 +69,17 @@ export class CalibrationReader {
     }
   }
 
+  /** A layer's Hessian in the file (nothing read yet: the kernels read it a block at a time). */
+  hessian(t: TensorEntry, cols: number): Hessian {
+    const expected = 4 * cols * cols;
+    if (t.end - t.begin !== expected) throw new CalibrationError(this.calib.path, `the Hessian has ${t.end - t.begin} bytes, ${expected} expected for ${cols} inputs`, t.name);
+    try {
+      return Hessian.inFile(this.file, t.begin, cols);
+    } catch (cause) {
+      throw new CalibrationError(this.calib.path, (cause as Error).message, t.name, { cause });
+    }
+  }
+
   async floats(t: TensorEntry): Promise<Float32Array> {
     const c = await this.chunk(t);
     const b = c.bytes();
@@ -97,12 +108,7 @@ async function importanceValues(t: TensorPlan, reader: CalibrationReader | undef
   if (imp.source === 'imatrix') return imp.values;
   if (imp.source === 'uniform') return new Float32Array(t.cols).fill(1);
   if (!reader || !imp.stats.hessian) throw new Error(`internal: ${t.name} planned with Hessian importance but no calibration is open`);
-  const h = await reader.chunk(imp.stats.hessian);
-  try {
-    return hessianDiagonal(h, t.cols);
-  } finally {
-    h.release();
-  }
+  return hessianDiagonal(reader.hessian(imp.stats.hessian, t.cols));
 }
 
 /**
@@ -132,7 +138,7 @@ export async function prepareLayer(
   const { stats } = use;
   const groups = reader.calib.timestepGroups.length;
   const prepared: PreparedLayer = {};
-  const hessian = use.hessian || use.smoothing || use.measure ? (stats.hessian ? await reader.chunk(stats.hessian) : undefined) : undefined;
+  const hessian = use.hessian || use.smoothing || use.measure ? (stats.hessian ? reader.hessian(stats.hessian, t.cols) : undefined) : undefined;
   try {
     const actAbsmax = stats.act_absmax && (use.smoothing || use.timeAware) ? await reader.floats(stats.act_absmax) : undefined;
     if (use.smoothing && actAbsmax) {
@@ -187,7 +193,5 @@ export async function prepareLayer(
   } catch (err) {
     releaseLayer(prepared);
     throw err;
-  } finally {
-    hessian?.release();
   }
 }

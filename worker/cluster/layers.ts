@@ -10,7 +10,7 @@
  * arrived) fails at once with `LayerMissingError`, and the coordinator sends the layer again
  * with the retry instead of the worker waiting for parts that will not come.
  */
-import { LayerCalibration, SourceChunk, SourceFile } from '../../common/native.js';
+import { Hessian, LayerCalibration, SourceChunk, SourceFile } from '../../common/native.js';
 import { decodeSourcePart } from '../../common/cluster/arrow-codec.js';
 import { channelScalesOf, importanceOf, type LayerMsg } from '../../common/chunk/wire.js';
 import { underRealRoot } from '../../common/cluster/shared-root.js';
@@ -125,25 +125,28 @@ export class WorkerLayers {
   }
 
   private async build(msg: LayerMsg, e: Entry, sharedRoot: string): Promise<LayerCalibration> {
-    let hessian: SourceChunk | null = null;
+    let hessian: Hessian | null = null;
     if (msg.hasHessian) {
       if (msg.hessianRef) {
         const path = await underRealRoot(msg.hessianRef.path, sharedRoot);
         if (!path) throw new Error(`layer ${msg.key}: ${msg.hessianRef.path} is not under this worker's shared root`);
-        hessian = await SourceFile.open(path).read(msg.hessianRef.offset, msg.hessianRef.length, false);
+        if (msg.hessianRef.length !== 4 * msg.cols * msg.cols) throw new Error(`layer ${msg.key}: a ${msg.hessianRef.length}-byte Hessian for ${msg.cols} inputs`);
+        // Read a block at a time by the kernels, from the page cache: never resident whole.
+        hessian = Hessian.inFile(SourceFile.open(path), msg.hessianRef.offset, msg.cols);
       } else {
         await e.partsReady;
         if (e.received !== msg.hessianBytes) throw new Error(`layer ${msg.key}: ${e.received} Hessian bytes arrived, ${msg.hessianBytes} announced`);
-        hessian = SourceChunk.fromBytes(Buffer.concat(e.parts));
+        const chunk = SourceChunk.fromBytes(Buffer.concat(e.parts));
         e.parts = [];
+        try {
+          hessian = Hessian.held(chunk, msg.cols);
+        } finally {
+          chunk.release(); // the Hessian keeps its own reference to the bytes
+        }
       }
     }
-    try {
-      const gptq = msg.measureOnly ? null : { damp: msg.damp, actOrder: msg.actOrder };
-      return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), gptq, importanceOf(msg), msg.measureRows > 0 ? msg.measureRows : null);
-    } finally {
-      hessian?.release();
-    }
+    const gptq = msg.measureOnly ? null : { damp: msg.damp, actOrder: msg.actOrder };
+    return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), gptq, importanceOf(msg), msg.measureRows > 0 ? msg.measureRows : null);
   }
 
   private evict(): void {

@@ -11,17 +11,16 @@ import type { TensorPlan } from '../../plan/plan.js';
 import type { RunMode } from '../events.js';
 
 /**
- * What a tensor holds from its admission until it is written: its source bytes, plus its
- * calibrated layer's Hessian as read (`cols²` f32) when the layer uses it, plus the factor GPTQ
- * makes of it (the same size). A 4864-input layer's two are 180 MiB; counting source bytes only,
- * a 16 MiB window would let several such layers be read ahead.
+ * What a tensor holds from its admission until it is written: its source bytes, plus the factor
+ * GPTQ makes of its layer's Hessian (`cols²` f32: 90 MiB at 4864 inputs; counting source bytes
+ * only, a 16 MiB window would let several such layers be read ahead). The Hessian itself stays
+ * in the calibration file (the kernels read it a 4 MiB block at a time).
  */
 export function heldBytes(t: TensorPlan): { index: number; bytes: number } {
   const layer = t.action.kind === 'quantize' ? t.action.layer : undefined;
   const h = layer?.stats.hessian;
   if (!layer || !h) return { index: t.index, bytes: t.bytes };
-  const copies = layer.hessian ? 2 : layer.smoothing || layer.measure ? 1 : 0;
-  return { index: t.index, bytes: t.bytes + copies * (h.end - h.begin) };
+  return { index: t.index, bytes: t.bytes + (layer.hessian ? h.end - h.begin : 0) };
 }
 
 export interface Concurrency {

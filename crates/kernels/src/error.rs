@@ -29,6 +29,10 @@ pub enum KernelError {
     #[error("the Hessian is not positive definite at column {column} even after dampening (calibration data degenerate?)")]
     NotPositiveDefinite { column: usize },
 
+    /// An input read from a file (a calibration Hessian) could not be read; names the file.
+    #[error("{0}")]
+    Read(String),
+
     /// The thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(String),
@@ -44,6 +48,7 @@ impl KernelError {
             KernelError::InvalidParameter { .. } => "InvalidParameter",
             KernelError::BufferSize { .. } => "BufferSize",
             KernelError::NotPositiveDefinite { .. } => "NotPositiveDefinite",
+            KernelError::Read(_) => "Read",
             KernelError::ThreadPool(_) => "ThreadPool",
         }
     }

@@ -29,7 +29,7 @@ pub struct LayerCalibration<'a> {
 #[derive(Clone, Copy)]
 pub struct OutputMeasure<'a> {
     /// `[cols, cols]`, of the original inputs `x`.
-    pub hessian: &'a [f32],
+    pub hessian: &'a dyn crate::hessian::HessianSource,
     pub stride: usize,
 }
 

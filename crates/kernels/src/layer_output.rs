@@ -20,11 +20,15 @@
 //! `stride`-th row of each chunk, `stride = ⌊rows / MEASURED_ROWS⌋` (all rows of a smaller
 //! tensor). The sums are a ratio estimate over those rows; the rows depend only on the chunking,
 //! which is the same wherever the chunk runs, so the figures are reproducible.
+//!
+//! `H` is read a block of rows at a time (`crate::hessian`): `A·H = Σ_b A[:, b]·H[b, :]`, so a
+//! measure holds one block (≤ 4 MiB), never the matrix.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::error::{KernelError, Result};
+use crate::hessian::{for_each_row_block, HessianSource};
 
 /// Rows a tensor measures at most (give or take one per chunk).
 pub const MEASURED_ROWS: usize = 256;
@@ -74,12 +78,12 @@ pub fn cosine(ww: f64, we: f64, ee: f64) -> f64 {
 
 /// Measure rows `0, stride, 2·stride, …` of a chunk: `w` the original values and `w_hat` what a
 /// reader decodes, both `[rows, cols]` row-major; `h` the layer's `[cols, cols]` Hessian.
-pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &[f32], stride: usize) -> Result<OutputAcc> {
+pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &dyn HessianSource, stride: usize) -> Result<OutputAcc> {
     if w.len() != rows * cols || w_hat.len() != rows * cols {
         return Err(KernelError::ShapeMismatch { rows, cols, expected: rows * cols, actual: w.len().min(w_hat.len()) });
     }
-    if h.len() != cols * cols {
-        return Err(KernelError::BufferSize { what: "hessian values", expected: cols * cols, actual: h.len() });
+    if h.cols() != cols {
+        return Err(KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() });
     }
     let stride = stride.max(1);
     let picked: Vec<usize> = (0..rows).step_by(stride).collect();
@@ -97,14 +101,19 @@ pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &[f32], st
         }
     }
     let mut p = vec![0f32; 2 * m * cols];
-    matmul(
-        MatMut::from_row_major_slice_mut(&mut p, 2 * m, cols),
-        Accum::Replace,
-        MatRef::from_row_major_slice(&a, 2 * m, cols),
-        MatRef::from_row_major_slice(h, cols, cols),
-        1.0f32,
-        Par::Seq,
-    );
+    let a_mat = MatRef::from_row_major_slice(&a, 2 * m, cols);
+    for_each_row_block(h, |r0, block| {
+        let n = block.len() / cols;
+        matmul(
+            MatMut::from_row_major_slice_mut(&mut p, 2 * m, cols),
+            if r0 == 0 { Accum::Replace } else { Accum::Add },
+            a_mat.subcols(r0, n),
+            MatRef::from_row_major_slice(block, n, cols),
+            1.0f32,
+            Par::Seq,
+        );
+        Ok(())
+    })?;
     let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>();
     let mut acc = OutputAcc { rows: m as u64, ..OutputAcc::default() };
     for k in 0..m {
@@ -120,6 +129,7 @@ pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &[f32], st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hessian::F32Hessian;
 
     fn lcg(seed: &mut u64) -> f32 {
         *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -140,7 +150,7 @@ mod tests {
                 h[i * cols + j] = ((0..n).map(|k| x[k * cols + i] as f64 * x[k * cols + j] as f64).sum::<f64>() / n as f64) as f32;
             }
         }
-        let acc = measure(&w, &w_hat, rows, cols, &h, 1).unwrap();
+        let acc = measure(&w, &w_hat, rows, cols, &F32Hessian::new(&h, cols).unwrap(), 1).unwrap();
         let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
         for k in 0..n {
             for r in 0..rows {
@@ -157,11 +167,45 @@ mod tests {
         assert!((acc.sum_ww - xx / n as f64).abs() / acc.sum_ww < 1e-5);
     }
 
+    /// A Hessian of several row blocks: the blocked product gives the quadratic forms computed
+    /// directly in f64.
+    #[test]
+    fn blocked_hessians_give_the_direct_figures() {
+        let (rows, cols) = (6, 2100); // block_rows(2100) = 499: five blocks, the last short
+        let mut s = 11u64;
+        let g: Vec<f32> = (0..cols * 8).map(|_| lcg(&mut s)).collect();
+        // H = GGᵀ/8 + I/4 (symmetric positive definite), rank-8 plus a ridge.
+        let h: Vec<f32> = (0..cols * cols)
+            .map(|k| {
+                let (i, j) = (k / cols, k % cols);
+                (0..8).map(|t| g[i * 8 + t] * g[j * 8 + t]).sum::<f32>() / 8.0 + if i == j { 0.25 } else { 0.0 }
+            })
+            .collect();
+        let w: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut s)).collect();
+        let w_hat: Vec<f32> = w.iter().map(|v| (v * 4.0).round() / 4.0).collect();
+        let acc = measure(&w, &w_hat, rows, cols, &F32Hessian::new(&h, cols).unwrap(), 1).unwrap();
+        let quad = |x: &[f32], y: &[f32]| -> f64 {
+            (0..cols).map(|i| x[i] as f64 * (0..cols).map(|j| h[i * cols + j] as f64 * y[j] as f64).sum::<f64>()).sum()
+        };
+        let (mut ww, mut we, mut ee) = (0f64, 0f64, 0f64);
+        for r in 0..rows {
+            let wr = &w[r * cols..(r + 1) * cols];
+            let er: Vec<f32> = wr.iter().zip(&w_hat[r * cols..(r + 1) * cols]).map(|(a, b)| a - b).collect();
+            ww += quad(wr, wr);
+            we += quad(&er, wr);
+            ee += quad(&er, &er);
+        }
+        for (got, want) in [(acc.sum_ww, ww), (acc.sum_we, we), (acc.sum_ee, ee)] {
+            assert!((got - want).abs() <= 1e-4 * want.abs(), "{got} vs {want}");
+        }
+    }
+
     #[test]
     fn exact_layers_and_strides() {
         let (rows, cols) = (10, 4);
         let w: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.1 - 1.0).collect();
         let h: Vec<f32> = (0..cols * cols).map(|i| if i % (cols + 1) == 0 { 1.0 } else { 0.0 }).collect();
+        let h = F32Hessian::new(&h, cols).unwrap();
         let acc = measure(&w, &w, rows, cols, &h, 3).unwrap();
         assert_eq!((acc.rows, acc.sum_ee, acc.cosine()), (4, 0.0, 1.0));
         // With H = I the figures are the weight cosine over the measured rows 0, 3, 6, 9.
@@ -171,6 +215,7 @@ mod tests {
         assert_eq!(measure(&w, &zero, rows, cols, &h, 1).unwrap().cosine(), 0.0);
         assert_eq!(stride_for(100), 1);
         assert_eq!(stride_for(11008), 43);
-        assert!(measure(&w, &w, rows, cols, &h[1..], 1).is_err());
+        let wide = F32Hessian::new(&[1.0; 25], 5).unwrap();
+        assert!(measure(&w, &w, rows, cols, &wide, 1).is_err());
     }
 }

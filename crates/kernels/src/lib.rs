@@ -10,6 +10,7 @@
 pub mod error;
 pub mod formats;
 pub mod gptq;
+pub mod hessian;
 pub mod layer;
 pub mod layer_output;
 pub mod pack;

@@ -3,6 +3,7 @@
 //! the layer output; a shared prepared Hessian gives the same bytes as one-shot GPTQ.
 
 use arrowquant_kernels::gptq::{gptq, prepare, GptqOptions};
+use arrowquant_kernels::hessian::F32Hessian;
 use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration, OutputMeasure};
 use arrowquant_kernels::smoothing::{smooth_hessian, SmoothingSearch};
 use arrowquant_kernels::testdata::Rng;
@@ -87,13 +88,14 @@ fn smoothing_and_gptq_through_layer_chunks() {
     // Measured with the layer's Hessian, the chunk's layer-output sums give the output error of
     // what a reader decodes (the smoothed codes divided back), over every row at stride 1 and
     // over rows 0, 5, 10, … at stride 5; the quantized bytes are the same either way.
-    let output = Some(OutputMeasure { hessian: &h, stride: 1 });
+    let hs = F32Hessian::new(&h, cols).unwrap();
+    let output = Some(OutputMeasure { hessian: &hs, stride: 1 });
     let m = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { output, ..calib }, &opts).unwrap();
     assert_eq!(m.quantized.codes, g.codes);
     let acc = m.output.expect("measured");
     assert_eq!(acc.rows, rows as u64);
     assert!((acc.sum_ee / acc.sum_ww / e_gptq - 1.0).abs() < 1e-4, "{} vs {e_gptq}", acc.sum_ee / acc.sum_ww);
-    let sampled = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { output: Some(OutputMeasure { hessian: &h, stride: 5 }), ..calib }, &opts).unwrap();
+    let sampled = quantize_layer_chunk(&scheme, Source::F32(&w), rows, cols, &LayerCalibration { output: Some(OutputMeasure { hessian: &hs, stride: 5 }), ..calib }, &opts).unwrap();
     let picked: Vec<f32> = w.chunks(cols).step_by(5).flatten().copied().collect();
     let picked_hat: Vec<f32> = gseen.chunks(cols).step_by(5).flatten().copied().collect();
     let want = output_error(&picked, &picked_hat, &h, cols);

@@ -1,10 +1,11 @@
 //! Calibrated layers: a layer's Hessian (factored once, lazily, on a worker thread, then shared
-//! by all of its row chunks), its spatial-smoothing factors, and the α search. Conversions only;
+//! by all of its row chunks; read a block at a time, from the calibration file or held bytes), its spatial-smoothing factors, and the α search. Conversions only;
 //! the logic is `arrowquant_kernels::{gptq, layer, smoothing}`.
 
 use std::sync::{Arc, OnceLock};
 
 use arrowquant_kernels::gptq::{prepare_smoothed, GptqOptions, Prepared};
+use arrowquant_kernels::hessian::diagonal;
 use arrowquant_kernels::layer::{quantize_layer_chunk, LayerCalibration as KernelLayer, LayerChunk, OutputMeasure};
 use arrowquant_kernels::layer_output::stride_for;
 use arrowquant_kernels::smoothing::SmoothingSearch as KernelSearch;
@@ -13,60 +14,29 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::convert::{Dtype, Elements, FormatSpec, KernelOptions};
+use crate::hessian::{Hessian, SharedHessian};
 use crate::source::SourceChunk;
 use crate::tasks::{held, hold, sync_error, GptqOptionsJs, QuantizedChunk};
 
 struct Shared {
     cols: usize,
-    /// Raw little-endian f32 `[cols, cols]`, dropped once factored.
-    hessian: std::sync::Mutex<Option<Arc<arrowquant_source::PooledBuf>>>,
+    /// The Hessian GPTQ factors (once, lazily), dropped once factored.
+    hessian: std::sync::Mutex<Option<SharedHessian>>,
     channel_scales: Option<Vec<f32>>,
     gptq: GptqOptions,
     prepared: OnceLock<std::result::Result<Prepared, KernelError>>,
     /// Per-column importance for the formats that weigh their search by it (without GPTQ).
     importance: Option<Vec<f32>>,
-    /// The Hessian kept for the layer-output figures (parsed once, on first use) and the
-    /// measuring stride; `None`: weight figures only.
-    output: Option<OutputHessian>,
-}
-
-struct OutputHessian {
-    bytes: Arc<arrowquant_source::PooledBuf>,
-    /// A parsed copy, only where the bytes cannot be viewed as f32 in place (misaligned).
-    values: OnceLock<Vec<f32>>,
-    stride: usize,
-}
-
-/// Little-endian f32 bytes viewed as f32 values in place (a Hessian is `cols²·4` bytes: 90 MiB
-/// at 4864 inputs), or `None` where they cannot be (misaligned, or a big-endian host).
-fn f32_view(bytes: &[u8]) -> Option<&[f32]> {
-    if cfg!(target_endian = "little") {
-        bytemuck::try_cast_slice::<u8, f32>(bytes).ok()
-    } else {
-        None
-    }
-}
-
-/// Little-endian f32 bytes parsed into values (where [`f32_view`] cannot view them).
-fn parse_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    /// The Hessian kept for the layer-output figures and the measuring stride; `None`: weight
+    /// figures only.
+    output: Option<(SharedHessian, usize)>,
 }
 
 impl Shared {
-    fn output(&self) -> std::result::Result<Option<OutputMeasure<'_>>, KernelError> {
-        let Some(o) = &self.output else { return Ok(None) };
-        if o.bytes.len() != self.cols * self.cols * 4 {
-            return Err(KernelError::BufferSize { what: "hessian bytes", expected: self.cols * self.cols * 4, actual: o.bytes.len() });
-        }
-        let h = match f32_view(&o.bytes) {
-            Some(v) => v,
-            None => o.values.get_or_init(|| parse_f32(&o.bytes)).as_slice(),
-        };
-        Ok(Some(OutputMeasure { hessian: h, stride: o.stride }))
+    fn output(&self) -> Option<OutputMeasure<'_>> {
+        self.output.as_ref().map(|(h, stride)| OutputMeasure { hessian: h.as_ref(), stride: *stride })
     }
-}
 
-impl Shared {
     fn prepared(&self) -> std::result::Result<Option<&Prepared>, KernelError> {
         let has_hessian = self.prepared.get().is_some()
             || self.hessian.lock().map(|h| h.is_some()).unwrap_or(false);
@@ -74,52 +44,22 @@ impl Shared {
             return Ok(None);
         }
         let r = self.prepared.get_or_init(|| {
-            let bytes = self.hessian.lock().ok().and_then(|mut h| h.take()).ok_or(
-                KernelError::InvalidParameter {
-                    field: "hessian",
-                    value: "released".into(),
-                    allowed: "a Hessian still held",
-                },
-            )?;
-            if bytes.len() != self.cols * self.cols * 4 {
-                return Err(KernelError::BufferSize {
-                    what: "hessian bytes",
-                    expected: self.cols * self.cols * 4,
-                    actual: bytes.len(),
-                });
-            }
-            let parsed;
-            let h = match f32_view(&bytes) {
-                Some(v) => v,
-                None => {
-                    parsed = parse_f32(&bytes);
-                    &parsed
-                }
-            };
-            prepare_smoothed(h, self.channel_scales.as_deref(), self.cols, &self.gptq)
+            let h = self.hessian.lock().ok().and_then(|mut h| h.take()).ok_or(KernelError::InvalidParameter {
+                field: "hessian",
+                value: "released".into(),
+                allowed: "a Hessian still held",
+            })?;
+            prepare_smoothed(h.as_ref(), self.channel_scales.as_deref(), &self.gptq)
         });
         r.as_ref().map(Some).map_err(Clone::clone)
     }
 }
 
-/// The diagonal of a layer's `[cols, cols]` f32 Hessian (a calibration file's, as a
-/// `SourceChunk`): the per-column mean x² the GGUF formats weigh their search by, the statistic
-/// llama.cpp's imatrix collects. Only `cols` values are read out of the matrix.
+/// The diagonal of a layer's Hessian: the per-column mean x² the GGUF formats weigh their
+/// search by, the statistic llama.cpp's imatrix collects. Only `cols` values are read.
 #[napi]
-pub fn hessian_diagonal(env: Env, hessian: &SourceChunk, cols: u32) -> Result<Float32Array> {
-    let bytes = hessian.shared()?;
-    diagonal(&bytes, cols as usize).map(Float32Array::new).map_err(|e| sync_error(&env, e))
-}
-
-/// diag(H) from a Hessian's raw little-endian f32 bytes (`[cols, cols]`).
-fn diagonal(bytes: &[u8], cols: usize) -> std::result::Result<Vec<f32>, KernelError> {
-    if bytes.len() != cols * cols * 4 {
-        return Err(KernelError::BufferSize { what: "hessian bytes", expected: cols * cols * 4, actual: bytes.len() });
-    }
-    Ok((0..cols).map(|j| {
-        let o = 4 * (j * cols + j);
-        f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
-    }).collect())
+pub fn hessian_diagonal(env: Env, hessian: &Hessian) -> Result<Float32Array> {
+    diagonal(hessian.source().as_ref()).map(Float32Array::new).map_err(|e| sync_error(&env, e))
 }
 
 /// One layer's calibration as the kernels use it: create once per tensor, pass to every
@@ -142,8 +82,8 @@ impl LayerCalibration {
 
 #[napi]
 impl LayerCalibration {
-    /// `hessian`: the layer's `[cols, cols]` f32 Hessian as read from the calibration file (a
-    /// `SourceChunk` of little-endian f32), or null. GPTQ runs when `hessian` and `gptq` are both
+    /// `hessian`: the layer's `[cols, cols]` f32 Hessian (a `Hessian`: in the calibration file,
+    /// or bytes held), or null. GPTQ runs when `hessian` and `gptq` are both
     /// given. `measureRows`: the tensor's row count, to measure each chunk's layer-output figures
     /// with `hessian` (which may then come without `gptq`). `channelScales`: smoothing factors
     /// `s` (`cols` values) or null. `importance`: per-column importance of the layer's inputs
@@ -154,7 +94,7 @@ impl LayerCalibration {
     pub fn create(
         env: Env,
         cols: u32,
-        hessian: Option<&SourceChunk>,
+        hessian: Option<&Hessian>,
         channel_scales: Option<Float32Array>,
         gptq: Option<GptqOptionsJs>,
         importance: Option<Float32Array>,
@@ -192,12 +132,14 @@ impl LayerCalibration {
                 ));
             }
         }
-        let hessian = match hessian {
-            Some(h) => Some(h.shared()?),
-            None => None,
-        };
+        let hessian = hessian.map(Hessian::source);
+        if let Some(h) = &hessian {
+            if h.cols() != cols {
+                return Err(sync_error(&env, KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() }));
+            }
+        }
         let output = match (measure_rows, &hessian) {
-            (Some(rows), Some(h)) => Some(OutputHessian { bytes: h.clone(), values: OnceLock::new(), stride: stride_for(rows as usize) }),
+            (Some(rows), Some(h)) => Some((h.clone(), stride_for(rows as usize))),
             (Some(_), None) => {
                 return Err(sync_error(&env, KernelError::InvalidParameter { field: "measureRows", value: "set without a Hessian".into(), allowed: "a Hessian to measure with" }));
             }
@@ -265,7 +207,7 @@ impl Task for LayerChunkTask {
                 channel_scales: self.layer.channel_scales.as_deref(),
                 gptq: self.layer.gptq,
                 importance: self.layer.importance.as_deref(),
-                output: self.layer.output()?,
+                output: self.layer.output(),
             };
             quantize_layer_chunk(
                 &self.scheme,
@@ -368,7 +310,7 @@ impl SmoothingSearch {
         env: Env,
         format: FormatSpec,
         act_absmax: Float32Array,
-        hessian: Option<&SourceChunk>,
+        hessian: Option<&Hessian>,
         options: Option<KernelOptions>,
     ) -> Result<SmoothingChoiceJs> {
         let scheme = format.to_scheme().map_err(|e| sync_error(&env, e))?;
@@ -378,7 +320,10 @@ impl SmoothingSearch {
             .map_err(|e| sync_error(&env, e))?;
         let cols = act_absmax.len();
         let diag: Vec<f32> = match hessian {
-            Some(h) => diagonal(&h.shared()?, cols).map_err(|e| sync_error(&env, e))?,
+            Some(h) if h.cols() as usize != cols => {
+                return Err(sync_error(&env, KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() as usize }));
+            }
+            Some(h) => diagonal(h.source().as_ref()).map_err(|e| sync_error(&env, e))?,
             None => act_absmax.iter().map(|a| a * a).collect(),
         };
         let c = self

@@ -51,7 +51,7 @@ fn build(env: Env, e: &KernelError) -> napi::Result<Error> {
         KernelError::NotPositiveDefinite { column } => {
             obj.set("column", *column as f64)?;
         }
-        KernelError::ThreadPool(_) => {}
+        KernelError::Read(_) | KernelError::ThreadPool(_) => {}
     }
     Ok(Error::from(obj.to_unknown()))
 }

@@ -17,6 +17,7 @@ pub mod memory;
 mod convert;
 mod error;
 mod format;
+pub mod hessian;
 mod registry;
 mod source;
 mod tasks;

@@ -16,6 +16,12 @@ fn source_error(e: SourceError) -> Error {
 #[napi(js_name = "SourceFile")]
 pub struct SourceFileJs(Arc<SourceFile>);
 
+impl SourceFileJs {
+    pub(crate) fn file(&self) -> Arc<SourceFile> {
+        self.0.clone()
+    }
+}
+
 /// A chunk of source bytes held in Rust.
 #[napi]
 pub struct SourceChunk {

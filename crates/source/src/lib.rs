@@ -82,15 +82,7 @@ impl SourceFile {
     /// the in-order walk (offset = bytes hashed so far) and are queued for the file's hash.
     pub fn read(&self, offset: u64, length: usize, hash: bool) -> Result<Arc<PooledBuf>, SourceError> {
         let mut buf = self.pool.get(length);
-        let mut done = 0usize;
-        while done < length {
-            match self.file.read_at(&mut buf.as_mut_slice()[done..], offset + done as u64) {
-                Ok(0) => return Err(SourceError::ShortRead { path: self.path.clone(), offset, length, at: offset + done as u64 }),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(SourceError::Io { path: self.path.clone(), op: "read", source }),
-            }
-        }
+        self.read_into(offset, buf.as_mut_slice())?;
         let buf = Arc::new(buf);
         if hash {
             let mut h = self.hash.lock().unwrap_or_else(|p| p.into_inner());
@@ -104,6 +96,21 @@ impl SourceFile {
             }
         }
         Ok(buf)
+    }
+
+    /// Fill `out` with the bytes at `offset` (outside the hashed walk).
+    pub fn read_into(&self, offset: u64, out: &mut [u8]) -> Result<(), SourceError> {
+        let length = out.len();
+        let mut done = 0usize;
+        while done < length {
+            match self.file.read_at(&mut out[done..], offset + done as u64) {
+                Ok(0) => return Err(SourceError::ShortRead { path: self.path.clone(), offset, length, at: offset + done as u64 }),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(SourceError::Io { path: self.path.clone(), op: "read", source }),
+            }
+        }
+        Ok(())
     }
 
     /// Bytes fed to the hash so far.

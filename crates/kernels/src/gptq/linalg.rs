@@ -26,6 +26,8 @@ use faer::linalg::triangular_inverse::invert_lower_triangular;
 use faer::traits::RealField;
 use faer::{get_global_parallelism, MatMut, MatRef};
 
+use crate::error::KernelError;
+
 /// A type the factor can be computed in.
 pub trait Work: RealField + Copy {
     fn from_f64(v: f64) -> Self;
@@ -48,10 +50,24 @@ impl Work for f64 {
     }
 }
 
+/// Why a factorisation failed.
+#[derive(Debug, PartialEq)]
+pub enum FactorError {
+    /// The pivot of this column (of `H`) is not positive.
+    NotPositive(usize),
+    /// `fill` failed (a Hessian read from a file).
+    Fill(KernelError),
+}
+
+/// Puts `H[a][b] = v` (`a ≤ b`) into the factorisation's buffer.
+pub type Put<'a> = dyn FnMut(usize, usize, f64) + 'a;
+/// Gives the factorisation `H`: calls `put(a, b, v)` once for every `a ≤ b` (the upper
+/// triangle and diagonal; `H` is symmetric), in any order. May be called twice (the f64 retry).
+pub type Fill<'a> = dyn Fn(&mut Put<'_>) -> Result<(), KernelError> + 'a;
+
 /// Upper `U` with `H⁻¹ = Uᵀ·U`, row-major `n×n` in `T` (the returned vector's first `n²` values;
-/// its length is `n²`), where `entry(i, j)` gives `H[i][j]` (symmetric positive definite; only
-/// `j ≤ i` is asked for). Errors with the column whose pivot is not positive.
-pub fn inverse_upper_factor<T: Work>(n: usize, entry: impl Fn(usize, usize) -> f64) -> Result<Vec<T>, usize> {
+/// its length is `n²`), `H` (symmetric positive definite) given by `fill`.
+pub fn inverse_upper_factor<T: Work>(n: usize, fill: &Fill<'_>) -> Result<Vec<T>, FactorError> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -59,11 +75,12 @@ pub fn inverse_upper_factor<T: Work>(n: usize, entry: impl Fn(usize, usize) -> f
     let rev = |i: usize| n - 1 - i;
     // NaN where nothing is written: a read outside M's lower triangle would show in the result.
     let mut b = vec![T::from_f64(f64::NAN); ld * n];
-    for j in 0..n {
-        for i in j..n {
-            b[j * ld + i + 1] = T::from_f64(entry(rev(i), rev(j)));
-        }
-    }
+    // M = P·H·P: M[i][j] = H[rev i][rev j]; its lower triangle (i ≥ j) is H's upper one.
+    fill(&mut |a: usize, c: usize, v: f64| {
+        debug_assert!(a <= c && c < n);
+        b[rev(c) * ld + rev(a) + 1] = T::from_f64(v);
+    })
+    .map_err(FactorError::Fill)?;
     let par = get_global_parallelism();
     let ptr = b.as_mut_ptr();
     {
@@ -72,7 +89,7 @@ pub fn inverse_upper_factor<T: Work>(n: usize, entry: impl Fn(usize, usize) -> f
         let m = unsafe { MatMut::<T>::from_raw_parts_mut(ptr.add(1), n, n, 1, ld as isize) };
         let mut mem = MemBuffer::new(cholesky_in_place_scratch::<T>(n, par, Default::default()));
         cholesky_in_place(m, Default::default(), par, MemStack::new(&mut mem), Default::default()).map_err(|e| match e {
-            LltError::NonPositivePivot { index } => rev(index),
+            LltError::NonPositivePivot { index } => FactorError::NotPositive(rev(index)),
         })?;
     }
     {
@@ -100,10 +117,24 @@ pub fn inverse_upper_factor<T: Work>(n: usize, entry: impl Fn(usize, usize) -> f
 
 /// [`inverse_upper_factor`] rounded to f32 (what GPTQ stores): computed in f32, or in f64 when
 /// an f32 pivot fails or the f32 inverse overflows.
-pub fn inverse_upper_factor_f32(n: usize, entry: impl Fn(usize, usize) -> f64) -> Result<Vec<f32>, usize> {
-    match inverse_upper_factor::<f32>(n, &entry) {
+pub fn inverse_upper_factor_f32(n: usize, fill: &Fill<'_>) -> Result<Vec<f32>, FactorError> {
+    match inverse_upper_factor::<f32>(n, fill) {
         Ok(u) if u.iter().all(|v| v.is_finite()) => Ok(u),
-        _ => inverse_upper_factor::<f64>(n, &entry).map(|u| u.into_iter().map(Work::to_f32).collect()),
+        Err(FactorError::Fill(e)) => Err(FactorError::Fill(e)),
+        _ => inverse_upper_factor::<f64>(n, fill).map(|u| u.into_iter().map(Work::to_f32).collect()),
+    }
+}
+
+/// A [`Fill`] from a function of the indices (the tests').
+#[cfg(test)]
+pub fn fill_from(n: usize, entry: impl Fn(usize, usize) -> f64) -> impl Fn(&mut Put<'_>) -> Result<(), KernelError> {
+    move |put| {
+        for a in 0..n {
+            for c in a..n {
+                put(a, c, entry(a, c));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -140,7 +171,7 @@ mod tests {
     fn upper_factor_of_the_inverse() {
         for n in [1, 2, 3, 9, 40] {
             let a = spd(n);
-            let u = inverse_upper_factor::<f64>(n, |i, j| a[i * n + j]).unwrap();
+            let u = inverse_upper_factor::<f64>(n, &fill_from(n, |i, j| a[i * n + j])).unwrap();
             assert_eq!(u.len(), n * n);
             assert!(inverse_residual(&u, &a, n) < 1e-9, "n = {n}");
             for i in 0..n {
@@ -149,15 +180,15 @@ mod tests {
                 }
             }
             // f32: the same factor within f32 rounding of a well-conditioned matrix.
-            let u32 = inverse_upper_factor_f32(n, |i, j| a[i * n + j]).unwrap();
+            let u32 = inverse_upper_factor_f32(n, &fill_from(n, |i, j| a[i * n + j])).unwrap();
             let scale = u.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             assert!(u.iter().zip(&u32).all(|(a, b)| (a - *b as f64).abs() <= 1e-5 * scale), "n = {n}");
         }
         let n = 9;
         let mut bad = spd(n);
         bad[4 * n + 4] = -1e6;
-        assert_eq!(inverse_upper_factor::<f64>(n, |i, j| bad[i * n + j]), Err(4));
-        assert!(inverse_upper_factor_f32(n, |i, j| bad[i * n + j]).is_err());
+        assert_eq!(inverse_upper_factor::<f64>(n, &fill_from(n, |i, j| bad[i * n + j])), Err(FactorError::NotPositive(4)));
+        assert!(inverse_upper_factor_f32(n, &fill_from(n, |i, j| bad[i * n + j])).is_err());
     }
 
     #[test]
@@ -166,9 +197,9 @@ mod tests {
         // to 1 in f32 and the f32 pivot is 0.
         let d = 1e-9f64;
         let h = [1.0, 1.0 - d, 1.0 - d, 1.0];
-        assert!(inverse_upper_factor::<f32>(2, |i, j| h[i * 2 + j]).is_err());
-        let u = inverse_upper_factor_f32(2, |i, j| h[i * 2 + j]).unwrap();
-        let u64 = inverse_upper_factor::<f64>(2, |i, j| h[i * 2 + j]).unwrap();
+        assert!(inverse_upper_factor::<f32>(2, &fill_from(2, |i, j| h[i * 2 + j])).is_err());
+        let u = inverse_upper_factor_f32(2, &fill_from(2, |i, j| h[i * 2 + j])).unwrap();
+        let u64 = inverse_upper_factor::<f64>(2, &fill_from(2, |i, j| h[i * 2 + j])).unwrap();
         assert_eq!(u, u64.iter().map(|v| *v as f32).collect::<Vec<_>>());
     }
 }

@@ -30,6 +30,8 @@ use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
 use crate::formats::{GroupCodec, Scheme};
+use crate::hessian::{for_each_row_block, F32Hessian, HessianSource};
+use linalg::FactorError;
 use crate::parallel::{pool, resolve_threads};
 use crate::quality::QualityAcc;
 use crate::quantize::Quantized;
@@ -87,47 +89,52 @@ impl Prepared {
 /// Check `h` (`[cols, cols]`) and factor it as GPTQ needs (dead columns, act-order, dampening,
 /// Cholesky of the inverse).
 pub fn prepare(h: &[f32], cols: usize, opts: &GptqOptions) -> Result<Prepared> {
-    prepare_smoothed(h, None, cols, opts)
+    prepare_smoothed(&F32Hessian::new(h, cols)?, None, opts)
 }
 
 /// [`prepare`] of the smoothed Hessian `diag(1/s)·H·diag(1/s)` (`crate::smoothing::smooth_hessian`)
 /// without making it: each value is formed, bit for bit as that function forms it, as the
-/// factorisation reads it (a smoothed copy of a 4864-input Hessian is 90 MiB).
-pub fn prepare_smoothed(h: &[f32], s: Option<&[f32]>, cols: usize, opts: &GptqOptions) -> Result<Prepared> {
-    prepare_with(h, s, cols, opts, |n, entry| linalg::inverse_upper_factor_f32(n, entry))
+/// factorisation reads it (a smoothed copy of a 4864-input Hessian is 90 MiB). `h` is read a
+/// block of rows at a time, twice (`crate::hessian`): only the factor's buffer is ever whole.
+pub fn prepare_smoothed(h: &dyn HessianSource, s: Option<&[f32]>, opts: &GptqOptions) -> Result<Prepared> {
+    prepare_with(h, s, opts, linalg::inverse_upper_factor_f32)
 }
 
 /// [`prepare_smoothed`] with the factorisation given (the tests compare precisions).
 fn prepare_with(
-    h: &[f32],
+    h: &dyn HessianSource,
     s: Option<&[f32]>,
-    cols: usize,
     opts: &GptqOptions,
-    factor: impl Fn(usize, &dyn Fn(usize, usize) -> f64) -> std::result::Result<Vec<f32>, usize>,
+    factor: impl Fn(usize, &linalg::Fill<'_>) -> std::result::Result<Vec<f32>, FactorError>,
 ) -> Result<Prepared> {
-    if h.len() != cols * cols {
-        return Err(KernelError::BufferSize { what: "hessian", expected: cols * cols, actual: h.len() });
-    }
+    let cols = h.cols();
     if let Some(s) = s {
         if s.len() != cols {
             return Err(KernelError::BufferSize { what: "channel scales", expected: cols, actual: s.len() });
         }
     }
     check_options(opts)?;
-    let value = |i: usize, j: usize| match s {
-        Some(s) => h[i * cols + j] / s[i] / s[j],
-        None => h[i * cols + j],
+    let value = |v: f32, i: usize, j: usize| match s {
+        Some(s) => v / s[i] / s[j],
+        None => v,
     };
-    for i in 0..cols {
-        if let Some(j) = (0..cols).find(|&j| !value(i, j).is_finite()) {
-            // Not `NonFinite`, which callers report as a bad *weight*.
-            return Err(KernelError::InvalidParameter { field: "hessian", value: format!("{} at row {i}, column {j}", value(i, j)), allowed: "finite values" });
+    // Pass 1: finiteness and the diagonal.
+    let mut h_diag = vec![0f32; cols];
+    for_each_row_block(h, |r0, block| {
+        for (k, row) in block.chunks_exact(cols).enumerate() {
+            let i = r0 + k;
+            if let Some(j) = (0..cols).find(|&j| !value(row[j], i, j).is_finite()) {
+                // Not `NonFinite`, which callers report as a bad *weight*.
+                return Err(KernelError::InvalidParameter { field: "hessian", value: format!("{} at row {i}, column {j}", value(row[j], i, j)), allowed: "finite values" });
+            }
+            h_diag[i] = value(row[i], i, i);
         }
-    }
+        Ok(())
+    })?;
     // The dead-column fix, the permutation and the dampening are applied as the matrix is read
     // into the factorisation (no f64 copies of H: at 4864 inputs each would be 190 MB).
-    let dead: Vec<bool> = (0..cols).map(|j| value(j, j) == 0.0).collect();
-    let diag = |j: usize| if dead[j] { 1.0 } else { value(j, j) as f64 };
+    let dead: Vec<bool> = h_diag.iter().map(|&d| d == 0.0).collect();
+    let diag = |j: usize| if dead[j] { 1.0 } else { h_diag[j] as f64 };
     let mut perm: Vec<usize> = (0..cols).collect();
     if opts.act_order {
         // Stable: ties keep column order, so the result does not depend on the sort.
@@ -135,16 +142,30 @@ fn prepare_with(
     }
     let mean_diag = perm.iter().map(|&p| diag(p)).sum::<f64>() / cols.max(1) as f64;
     let lambda = opts.damp * mean_diag;
-    let entry = |i: usize, j: usize| {
-        let (pi, pj) = (perm[i], perm[j]);
-        if i == j {
-            diag(pi) + lambda
-        } else {
-            value(pi, pj) as f64
-        }
+    let mut pos = vec![0usize; cols];
+    perm.iter().enumerate().for_each(|(a, &p)| pos[p] = a);
+    // Pass 2: H' = (P H Pᵀ)[a][b] = H[perm a][perm b]; each a < b is taken from row perm[a].
+    let fill = |put: &mut linalg::Put<'_>| {
+        for_each_row_block(h, |r0, block| {
+            for (k, row) in block.chunks_exact(cols).enumerate() {
+                let i = r0 + k;
+                let a = pos[i];
+                for (j, &v) in row.iter().enumerate() {
+                    let b = pos[j];
+                    if a < b {
+                        put(a, b, value(v, i, j) as f64);
+                    } else if a == b {
+                        put(a, a, diag(i) + lambda);
+                    }
+                }
+            }
+            Ok(())
+        })
     };
-    let hinv = factor(cols, &entry).map_err(|c| KernelError::NotPositiveDefinite { column: perm[c.min(cols - 1)] })?;
-    let h_diag = (0..cols).map(|j| value(j, j)).collect();
+    let hinv = factor(cols, &fill).map_err(|e| match e {
+        FactorError::NotPositive(c) => KernelError::NotPositiveDefinite { column: perm[c.min(cols - 1)] },
+        FactorError::Fill(e) => e,
+    })?;
     Ok(Prepared { cols, act_order: opts.act_order, perm, hinv, dead, h_diag })
 }
 
@@ -333,8 +354,8 @@ mod tests {
         (x, h)
     }
 
-    fn f64_factor(n: usize, entry: &dyn Fn(usize, usize) -> f64) -> std::result::Result<Vec<f32>, usize> {
-        linalg::inverse_upper_factor::<f64>(n, entry).map(|u| u.into_iter().map(|v| v as f32).collect())
+    fn f64_factor(n: usize, fill: &linalg::Fill<'_>) -> std::result::Result<Vec<f32>, FactorError> {
+        linalg::inverse_upper_factor::<f64>(n, fill).map(|u| u.into_iter().map(|v| v as f32).collect())
     }
 
     /// The f32 factor against the f64 one on an outlier-heavy Hessian: the factor and GPTQ's
@@ -347,7 +368,7 @@ mod tests {
         for damp in [0.01, 0.001] {
             let opts = GptqOptions { damp, ..opts };
             let p32 = prepare(&h, cols, &opts).unwrap();
-            let p64 = prepare_with(&h, None, cols, &opts, f64_factor).unwrap();
+            let p64 = prepare_with(&F32Hessian::new(&h, cols).unwrap(), None, &opts, f64_factor).unwrap();
             let (num, den) = p32.hinv.iter().zip(&p64.hinv).fold((0f64, 0f64), |(a, b), (u, v)| (a + ((u - v) as f64).powi(2), b + (*v as f64).powi(2)));
             let rel = (num / den).sqrt();
             assert!(rel < 1e-4, "damp {damp}: factor relative error {rel}");
@@ -366,6 +387,26 @@ mod tests {
         }
     }
 
+    /// A Hessian of several row blocks, read from little-endian bytes (as from the calibration
+    /// file): the factor is, bit for bit, the one of the matrix given entry by entry.
+    #[test]
+    fn block_reads_give_the_entrywise_factor() {
+        let cols = 1100; // two row blocks
+        let (_, h) = outlier_layer(cols, 300, 3);
+        let bytes: Vec<u8> = h.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut rng = Rng::new(4);
+        let s: Vec<f32> = (0..cols).map(|_| (0.5 + rng.normal().abs()) as f32).collect();
+        let opts = GptqOptions { act_order: true, static_groups: true, threads: 1, ..Default::default() };
+        let p = prepare_smoothed(&crate::hessian::LeBytesHessian::new(&bytes, cols).unwrap(), Some(&s), &opts).unwrap();
+        let value = |i: usize, j: usize| h[i * cols + j] / s[i] / s[j];
+        let diag = |j: usize| if p.dead[j] { 1.0 } else { value(j, j) as f64 };
+        let lambda = opts.damp * (0..cols).map(diag).sum::<f64>() / cols as f64;
+        let entry = |a: usize, b: usize| if a == b { diag(p.perm[a]) + lambda } else { value(p.perm[a], p.perm[b]) as f64 };
+        let want = linalg::inverse_upper_factor_f32(cols, &linalg::fill_from(cols, entry)).unwrap();
+        assert!(p.hinv.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert_ne!(p.perm, (0..cols).collect::<Vec<_>>());
+    }
+
     /// Smoothing folded into the read: the same factor, bit for bit, as factoring the smoothed copy.
     #[test]
     fn smoothed_in_the_read_equals_the_smoothed_copy() {
@@ -375,11 +416,11 @@ mod tests {
         let s: Vec<f32> = (0..cols).map(|_| (0.25 + rng.normal().abs()) as f32).collect();
         for act_order in [false, true] {
             let opts = GptqOptions { act_order, static_groups: act_order, threads: 1, ..Default::default() };
-            let a = prepare_smoothed(&h, Some(&s), cols, &opts).unwrap();
+            let a = prepare_smoothed(&F32Hessian::new(&h, cols).unwrap(), Some(&s), &opts).unwrap();
             let b = prepare(&crate::smoothing::smooth_hessian(&h, &s), cols, &opts).unwrap();
             assert_eq!((&a.perm, &a.dead, &a.h_diag), (&b.perm, &b.dead, &b.h_diag));
             assert!(a.hinv.iter().zip(&b.hinv).all(|(x, y)| x.to_bits() == y.to_bits()));
         }
-        assert!(matches!(prepare_smoothed(&h, Some(&s[1..]), cols, &GptqOptions::default()), Err(KernelError::BufferSize { what: "channel scales", .. })));
+        assert!(matches!(prepare_smoothed(&F32Hessian::new(&h, cols).unwrap(), Some(&s[1..]), &GptqOptions::default()), Err(KernelError::BufferSize { what: "channel scales", .. })));
     }
 }

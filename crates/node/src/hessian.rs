@@ -1,0 +1,103 @@
+//! A layer's Hessian as a native handle: where it lives (a range of the calibration file, or
+//! bytes that came over the wire), not a copy of it. The kernels read it a block of rows at a
+//! time (`arrowquant_kernels::hessian`), so a file-backed Hessian is never resident whole.
+
+use std::sync::Arc;
+
+use arrowquant_kernels::hessian::{decode_le_f32, HessianSource, LeBytesHessian};
+use arrowquant_kernels::KernelError;
+use arrowquant_source::{PooledBuf, SourceFile};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::source::{SourceChunk, SourceFileJs};
+use crate::tasks::sync_error;
+
+/// `[cols, cols]` little-endian f32 at `offset` of a file, read on demand.
+struct FileHessian {
+    file: Arc<SourceFile>,
+    offset: u64,
+    cols: usize,
+}
+
+impl HessianSource for FileHessian {
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn read_values(&self, first: usize, out: &mut [f32]) -> arrowquant_kernels::Result<()> {
+        // Read straight into the values' bytes, then fix the byte order where the host's differs.
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+        self.file.read_into(self.offset + 4 * first as u64, bytes).map_err(|e| KernelError::Read(format!("calibration Hessian: {e}")))?;
+        if cfg!(target_endian = "big") {
+            let raw = bytes.to_vec();
+            decode_le_f32(&raw, out);
+        }
+        Ok(())
+    }
+}
+
+/// Bytes held in memory.
+struct HeldHessian {
+    bytes: Arc<PooledBuf>,
+    cols: usize,
+}
+
+impl HessianSource for HeldHessian {
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn read_values(&self, first: usize, out: &mut [f32]) -> arrowquant_kernels::Result<()> {
+        LeBytesHessian::new(&self.bytes, self.cols)?.read_values(first, out)
+    }
+}
+
+pub type SharedHessian = Arc<dyn HessianSource + Send + Sync>;
+
+/// A layer's `[cols, cols]` f32 Hessian: `Hessian.inFile(file, offset, cols)` (the calibration
+/// file's tensor, read a block at a time as the kernels need it) or `Hessian.held(chunk, cols)`
+/// (bytes a worker received).
+#[napi]
+pub struct Hessian {
+    source: SharedHessian,
+}
+
+impl Hessian {
+    pub fn source(&self) -> SharedHessian {
+        self.source.clone()
+    }
+}
+
+fn size_error(what: &'static str, expected: usize, actual: usize) -> KernelError {
+    KernelError::BufferSize { what, expected, actual }
+}
+
+#[napi]
+impl Hessian {
+    /// The `cols²·4` bytes at `offset` of `file`; errors when the file is shorter.
+    #[napi(factory)]
+    pub fn in_file(env: Env, file: &SourceFileJs, offset: f64, cols: u32) -> Result<Hessian> {
+        let file = file.file();
+        let cols = cols as usize;
+        let end = offset as u64 + 4 * (cols as u64) * (cols as u64);
+        if end > file.size() {
+            return Err(sync_error(&env, KernelError::Read(format!("{}: the Hessian ends at byte {end}, after the file's end at {}", file.path().display(), file.size()))));
+        }
+        Ok(Hessian { source: Arc::new(FileHessian { file, offset: offset as u64, cols }) })
+    }
+
+    /// The bytes of `chunk` (kept while the Hessian lives).
+    #[napi(factory)]
+    pub fn held(env: Env, chunk: &SourceChunk, cols: u32) -> Result<Hessian> {
+        let bytes = chunk.shared()?;
+        let cols = cols as usize;
+        if bytes.len() != 4 * cols * cols {
+            return Err(sync_error(&env, size_error("hessian bytes", 4 * cols * cols, bytes.len())));
+        }
+        Ok(Hessian { source: Arc::new(HeldHessian { bytes, cols }) })
+    }
+
+    #[napi(getter)]
+    pub fn cols(&self) -> u32 {
+        self.source.cols() as u32
+    }
+}
