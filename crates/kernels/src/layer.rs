@@ -10,7 +10,7 @@ use crate::formats::Scheme;
 use crate::gptq::{gptq_prepared, GptqOptions, Prepared};
 use crate::layer_output::{self, OutputAcc};
 use crate::quality::QualityAcc;
-use crate::quantize::{dequantize, quantize_weighted, Quantized, RunOptions};
+use crate::quantize::{quantize_weighted, row_decoder, Quantized, RunOptions};
 use crate::source::Source;
 
 pub struct LayerCalibration<'a> {
@@ -48,36 +48,53 @@ pub fn quantize_layer_chunk(scheme: &Scheme, src: Source<'_>, rows: usize, cols:
     if let Some(bad) = w.iter().position(|v| !v.is_finite()) {
         return Err(KernelError::NonFinite { index: bad, row: bad / cols.max(1), col: bad % cols.max(1), value: w[bad] });
     }
-    let scaled: Option<Vec<f32>> = match calib.channel_scales {
-        Some(s) if s.len() != cols => return Err(KernelError::BufferSize { what: "channel scales", expected: cols, actual: s.len() }),
-        Some(s) => Some(w.chunks(cols.max(1)).flat_map(|row| row.iter().zip(s).map(|(w, s)| w * s)).collect()),
-        None => None,
-    };
-    let target: &[f32] = scaled.as_deref().unwrap_or(w);
-    let mut q = match calib.hessian {
-        Some(prep) => gptq_prepared(scheme, target, rows, cols, prep, &GptqOptions { threads: opts.threads, ..calib.gptq })?,
-        None => quantize_weighted(scheme, Source::F32(target), rows, cols, opts, calib.importance)?,
-    };
-    // What a reader decodes, where a figure needs it: `decode(W') / s`.
-    let decoded = if calib.channel_scales.is_some() || calib.output.is_some() {
-        let mut deq = vec![0f32; rows * cols];
-        dequantize(scheme, rows, cols, &q.codes, &q.scales, &q.zeros, &mut deq)?;
-        if let Some(s) = calib.channel_scales {
-            deq.chunks_mut(cols.max(1)).for_each(|row| row.iter_mut().zip(s).for_each(|(d, &sj)| *d /= sj));
+    if let Some(s) = calib.channel_scales {
+        if s.len() != cols {
+            return Err(KernelError::BufferSize { what: "channel scales", expected: cols, actual: s.len() });
         }
-        Some(deq)
-    } else {
-        None
-    };
-    if let (Some(_), Some(deq)) = (calib.channel_scales, &decoded) {
-        let mut acc = QualityAcc::default();
-        w.iter().zip(deq).for_each(|(&x, &d)| acc.add(x, d));
-        q.quality = acc.finish();
-        q.sums = acc;
     }
-    let output = match (calib.output, &decoded) {
-        (Some(m), Some(deq)) => Some(layer_output::measure(w, deq, rows, cols, m.hessian, m.stride)?),
-        _ => None,
+    let mut q = {
+        // The smoothed copy lives only while quantizing.
+        let scaled: Option<Vec<f32>> = calib.channel_scales.map(|s| w.chunks(cols.max(1)).flat_map(|row| row.iter().zip(s).map(|(w, s)| w * s)).collect());
+        let target: &[f32] = scaled.as_deref().unwrap_or(w);
+        match calib.hessian {
+            Some(prep) => gptq_prepared(scheme, target, rows, cols, prep, &GptqOptions { threads: opts.threads, ..calib.gptq })?,
+            None => quantize_weighted(scheme, Source::F32(target), rows, cols, opts, calib.importance)?,
+        }
     };
+    // What a reader decodes, `decode(W') / s`, row by row where a figure needs it: every row for
+    // the smoothed weight figures, the measured rows for the layer-output ones (whose originals
+    // and errors are gathered, `m × cols`, not the decoded tensor).
+    let mut output = None;
+    if calib.channel_scales.is_some() || calib.output.is_some() {
+        let decode = row_decoder(scheme, rows, cols, &q.codes, &q.scales, &q.zeros)?;
+        let stride = calib.output.map(|m| m.stride.max(1));
+        let (mut picked, mut errors) = (Vec::new(), Vec::new());
+        let mut acc = QualityAcc::default();
+        let mut row = vec![0f32; cols];
+        for r in 0..rows {
+            let measured = stride.is_some_and(|s| r % s == 0);
+            if calib.channel_scales.is_none() && !measured {
+                continue;
+            }
+            decode(r, &mut row);
+            let wr = &w[r * cols..(r + 1) * cols];
+            if let Some(s) = calib.channel_scales {
+                row.iter_mut().zip(s).for_each(|(d, &sj)| *d /= sj);
+                wr.iter().zip(&row).for_each(|(&x, &d)| acc.add(x, d));
+            }
+            if measured {
+                picked.extend_from_slice(wr);
+                errors.extend(wr.iter().zip(&row).map(|(&x, &y)| x - y));
+            }
+        }
+        if calib.channel_scales.is_some() {
+            q.quality = acc.finish();
+            q.sums = acc;
+        }
+        if let Some(m) = calib.output {
+            output = Some(if cols == 0 { OutputAcc { rows: rows.div_ceil(m.stride.max(1)) as u64, ..OutputAcc::default() } } else { layer_output::measure_rows(&picked, &errors, cols, m.hessian)? });
+        }
+    }
     Ok(LayerChunk { quantized: q, output })
 }

@@ -21,8 +21,8 @@
 //! tensor). The sums are a ratio estimate over those rows; the rows depend only on the chunking,
 //! which is the same wherever the chunk runs, so the figures are reproducible.
 //!
-//! `H` is read a block of rows at a time (`crate::hessian`): `A·H = Σ_b A[:, b]·H[b, :]`, so a
-//! measure holds one block (≤ 4 MiB), never the matrix.
+//! `H` is read a block of rows at a time (`crate::hessian`) and `H·x` formed a block of its
+//! entries at a time, so a measure holds one block of `H` (≤ 4 MiB), never the matrix.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -86,44 +86,64 @@ pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &dyn Hessi
         return Err(KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() });
     }
     let stride = stride.max(1);
-    let picked: Vec<usize> = (0..rows).step_by(stride).collect();
-    let m = picked.len();
-    if m == 0 || cols == 0 {
+    if cols == 0 {
+        return Ok(OutputAcc { rows: rows.div_ceil(stride) as u64, ..OutputAcc::default() });
+    }
+    let (mut picked, mut errors) = (Vec::new(), Vec::new());
+    for r in (0..rows).step_by(stride) {
+        let (src, dec) = (&w[r * cols..(r + 1) * cols], &w_hat[r * cols..(r + 1) * cols]);
+        picked.extend_from_slice(src);
+        errors.extend(src.iter().zip(dec).map(|(&x, &y)| x - y));
+    }
+    measure_rows(&picked, &errors, cols, h)
+}
+
+/// The sums over measured rows given as they are: `w` the original rows and `e = w − ŵ` (both
+/// `m × cols`, row-major). For each block `b` of `H`'s rows, `(H·x)_b = H[b, :]·x` for every
+/// measured row at once (two `m × |b|` products), dotted with `x_b`: no `m × cols` product is
+/// ever whole.
+pub fn measure_rows(w: &[f32], e: &[f32], cols: usize, h: &dyn HessianSource) -> Result<OutputAcc> {
+    if h.cols() != cols {
+        return Err(KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() });
+    }
+    if w.len() != e.len() || (cols > 0 && w.len() % cols != 0) {
+        return Err(KernelError::BufferSize { what: "measured error rows", expected: w.len(), actual: e.len() });
+    }
+    let m = if cols == 0 { 0 } else { w.len() / cols };
+    if m == 0 {
         return Ok(OutputAcc { rows: m as u64, ..OutputAcc::default() });
     }
-    // A = [W_s; E_s] (2m × cols), P = A·H (H is symmetric, so the rows of P are H·w and H·e).
-    let mut a = vec![0f32; 2 * m * cols];
-    for (k, &r) in picked.iter().enumerate() {
-        let (src, dec) = (&w[r * cols..(r + 1) * cols], &w_hat[r * cols..(r + 1) * cols]);
-        a[k * cols..(k + 1) * cols].copy_from_slice(src);
-        for ((e, &x), &y) in a[(m + k) * cols..(m + k + 1) * cols].iter_mut().zip(src).zip(dec) {
-            *e = x - y;
-        }
-    }
-    let mut p = vec![0f32; 2 * m * cols];
-    let a_mat = MatRef::from_row_major_slice(&a, 2 * m, cols);
+    let (wm, em) = (MatRef::from_row_major_slice(w, m, cols), MatRef::from_row_major_slice(e, m, cols));
+    // Per measured row: w·Hw, e·Hw, e·He, summed over the blocks in order.
+    let mut sums = vec![[0f64; 3]; m];
+    let mut hw = vec![0f32; m * crate::hessian::block_rows(cols).min(cols)];
+    let mut he = hw.clone();
     for_each_row_block(h, |r0, block| {
         let n = block.len() / cols;
-        matmul(
-            MatMut::from_row_major_slice_mut(&mut p, 2 * m, cols),
-            if r0 == 0 { Accum::Replace } else { Accum::Add },
-            a_mat.subcols(r0, n),
-            MatRef::from_row_major_slice(block, n, cols),
-            1.0f32,
-            Par::Seq,
-        );
+        let hb = MatRef::from_row_major_slice(block, n, cols).transpose();
+        for (dst, x) in [(&mut hw, wm), (&mut he, em)] {
+            matmul(MatMut::from_row_major_slice_mut(&mut dst[..m * n], m, n), Accum::Replace, x, hb, 1.0f32, Par::Seq);
+        }
+        for (k, acc) in sums.iter_mut().enumerate() {
+            let (wb, eb) = (&w[k * cols + r0..k * cols + r0 + n], &e[k * cols + r0..k * cols + r0 + n]);
+            let (hwk, hek) = (&hw[k * n..(k + 1) * n], &he[k * n..(k + 1) * n]);
+            acc[0] += dot(wb, hwk);
+            acc[1] += dot(eb, hwk);
+            acc[2] += dot(eb, hek);
+        }
         Ok(())
     })?;
-    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>();
     let mut acc = OutputAcc { rows: m as u64, ..OutputAcc::default() };
-    for k in 0..m {
-        let (wr, er) = (&a[k * cols..(k + 1) * cols], &a[(m + k) * cols..(m + k + 1) * cols]);
-        let (hw, he) = (&p[k * cols..(k + 1) * cols], &p[(m + k) * cols..(m + k + 1) * cols]);
-        acc.sum_ww += dot(wr, hw);
-        acc.sum_we += dot(er, hw);
-        acc.sum_ee += dot(er, he);
+    for [ww, we, ee] in sums {
+        acc.sum_ww += ww;
+        acc.sum_we += we;
+        acc.sum_ee += ee;
     }
     Ok(acc)
+}
+
+fn dot(x: &[f32], y: &[f32]) -> f64 {
+    x.iter().zip(y).map(|(&a, &b)| a as f64 * b as f64).sum()
 }
 
 #[cfg(test)]

@@ -25,6 +25,6 @@ pub mod testdata;
 pub use error::{KernelError, Result};
 pub use formats::{fp8, hqq, int8_channel, nf4, q4_0, q8_0, r2q, rtn, Format, FormatInfo, Fp8Kind, Fp8Spec, GroupCodec, HqqSpec, Layout, R2qSpec, RtnSpec, Scheme, FAMILIES};
 pub use quality::{Quality, QualityAcc};
-pub use quantize::{check_importance, compare, dequantize, quantize, quantize_weighted, Quantized, RunOptions};
+pub use quantize::{check_importance, compare, dequantize, row_decoder, quantize, quantize_weighted, Quantized, RunOptions};
 pub use simd::Isa;
 pub use source::Source;

@@ -235,12 +235,24 @@ fn trusted_row_quality(x: &[f32], y: &[f32], sums: QualityAcc) -> QualityAcc {
 
 /// Reconstruct f32 values from quantized buffers (any ISA produced them: the layout is the same).
 pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scales: &[f32], zeros: &[u8], out: &mut [f32]) -> Result<()> {
+    let decode = row_decoder(scheme, rows, cols, codes, scales, zeros)?;
+    if out.len() != rows * cols {
+        return Err(KernelError::BufferSize { what: "output", expected: rows * cols, actual: out.len() });
+    }
+    for (r, o) in out.chunks_mut(cols.max(1)).enumerate().take(rows) {
+        decode(r, o);
+    }
+    Ok(())
+}
+
+/// [`dequantize`] one row at a time: the buffers are checked once, then `decode(r, out)` writes
+/// row `r` (`cols` values) into `out` (for callers that need rows, not the whole tensor).
+pub fn row_decoder<'a>(scheme: &'a Scheme, rows: usize, cols: usize, codes: &'a [u8], scales: &'a [f32], zeros: &'a [u8]) -> Result<impl Fn(usize, &mut [f32]) + 'a> {
     let layout = scheme.layout(rows, cols)?;
     for (what, expected, actual) in [
         ("codes", layout.code_bytes(), codes.len()),
         ("scales", layout.scales(), scales.len()),
         ("zero-points", layout.zeros(), zeros.len()),
-        ("output", rows * cols, out.len()),
     ] {
         if expected != actual {
             return Err(KernelError::BufferSize { what, expected, actual });
@@ -248,10 +260,9 @@ pub fn dequantize(scheme: &Scheme, rows: usize, cols: usize, codes: &[u8], scale
     }
     let (rc, rs, rz) = (layout.row_code_bytes, layout.row_scales, layout.row_zeros);
     let tensor_scale = if rows > 0 && scales.len() > rows * rs { scales[rows * rs] } else { 0.0 };
-    for (r, o) in out.chunks_mut(cols.max(1)).enumerate().take(rows) {
+    Ok(move |r: usize, o: &mut [f32]| {
         scheme.format().dequantize_row(&codes[r * rc..(r + 1) * rc], &scales[r * rs..(r + 1) * rs], &zeros[r * rz..(r + 1) * rz], tensor_scale, o);
-    }
-    Ok(())
+    })
 }
 
 /// Quality of a reconstruction `recon` against the source values (what `verify` recomputes from
