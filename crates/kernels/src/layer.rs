@@ -69,7 +69,8 @@ pub fn quantize_layer_chunk(scheme: &Scheme, src: Source<'_>, rows: usize, cols:
     if calib.channel_scales.is_some() || calib.output.is_some() {
         let decode = row_decoder(scheme, rows, cols, &q.codes, &q.scales, &q.zeros)?;
         let stride = calib.output.map(|m| m.stride.max(1));
-        let (mut picked, mut errors) = (Vec::new(), Vec::new());
+        let measured_values = stride.map_or(0, |s| rows.div_ceil(s) * cols);
+        let (mut picked, mut errors) = (Vec::with_capacity(measured_values), Vec::with_capacity(measured_values));
         let mut acc = QualityAcc::default();
         let mut row = vec![0f32; cols];
         for r in 0..rows {

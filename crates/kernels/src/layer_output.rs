@@ -89,7 +89,8 @@ pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &dyn Hessi
     if cols == 0 {
         return Ok(OutputAcc { rows: rows.div_ceil(stride) as u64, ..OutputAcc::default() });
     }
-    let (mut picked, mut errors) = (Vec::new(), Vec::new());
+    let n = rows.div_ceil(stride) * cols;
+    let (mut picked, mut errors) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for r in (0..rows).step_by(stride) {
         let (src, dec) = (&w[r * cols..(r + 1) * cols], &w_hat[r * cols..(r + 1) * cols]);
         picked.extend_from_slice(src);

@@ -11,7 +11,7 @@ pub struct BufferPool {
 
 /// Buffers kept for reuse; beyond this they are freed. Idle memory is at most KEEP chunks,
 /// shared by all files (a per-file pool kept ~100 MiB per shard alive on a 7B model).
-const KEEP: usize = 4;
+const KEEP: usize = 2;
 
 /// Buffers larger than this (a whole-tensor read) are freed, not kept.
 const MAX_POOLED: usize = 256 << 20;
