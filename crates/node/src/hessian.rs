@@ -75,7 +75,7 @@ fn size_error(what: &'static str, expected: usize, actual: usize) -> KernelError
 impl Hessian {
     /// The `cols²·4` bytes at `offset` of `file`; errors when the file is shorter.
     #[napi(factory)]
-    pub fn in_file(env: Env, file: &SourceFileJs, offset: f64, cols: u32) -> Result<Hessian> {
+    pub fn in_file(env: Env, #[napi(ts_arg_type = "SourceFile")] file: &SourceFileJs, offset: f64, cols: u32) -> Result<Hessian> {
         let file = file.file();
         let cols = cols as usize;
         let end = offset as u64 + 4 * (cols as u64) * (cols as u64);
