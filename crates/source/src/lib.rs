@@ -27,13 +27,30 @@ pub enum SourceError {
     OutOfOrder { path: PathBuf, offset: u64, hashed: u64 },
 }
 
-/// Hashing runs on its own thread, fed in read order, so it overlaps reading and quantizing.
+/// Hashing runs on its own thread, fed in read order, so it overlaps reading and quantizing. The
+/// thread starts with the first hashed read: a file only read at random (a calibration file
+/// whose Hessians the kernels read in blocks) never has one.
 struct HashState {
     /// Bytes sent to the hasher so far (the in-order walk's position).
     sent: u64,
     tx: Option<SyncSender<Arc<PooledBuf>>>,
     worker: Option<JoinHandle<blake3::Hasher>>,
     done: Option<blake3::Hasher>,
+    /// `blake3_hex` ended the walk.
+    ended: bool,
+}
+
+fn start_hashing() -> std::io::Result<(SyncSender<Arc<PooledBuf>>, JoinHandle<blake3::Hasher>)> {
+    // Bounded: if hashing falls behind, reads wait rather than pile up buffers.
+    let (tx, rx) = sync_channel::<Arc<PooledBuf>>(2);
+    let worker = std::thread::Builder::new().name("arrowquant-hash".into()).spawn(move || {
+        let mut h = blake3::Hasher::new();
+        for buf in rx {
+            h.update(&buf);
+        }
+        h
+    })?;
+    Ok((tx, worker))
 }
 
 pub struct SourceFile {
@@ -49,24 +66,12 @@ impl SourceFile {
         let io = |op| move |source| SourceError::Io { path: path.to_path_buf(), op, source };
         let file = File::open(path).map_err(io("open"))?;
         let size = file.metadata().map_err(io("stat"))?.len();
-        // Bounded: if hashing falls behind, reads wait rather than pile up buffers.
-        let (tx, rx) = sync_channel::<Arc<PooledBuf>>(2);
-        let worker = std::thread::Builder::new()
-            .name("arrowquant-hash".into())
-            .spawn(move || {
-                let mut h = blake3::Hasher::new();
-                for buf in rx {
-                    h.update(&buf);
-                }
-                h
-            })
-            .map_err(io("start the hashing thread for"))?;
         Ok(SourceFile {
             path: path.to_path_buf(),
             file,
             size,
             pool: BufferPool::global(),
-            hash: Mutex::new(HashState { sent: 0, tx: Some(tx), worker: Some(worker), done: None }),
+            hash: Mutex::new(HashState { sent: 0, tx: None, worker: None, done: None, ended: false }),
         })
     }
 
@@ -86,8 +91,12 @@ impl SourceFile {
         let buf = Arc::new(buf);
         if hash {
             let mut h = self.hash.lock().unwrap_or_else(|p| p.into_inner());
-            if h.sent != offset || h.tx.is_none() {
+            if h.sent != offset || h.ended {
                 return Err(SourceError::OutOfOrder { path: self.path.clone(), offset, hashed: h.sent });
+            }
+            if h.tx.is_none() {
+                let (tx, worker) = start_hashing().map_err(|source| SourceError::Io { path: self.path.clone(), op: "start the hashing thread for", source })?;
+                (h.tx, h.worker) = (Some(tx), Some(worker));
             }
             h.sent += length as u64;
             if let Some(tx) = &h.tx {
@@ -121,11 +130,13 @@ impl SourceFile {
     /// Hex BLAKE3 of the bytes hashed so far. Ends the walk: later hashed reads are refused.
     pub fn blake3_hex(&self) -> String {
         let mut h = self.hash.lock().unwrap_or_else(|p| p.into_inner());
+        h.ended = true;
         h.tx = None;
         if let Some(worker) = h.worker.take() {
             h.done = Some(worker.join().unwrap_or_default());
         }
-        h.done.as_ref().map(|d| d.finalize().to_hex().to_string()).unwrap_or_default()
+        // Nothing hashed: the hash of no bytes.
+        h.done.get_or_insert_with(blake3::Hasher::new).finalize().to_hex().to_string()
     }
 }
 
@@ -159,5 +170,11 @@ mod tests {
         assert!(err.contains("must walk the file in order"), "{err}");
         let err = s.read(99_990, 20, false).err().unwrap().to_string();
         assert!(err.contains("file ended at byte 100000"), "{err}");
+        // A file never read in order hashes as no bytes (its thread never started).
+        let t = SourceFile::open(f.path()).unwrap();
+        assert_eq!(&t.read(5, 5, false).unwrap()[..], &data[5..10]);
+        assert!(t.hash.lock().unwrap().worker.is_none());
+        assert_eq!(t.blake3_hex(), blake3::hash(b"").to_hex().to_string());
+        assert!(t.read(0, 10, true).is_err());
     }
 }
