@@ -108,7 +108,12 @@ async function importanceValues(t: TensorPlan, reader: CalibrationReader | undef
   if (imp.source === 'imatrix') return imp.values;
   if (imp.source === 'uniform') return new Float32Array(t.cols).fill(1);
   if (!reader || !imp.stats.hessian) throw new Error(`internal: ${t.name} planned with Hessian importance but no calibration is open`);
-  return hessianDiagonal(reader.hessian(imp.stats.hessian, t.cols));
+  const h = reader.hessian(imp.stats.hessian, t.cols);
+  try {
+    return hessianDiagonal(h);
+  } finally {
+    h.release();
+  }
 }
 
 /**
@@ -193,5 +198,7 @@ export async function prepareLayer(
   } catch (err) {
     releaseLayer(prepared);
     throw err;
+  } finally {
+    hessian?.release();
   }
 }

@@ -40,9 +40,10 @@ writeFileSync(path, Buffer.concat([Buffer.alloc(offset, 7), hBytes]));
 
 async function quantizeWith(hessian: Hessian) {
   const layer = LayerCalibration.create(cols, hessian, null, { damp: 0.01 }, null, rows);
+  hessian.release(); // the layer keeps its own reference
   const chunk = SourceChunk.fromBytes(Buffer.from(w.buffer));
   try {
-    const q = await quantizeLayerChunk(chunk, 'f32', rows, cols, { name: 'rtn_int4_g128_asym' }, layer);
+    const q = await quantizeLayerChunk(chunk, 'F32', rows, cols, { name: 'rtn_int4_g128_asym' }, layer);
     return { codes: q.codes(), scales: q.scales(), output: q.layerOutput };
   } finally {
     chunk.release();
@@ -79,5 +80,8 @@ test('wrong sizes and a file that shrank are errors that say so', async () => {
   writeFileSync(shrinking, hBytes);
   const hessian = Hessian.inFile(SourceFile.open(shrinking), 0, cols);
   truncateSync(shrinking, hBytes.length / 2);
+  const second = Hessian.held(SourceChunk.fromBytes(hBytes), cols);
+  second.release();
+  assert.throws(() => LayerCalibration.create(cols, second, null, null, null, rows), /already released/);
   await assert.rejects(quantizeWith(hessian), (e: unknown) => e instanceof KernelError && e.kind === 'Read' && e.message.includes(shrinking));
 });

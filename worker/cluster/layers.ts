@@ -145,8 +145,12 @@ export class WorkerLayers {
         }
       }
     }
-    const gptq = msg.measureOnly ? null : { damp: msg.damp, actOrder: msg.actOrder };
-    return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), gptq, importanceOf(msg), msg.measureRows > 0 ? msg.measureRows : null);
+    try {
+      const gptq = msg.measureOnly ? null : { damp: msg.damp, actOrder: msg.actOrder };
+      return LayerCalibration.create(msg.cols, hessian, channelScalesOf(msg), gptq, importanceOf(msg), msg.measureRows > 0 ? msg.measureRows : null);
+    } finally {
+      hessian?.release(); // the layer keeps its own reference; a held copy is not left to GC
+    }
   }
 
   private evict(): void {

@@ -59,7 +59,7 @@ impl Shared {
 /// search by, the statistic llama.cpp's imatrix collects. Only `cols` values are read.
 #[napi]
 pub fn hessian_diagonal(env: Env, hessian: &Hessian) -> Result<Float32Array> {
-    diagonal(hessian.source().as_ref()).map(Float32Array::new).map_err(|e| sync_error(&env, e))
+    diagonal(hessian.source()?.as_ref()).map(Float32Array::new).map_err(|e| sync_error(&env, e))
 }
 
 /// One layer's calibration as the kernels use it: create once per tensor, pass to every
@@ -132,7 +132,7 @@ impl LayerCalibration {
                 ));
             }
         }
-        let hessian = hessian.map(Hessian::source);
+        let hessian = hessian.map(Hessian::source).transpose()?;
         if let Some(h) = &hessian {
             if h.cols() != cols {
                 return Err(sync_error(&env, KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() }));
@@ -320,10 +320,13 @@ impl SmoothingSearch {
             .map_err(|e| sync_error(&env, e))?;
         let cols = act_absmax.len();
         let diag: Vec<f32> = match hessian {
-            Some(h) if h.cols() as usize != cols => {
-                return Err(sync_error(&env, KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() as usize }));
+            Some(h) => {
+                let h = h.source()?;
+                if h.cols() != cols {
+                    return Err(sync_error(&env, KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() }));
+                }
+                diagonal(h.as_ref()).map_err(|e| sync_error(&env, e))?
             }
-            Some(h) => diagonal(h.source().as_ref()).map_err(|e| sync_error(&env, e))?,
             None => act_absmax.iter().map(|a| a * a).collect(),
         };
         let c = self

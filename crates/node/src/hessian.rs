@@ -2,7 +2,7 @@
 //! bytes that came over the wire), not a copy of it. The kernels read it a block of rows at a
 //! time (`arrowquant_kernels::hessian`), so a file-backed Hessian is never resident whole.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrowquant_kernels::hessian::{decode_le_f32, HessianSource, LeBytesHessian};
 use arrowquant_kernels::KernelError;
@@ -58,12 +58,17 @@ pub type SharedHessian = Arc<dyn HessianSource + Send + Sync>;
 /// (bytes a worker received).
 #[napi]
 pub struct Hessian {
-    source: SharedHessian,
+    /// `None` once released; layers made from it keep their own reference.
+    source: Mutex<Option<SharedHessian>>,
 }
 
 impl Hessian {
-    pub fn source(&self) -> SharedHessian {
-        self.source.clone()
+    fn new(source: SharedHessian) -> Hessian {
+        Hessian { source: Mutex::new(Some(source)) }
+    }
+
+    pub fn source(&self) -> Result<SharedHessian> {
+        self.source.lock().map_err(|_| Error::from_reason("poisoned"))?.clone().ok_or_else(|| Error::from_reason("hessian already released"))
     }
 }
 
@@ -82,7 +87,7 @@ impl Hessian {
         if end > file.size() {
             return Err(sync_error(&env, KernelError::Read(format!("{}: the Hessian ends at byte {end}, after the file's end at {}", file.path().display(), file.size()))));
         }
-        Ok(Hessian { source: Arc::new(FileHessian { file, offset: offset as u64, cols }) })
+        Ok(Hessian::new(Arc::new(FileHessian { file, offset: offset as u64, cols })))
     }
 
     /// The bytes of `chunk` (kept while the Hessian lives).
@@ -93,11 +98,20 @@ impl Hessian {
         if bytes.len() != 4 * cols * cols {
             return Err(sync_error(&env, size_error("hessian bytes", 4 * cols * cols, bytes.len())));
         }
-        Ok(Hessian { source: Arc::new(HeldHessian { bytes, cols }) })
+        Ok(Hessian::new(Arc::new(HeldHessian { bytes, cols })))
     }
 
     #[napi(getter)]
-    pub fn cols(&self) -> u32 {
-        self.source.cols() as u32
+    pub fn cols(&self) -> Result<u32> {
+        Ok(self.source()?.cols() as u32)
+    }
+
+    /// Drop this handle's reference now rather than at the next GC (a held Hessian's bytes are
+    /// 90 MiB at 4864 inputs; layers made from it keep theirs). Idempotent.
+    #[napi]
+    pub fn release(&self) {
+        if let Ok(mut s) = self.source.lock() {
+            s.take();
+        }
     }
 }
