@@ -1,6 +1,7 @@
 //! Calibrated layers: a layer's Hessian (factored once, lazily, on a worker thread, then shared
-//! by all of its row chunks; read a block at a time, from the calibration file or held bytes), its spatial-smoothing factors, and the α search. Conversions only;
-//! the logic is `arrowquant_kernels::{gptq, layer, smoothing}`.
+//! by all of its row chunks; read a block at a time, from the calibration file or held bytes),
+//! its spatial-smoothing factors, and the α search. Conversions only; the logic is
+//! `arrowquant_kernels::{gptq, layer, smoothing}`.
 
 use std::sync::{Arc, OnceLock};
 
