@@ -94,7 +94,7 @@ pub fn quantize_layer_chunk(scheme: &Scheme, src: Source<'_>, rows: usize, cols:
             q.sums = acc;
         }
         if let Some(m) = calib.output {
-            output = Some(if cols == 0 { OutputAcc { rows: rows.div_ceil(m.stride.max(1)) as u64, ..OutputAcc::default() } } else { layer_output::measure_rows(&picked, &errors, cols, m.hessian)? });
+            output = Some(layer_output::measure_rows(&picked, &errors, rows.div_ceil(m.stride.max(1)), cols, m.hessian)?);
         }
     }
     Ok(LayerChunk { quantized: q, output })

@@ -86,9 +86,6 @@ pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &dyn Hessi
         return Err(KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() });
     }
     let stride = stride.max(1);
-    if cols == 0 {
-        return Ok(OutputAcc { rows: rows.div_ceil(stride) as u64, ..OutputAcc::default() });
-    }
     let n = rows.div_ceil(stride) * cols;
     let (mut picked, mut errors) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for r in (0..rows).step_by(stride) {
@@ -96,22 +93,23 @@ pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &dyn Hessi
         picked.extend_from_slice(src);
         errors.extend(src.iter().zip(dec).map(|(&x, &y)| x - y));
     }
-    measure_rows(&picked, &errors, cols, h)
+    measure_rows(&picked, &errors, rows.div_ceil(stride), cols, h)
 }
 
-/// The sums over measured rows given as they are: `w` the original rows and `e = w − ŵ` (both
-/// `m × cols`, row-major). For each block `b` of `H`'s rows, `(H·x)_b = H[b, :]·x` for every
+/// The sums over `m` measured rows given as they are: `w` the original rows and `e = w − ŵ`
+/// (both `m × cols`, row-major). For each block `b` of `H`'s rows, `(H·x)_b = H[b, :]·x` for every
 /// measured row at once (two `m × |b|` products), dotted with `x_b`: no `m × cols` product is
 /// ever whole.
-pub fn measure_rows(w: &[f32], e: &[f32], cols: usize, h: &dyn HessianSource) -> Result<OutputAcc> {
+pub fn measure_rows(w: &[f32], e: &[f32], m: usize, cols: usize, h: &dyn HessianSource) -> Result<OutputAcc> {
     if h.cols() != cols {
         return Err(KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() });
     }
-    if w.len() != e.len() || (cols > 0 && w.len() % cols != 0) {
-        return Err(KernelError::BufferSize { what: "measured error rows", expected: w.len(), actual: e.len() });
+    for (what, len) in [("measured rows", w.len()), ("measured error rows", e.len())] {
+        if len != m * cols {
+            return Err(KernelError::BufferSize { what, expected: m * cols, actual: len });
+        }
     }
-    let m = if cols == 0 { 0 } else { w.len() / cols };
-    if m == 0 {
+    if m == 0 || cols == 0 {
         return Ok(OutputAcc { rows: m as u64, ..OutputAcc::default() });
     }
     let (wm, em) = (MatRef::from_row_major_slice(w, m, cols), MatRef::from_row_major_slice(e, m, cols));

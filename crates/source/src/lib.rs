@@ -35,9 +35,8 @@ struct HashState {
     sent: u64,
     tx: Option<SyncSender<Arc<PooledBuf>>>,
     worker: Option<JoinHandle<blake3::Hasher>>,
+    /// Set by `blake3_hex`, which ends the walk.
     done: Option<blake3::Hasher>,
-    /// `blake3_hex` ended the walk.
-    ended: bool,
 }
 
 fn start_hashing() -> std::io::Result<(SyncSender<Arc<PooledBuf>>, JoinHandle<blake3::Hasher>)> {
@@ -71,7 +70,7 @@ impl SourceFile {
             file,
             size,
             pool: BufferPool::global(),
-            hash: Mutex::new(HashState { sent: 0, tx: None, worker: None, done: None, ended: false }),
+            hash: Mutex::new(HashState { sent: 0, tx: None, worker: None, done: None }),
         })
     }
 
@@ -91,7 +90,7 @@ impl SourceFile {
         let buf = Arc::new(buf);
         if hash {
             let mut h = self.hash.lock().unwrap_or_else(|p| p.into_inner());
-            if h.sent != offset || h.ended {
+            if h.sent != offset || h.done.is_some() {
                 return Err(SourceError::OutOfOrder { path: self.path.clone(), offset, hashed: h.sent });
             }
             if h.tx.is_none() {
@@ -130,7 +129,6 @@ impl SourceFile {
     /// Hex BLAKE3 of the bytes hashed so far. Ends the walk: later hashed reads are refused.
     pub fn blake3_hex(&self) -> String {
         let mut h = self.hash.lock().unwrap_or_else(|p| p.into_inner());
-        h.ended = true;
         h.tx = None;
         if let Some(worker) = h.worker.take() {
             h.done = Some(worker.join().unwrap_or_default());
