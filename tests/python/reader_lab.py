@@ -192,12 +192,13 @@ def ggml_model(path: pathlib.Path):
 
 
 def big_model(path: pathlib.Path):
-    """A 34 MiB kept tensor between two quantized ones: with chunk_mib 1 it is 34 chunks, and the
-    writer's 32 MiB row-group budget splits it across row groups 0 and 1."""
+    """A 3 MiB kept tensor between two quantized ones: with chunk_mib 1 it is 3 chunks of 1 MiB,
+    and the writer's 1 MiB row-group budget closes a row group after each (the first shares
+    row group 0 with the tensor before it)."""
     rng = np.random.default_rng(5)
     t = {
         "layers.0.before.weight": ("F32", (64, 256), rng.standard_normal((64, 256)).astype("<f4").tobytes()),
-        "layers.0.huge.bias": ("F32", (34 * 262144,), rng.standard_normal(34 * 262144).astype("<f4").tobytes()),
+        "layers.0.huge.bias": ("F32", (3 * 262144,), rng.standard_normal(3 * 262144).astype("<f4").tobytes()),
         "layers.0.after.weight": ("F16", (128, 96), rng.standard_normal((128, 96)).astype("<f2").tobytes()),
     }
     write_safetensors(path, t)

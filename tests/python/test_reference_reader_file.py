@@ -58,14 +58,14 @@ def test_file_level_rules(lab, run_id):
             expect_t, expect_c, next_row = expect_t + 1, 0, 0
         else:
             expect_c += 1
-    # Row groups: each closes once its payload reaches 32 MiB.
+    # Row groups: each closes once its payload reaches 1 MiB.
     payload = [0] * md.num_row_groups
     for rg in range(md.num_row_groups):
         t = pf.read_row_group(rg, columns=["codes", "scales", "zeros"])
         payload[rg] = sum(sum(len(v) for v in t.column(c).to_pylist()) for c in ("codes", "scales", "zeros"))
-    assert all(p >= 32 << 20 for p in payload[:-1])
+    assert all(p >= 1 << 20 for p in payload[:-1])
     if run_id == "big-rtn4":
-        assert md.num_row_groups == 2
+        assert md.num_row_groups == 4
 
 
 def test_footer_metadata(lab):
@@ -126,8 +126,8 @@ def test_reads_only_the_row_groups_of_the_tensor(lab, monkeypatch):
     path = lab.file("big-rtn4")
     by_name = {t["name"]: t for t in rr.tensors(path)}
     assert by_name["layers.0.before.weight"]["row_groups"] == [0]
-    assert by_name["layers.0.huge.bias"]["row_groups"] == [0, 1]
-    assert by_name["layers.0.after.weight"]["row_groups"] == [1]
+    assert by_name["layers.0.huge.bias"]["row_groups"] == [0, 1, 2]
+    assert by_name["layers.0.after.weight"]["row_groups"] == [3]
     calls = []
     original = pq.ParquetFile.read_row_group
 
@@ -136,7 +136,7 @@ def test_reads_only_the_row_groups_of_the_tensor(lab, monkeypatch):
         return original(self, i, columns=columns, **kw)
 
     monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
-    for name, groups in [("layers.0.after.weight", {1}), ("layers.0.before.weight", {0}), ("layers.0.huge.bias", {0, 1})]:
+    for name, groups in [("layers.0.after.weight", {3}), ("layers.0.before.weight", {0}), ("layers.0.huge.bias", {0, 1, 2})]:
         calls.clear()
         rr.dequantize(path, name)
         assert {i for i, cols in calls if "codes" in cols} == groups, name
