@@ -132,10 +132,18 @@ export function buildQuantileTable(quantile: (p: number) => number): Float32Arra
   return t;
 }
 
+// The tables are built on first use, not at import: each is 65,537 quantiles (~25 ms), and every
+// CLI command imports this module (seeds, SplitMix32) while only the generator samples tables.
+let normal: Float32Array | undefined;
+let studentT4: Float32Array | undefined;
 /** Unit-variance standard normal table. */
-export const NORMAL_TABLE = buildQuantileTable(normalQuantile);
+export function normalTable(): Float32Array {
+  return (normal ??= buildQuantileTable(normalQuantile));
+}
 /** Unit-variance Student-t₄ table (heavy tails: kurtosis is unbounded for ν = 4). */
-export const STUDENT_T4_TABLE = buildQuantileTable(studentT4Quantile);
+export function studentT4Table(): Float32Array {
+  return (studentT4 ??= buildQuantileTable(studentT4Quantile));
+}
 
 /** One sample from a table for a u32 `u`: knot at the high 16 bits, interpolated by the low 16. */
 export function sampleTable(table: Float32Array, u: number): number {

@@ -11,7 +11,7 @@
  * tensor is identical in every layout and whatever the block size. Per-column state (3 f32 per
  * column) is built on first use and kept: about 14 MB over a whole 7B model.
  */
-import { deriveSeed, fillFromTable, GOLDEN, NORMAL_TABLE, sampleTable, splitmix32At, SplitMix32, STUDENT_T4_TABLE } from '../../common/random.js';
+import { deriveSeed, fillFromTable, GOLDEN, normalTable, sampleTable, splitmix32At, SplitMix32, studentT4Table } from '../../common/random.js';
 import { rowsOf, type Dtype, type FillFn, type TensorSpec } from '../../common/safetensors/writer.js';
 
 export type TensorKind =
@@ -63,14 +63,14 @@ function makeFill(def: TensorDef, s: number): FillFn {
     case 'embedding':
       return rowScaledNormal(cols, s, 0.02, 0.3);
     case 'norm':
-      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, NORMAL_TABLE, 1, 0.03);
+      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, normalTable(), 1, 0.03);
     case 'bias':
-      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, NORMAL_TABLE, 0, 0.01);
+      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, normalTable(), 0, 0.01);
     case 'scale_shift':
-      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, NORMAL_TABLE, 0, 1 / Math.sqrt(cols));
+      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, normalTable(), 0, 1 / Math.sqrt(cols));
     case 'conv': {
       const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, NORMAL_TABLE, 0, 1 / Math.sqrt(fanIn));
+      return (r0, _n, out) => fillFromTable(out, s, r0 * cols, normalTable(), 0, 1 / Math.sqrt(fanIn));
     }
     case 'pos_embed':
       return sincosFill(shape);
@@ -84,8 +84,8 @@ function rowScaledNormal(cols: number, s: number, std: number, rowSigma: number)
   const rowSeed = s ^ 0x5bd1e995;
   return (r0, n, out) => {
     for (let r = 0; r < n; r++) {
-      const rs = std * Math.exp(rowSigma * sampleTable(NORMAL_TABLE, splitmix32At(rowSeed, r0 + r)) - (rowSigma * rowSigma) / 2);
-      fillFromTable(out.subarray(r * cols, (r + 1) * cols), s, (r0 + r) * cols, NORMAL_TABLE, 0, rs);
+      const rs = std * Math.exp(rowSigma * sampleTable(normalTable(), splitmix32At(rowSeed, r0 + r)) - (rowSigma * rowSigma) / 2);
+      fillFromTable(out.subarray(r * cols, (r + 1) * cols), s, (r0 + r) * cols, normalTable(), 0, rs);
     }
   };
 }
@@ -107,14 +107,14 @@ function linearFill(rows: number, cols: number, s: number, chunks: number, chunk
   return (r0, n, out) => {
     cs ??= columnState(rows, cols, s, gain);
     const { colF, v0, v1 } = cs;
-    const tab = STUDENT_T4_TABLE;
+    const tab = studentT4Table();
     for (let r = 0; r < n; r++) {
       const row = r0 + r;
-      let rs = Math.exp(0.25 * sampleTable(NORMAL_TABLE, splitmix32At(rowSeed, 3 * row)) - 0.03125);
+      let rs = Math.exp(0.25 * sampleTable(normalTable(), splitmix32At(rowSeed, 3 * row)) - 0.03125);
       rs *= chunkScale[Math.min(chunks - 1, Math.floor(row / chunkRows)) % chunkScale.length]!;
       // u_k[row] ~ N(0, 1/rows): unit-norm left singular vectors.
-      const a0 = sampleTable(NORMAL_TABLE, splitmix32At(rowSeed, 3 * row + 1)) / Math.sqrt(rows);
-      const a1 = sampleTable(NORMAL_TABLE, splitmix32At(rowSeed, 3 * row + 2)) / Math.sqrt(rows);
+      const a0 = sampleTable(normalTable(), splitmix32At(rowSeed, 3 * row + 1)) / Math.sqrt(rows);
+      const a1 = sampleTable(normalTable(), splitmix32At(rowSeed, 3 * row + 2)) / Math.sqrt(rows);
       // Hot loop: SplitMix32 inlined, element index row·cols + c (wraps past 2^32, harmlessly).
       let z = (s + Math.imul(Math.imul(row, cols), GOLDEN)) | 0;
       const o = r * cols;
