@@ -8,7 +8,7 @@
 use crate::error::{KernelError, Result};
 use crate::formats::Scheme;
 use crate::gptq::{gptq_prepared, GptqOptions, Prepared};
-use crate::layer_output::{self, OutputAcc};
+use crate::layer_output::{MeasuredRows, OutputAcc};
 use crate::quality::QualityAcc;
 use crate::quantize::{quantize_weighted, row_decoder, Quantized, RunOptions};
 use crate::source::Source;
@@ -68,14 +68,12 @@ pub fn quantize_layer_chunk(scheme: &Scheme, src: Source<'_>, rows: usize, cols:
     let mut output = None;
     if calib.channel_scales.is_some() || calib.output.is_some() {
         let decode = row_decoder(scheme, rows, cols, &q.codes, &q.scales, &q.zeros)?;
-        let stride = calib.output.map(|m| m.stride.max(1));
-        let measured_values = stride.map_or(0, |s| rows.div_ceil(s) * cols);
-        let (mut picked, mut errors) = (Vec::with_capacity(measured_values), Vec::with_capacity(measured_values));
+        let mut measured = calib.output.map(|m| MeasuredRows::new(rows, cols, m.stride));
         let mut acc = QualityAcc::default();
         let mut row = vec![0f32; cols];
         for r in 0..rows {
-            let measured = stride.is_some_and(|s| r % s == 0);
-            if calib.channel_scales.is_none() && !measured {
+            let wanted = measured.as_ref().is_some_and(|g| g.wants(r));
+            if calib.channel_scales.is_none() && !wanted {
                 continue;
             }
             decode(r, &mut row);
@@ -84,17 +82,16 @@ pub fn quantize_layer_chunk(scheme: &Scheme, src: Source<'_>, rows: usize, cols:
                 row.iter_mut().zip(s).for_each(|(d, &sj)| *d /= sj);
                 wr.iter().zip(&row).for_each(|(&x, &d)| acc.add(x, d));
             }
-            if measured {
-                picked.extend_from_slice(wr);
-                errors.extend(wr.iter().zip(&row).map(|(&x, &y)| x - y));
+            if let Some(g) = measured.as_mut().filter(|_| wanted) {
+                g.push(wr, &row);
             }
         }
         if calib.channel_scales.is_some() {
             q.quality = acc.finish();
             q.sums = acc;
         }
-        if let Some(m) = calib.output {
-            output = Some(layer_output::measure_rows(&picked, &errors, rows.div_ceil(m.stride.max(1)), cols, m.hessian)?);
+        if let (Some(m), Some(g)) = (calib.output, measured) {
+            output = Some(g.finish(m.hessian)?);
         }
     }
     Ok(LayerChunk { quantized: q, output })

@@ -76,6 +76,43 @@ pub fn cosine(ww: f64, we: f64, ee: f64) -> f64 {
     (xy / denom).clamp(-1.0, 1.0)
 }
 
+/// The measured rows of a chunk, gathered as the chunk is decoded: rows `0, stride, 2·stride, …`,
+/// each kept with its error `w − ŵ` (`m × cols` values each, never the decoded chunk).
+pub struct MeasuredRows {
+    stride: usize,
+    cols: usize,
+    m: usize,
+    picked: Vec<f32>,
+    errors: Vec<f32>,
+}
+
+impl MeasuredRows {
+    /// Room for the measured rows of a `[rows, cols]` chunk, exactly.
+    pub fn new(rows: usize, cols: usize, stride: usize) -> MeasuredRows {
+        let stride = stride.max(1);
+        let n = rows.div_ceil(stride) * cols;
+        MeasuredRows { stride, cols, m: 0, picked: Vec::with_capacity(n), errors: Vec::with_capacity(n) }
+    }
+
+    /// Whether row `r` of the chunk is measured.
+    pub fn wants(&self, r: usize) -> bool {
+        r % self.stride == 0
+    }
+
+    /// Keep a measured row: `w` as it was, `w_hat` as a reader decodes it.
+    pub fn push(&mut self, w: &[f32], w_hat: &[f32]) {
+        debug_assert!(w.len() == self.cols && w_hat.len() == self.cols);
+        self.picked.extend_from_slice(w);
+        self.errors.extend(w.iter().zip(w_hat).map(|(&x, &y)| x - y));
+        self.m += 1;
+    }
+
+    /// The sums over the rows kept, with the layer's Hessian.
+    pub fn finish(&self, h: &dyn HessianSource) -> Result<OutputAcc> {
+        measure_rows(&self.picked, &self.errors, self.m, self.cols, h)
+    }
+}
+
 /// Measure rows `0, stride, 2·stride, …` of a chunk: `w` the original values and `w_hat` what a
 /// reader decodes, both `[rows, cols]` row-major; `h` the layer's `[cols, cols]` Hessian.
 pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &dyn HessianSource, stride: usize) -> Result<OutputAcc> {
@@ -85,15 +122,11 @@ pub fn measure(w: &[f32], w_hat: &[f32], rows: usize, cols: usize, h: &dyn Hessi
     if h.cols() != cols {
         return Err(KernelError::BufferSize { what: "hessian columns", expected: cols, actual: h.cols() });
     }
-    let stride = stride.max(1);
-    let n = rows.div_ceil(stride) * cols;
-    let (mut picked, mut errors) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for r in (0..rows).step_by(stride) {
-        let (src, dec) = (&w[r * cols..(r + 1) * cols], &w_hat[r * cols..(r + 1) * cols]);
-        picked.extend_from_slice(src);
-        errors.extend(src.iter().zip(dec).map(|(&x, &y)| x - y));
+    let mut rows_kept = MeasuredRows::new(rows, cols, stride);
+    for r in (0..rows).step_by(rows_kept.stride) {
+        rows_kept.push(&w[r * cols..(r + 1) * cols], &w_hat[r * cols..(r + 1) * cols]);
     }
-    measure_rows(&picked, &errors, rows.div_ceil(stride), cols, h)
+    rows_kept.finish(h)
 }
 
 /// The sums over `m` measured rows given as they are: `w` the original rows and `e = w − ŵ`
