@@ -83,9 +83,10 @@ function makeFill(def: TensorDef, s: number): FillFn {
 function rowScaledNormal(cols: number, s: number, std: number, rowSigma: number): FillFn {
   const rowSeed = s ^ 0x5bd1e995;
   return (r0, n, out) => {
+    const normal = normalTable();
     for (let r = 0; r < n; r++) {
-      const rs = std * Math.exp(rowSigma * sampleTable(normalTable(), splitmix32At(rowSeed, r0 + r)) - (rowSigma * rowSigma) / 2);
-      fillFromTable(out.subarray(r * cols, (r + 1) * cols), s, (r0 + r) * cols, normalTable(), 0, rs);
+      const rs = std * Math.exp(rowSigma * sampleTable(normal, splitmix32At(rowSeed, r0 + r)) - (rowSigma * rowSigma) / 2);
+      fillFromTable(out.subarray(r * cols, (r + 1) * cols), s, (r0 + r) * cols, normal, 0, rs);
     }
   };
 }
@@ -108,13 +109,14 @@ function linearFill(rows: number, cols: number, s: number, chunks: number, chunk
     cs ??= columnState(rows, cols, s, gain);
     const { colF, v0, v1 } = cs;
     const tab = studentT4Table();
+    const normal = normalTable();
     for (let r = 0; r < n; r++) {
       const row = r0 + r;
-      let rs = Math.exp(0.25 * sampleTable(normalTable(), splitmix32At(rowSeed, 3 * row)) - 0.03125);
+      let rs = Math.exp(0.25 * sampleTable(normal, splitmix32At(rowSeed, 3 * row)) - 0.03125);
       rs *= chunkScale[Math.min(chunks - 1, Math.floor(row / chunkRows)) % chunkScale.length]!;
       // u_k[row] ~ N(0, 1/rows): unit-norm left singular vectors.
-      const a0 = sampleTable(normalTable(), splitmix32At(rowSeed, 3 * row + 1)) / Math.sqrt(rows);
-      const a1 = sampleTable(normalTable(), splitmix32At(rowSeed, 3 * row + 2)) / Math.sqrt(rows);
+      const a0 = sampleTable(normal, splitmix32At(rowSeed, 3 * row + 1)) / Math.sqrt(rows);
+      const a1 = sampleTable(normal, splitmix32At(rowSeed, 3 * row + 2)) / Math.sqrt(rows);
       // Hot loop: SplitMix32 inlined, element index row·cols + c (wraps past 2^32, harmlessly).
       let z = (s + Math.imul(Math.imul(row, cols), GOLDEN)) | 0;
       const o = r * cols;

@@ -25,14 +25,14 @@ use crate::schema::{self, keys, FORMAT_VERSION};
 pub struct WriterOptions {
     /// Payload bytes (codes + scales + zero-points) per row group.
     pub row_group_bytes: usize,
+}
+
+impl Default for WriterOptions {
     // Why 1 MiB and not 32: arrow-rs buffers a row group's encoded column chunks (and its page
     // copies) until the group is written. At 32 MiB that held ~60 MiB more at the streaming peak
     // (1.44 GB Dream, RTN INT4: 339 → 281 MiB median, benches/RESULTS.md), and every freed group
     // was re-faulted by the next one. The footer grows with the row groups (≈ 2.6 KB each with
     // 42 leaf columns: 124 groups, ~0.3 MB, for that model).
-}
-
-impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions { row_group_bytes: 1 << 20 }
     }
